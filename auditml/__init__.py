@@ -1,0 +1,1 @@
+"""auditml: the evidence layer for machine learning under GDPR and the EU AI Act."""
