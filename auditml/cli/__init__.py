@@ -1,0 +1,1 @@
+"""The `auditml` command line: a thin shell over the SDK."""

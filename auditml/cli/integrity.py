@@ -1,0 +1,137 @@
+"""`auditml checkpoint`, `prove`, `verify`, `verify-evidence`: sign, prove and check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from auditml.cli.output import console, print_json
+from auditml.cli.state import OPTIONS
+from auditml.errors import ConfigError, ValidationError
+from auditml.ledger.canonical import parse_json
+from auditml.ledger.evidence import verify_evidence as check_evidence
+from auditml.ledger.keys import load_vkey_file, write_public
+from auditml.ledger.note import Verifier
+
+
+def checkpoint(
+    list_all: Annotated[bool, typer.Option("--list", help="List checkpoints instead of signing one.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Sign a checkpoint of the ledger as it stands now (C2SP tlog-checkpoint)."""
+    with OPTIONS.open_ledger() as ledger:
+        rows = ledger.checkpoints() if list_all else [ledger.checkpoint()]
+    if json_out:
+        print_json([asdict(row) for row in rows] if list_all else asdict(rows[0]))
+    elif list_all:
+        table = Table(title=f"{len(rows)} checkpoint(s)", title_justify="left")
+        for column in ("size", "root", "signed at"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(str(row.size), row.root, row.created_at)
+        console.print(table)
+    else:
+        console.print(rows[0].note, end="", highlight=False, markup=False)
+
+
+def prove(
+    event: Annotated[str, typer.Argument(metavar="SEQ|ID", help="The event to prove.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the evidence file.")],
+    size: Annotated[Optional[int], typer.Option(help="Prove against the checkpoint of this size.")] = None,
+) -> None:
+    """Write an evidence file proving that an event is in the signed ledger."""
+    with OPTIONS.open_ledger() as ledger:
+        evidence = ledger.prove(event, size=size)
+    write_public(output, json.dumps(evidence, indent=2, ensure_ascii=False) + "\n")
+    item = evidence["events"][0]
+    console.print(
+        f"wrote {output}: seq {item['seq']} ({item['envelope']['type']}) with a "
+        f"{len(item['inclusion_proof'])}-hash inclusion proof; check it with\n"
+        f"  auditml verify-evidence {output} --key <ledger verifier key>"
+    )
+
+
+def verify(
+    deep: Annotated[bool, typer.Option(help="Re-hash every entry and rebuild the tree.")] = False,
+    trusted_checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(help="Evidence file or signed checkpoint held outside the database."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Verify the ledger's integrity; exit 1 naming the first bad seq if it is broken."""
+    with OPTIONS.open_ledger() as ledger:
+        if deep and not json_out:
+            with _progress() as bar:
+                task = bar.add_task("verifying", total=None)
+                result = ledger.verify(
+                    deep=True,
+                    trusted_checkpoint=trusted_checkpoint,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        else:
+            result = ledger.verify(deep=deep, trusted_checkpoint=trusted_checkpoint)
+    if json_out:
+        print_json({"ok": True, **asdict(result), "uncovered": result.uncovered})
+        return
+    console.print(f"[green]verified[/] ({result.depth}): {result.size} events, "
+                  f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s")
+    if result.trusted_checkpoint_size is not None:
+        console.print(f"  extends the trusted checkpoint of size {result.trusted_checkpoint_size}")
+    if result.uncovered:
+        console.print(f"  [yellow]{result.uncovered} event(s) after the latest checkpoint are not yet "
+                      "signed over[/]; run `auditml checkpoint`")
+    console.print(f"  trusted keys from {result.key_source}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
+        TimeRemainingColumn(), console=console, transient=True,
+    )
+
+
+def verify_evidence(
+    file: Annotated[Path, typer.Argument(help="An auditml.evidence/v1 file.")],
+    key: Annotated[
+        list[str],
+        typer.Option(help="Trusted verifier key (vkey text) or a file of vkeys; repeatable."),
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Verify an evidence file offline, with only the ledger's verifier key."""
+    try:
+        text = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from exc
+    document = parse_json(text, where=str(file))
+    if not isinstance(document, dict):
+        raise ValidationError(f"{file} is not an evidence file (expected a JSON object)")
+    trusted: list[Verifier] = []
+    for value in key:
+        trusted += load_vkey_file(Path(value)) if Path(value).is_file() else [Verifier.from_vkey(value)]
+    result = check_evidence(document, trusted)
+    if json_out:
+        print_json({
+            "ok": True, "origin": result.checkpoint.origin, "size": result.checkpoint.size,
+            "root": result.checkpoint.root.hex(), "signed_by": list(result.signed_by),
+            "events_verified": result.events_verified, "previous_size": result.previous_size,
+        })
+        return
+    console.print(
+        f"[green]valid[/]: {result.events_verified} event(s) included in {result.checkpoint.origin} "
+        f"at size {result.checkpoint.size}, checkpoint signed by {', '.join(result.signed_by)}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(checkpoint)
+    app.command()(prove)
+    app.command()(verify)
+    app.command("verify-evidence")(verify_evidence)

@@ -1,0 +1,53 @@
+"""The `auditml` entry point: command groups, and the one place that exits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from auditml.cli import demo, integrity, recording
+from auditml.cli.output import errors
+from auditml.cli.state import OPTIONS
+from auditml.errors import AuditmlError
+
+app = typer.Typer(
+    name="auditml",
+    help="The evidence layer for machine learning under GDPR and the EU AI Act.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def main(
+    url: Annotated[Optional[str], typer.Option(help="Ledger database URL (overrides AUDITML_URL and auditml.toml).")] = None,
+    home: Annotated[Optional[Path], typer.Option(help="Key directory (overrides AUDITML_HOME).")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+) -> None:
+    OPTIONS.url, OPTIONS.home, OPTIONS.debug = url, home, debug
+
+
+recording.register(app)
+integrity.register(app)
+demo.register(app)
+
+
+def run() -> None:
+    """Console-script entry: exit 0 ok, 1 a check found a problem, 2 usage/configuration.
+
+    Typer handles usage errors itself (exit 2); every AuditmlError ends here as one
+    line on stderr, with a traceback only under --debug.
+    """
+    try:
+        app()
+    except AuditmlError as exc:
+        if OPTIONS.debug:
+            raise
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

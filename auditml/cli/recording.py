@@ -1,0 +1,123 @@
+"""`auditml init`, `record`, `import`, `log`: create a ledger, write to it, read it."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from auditml.cli.output import console, print_json
+from auditml.cli.state import OPTIONS, cli_actor
+from auditml.config import DEFAULT_KEY_DIR, config_path, load_settings, write_config
+from auditml.errors import ValidationError
+from auditml.events.jsonl import read_event_lines
+from auditml.ledger.canonical import parse_json
+from auditml.ledger.ledger import Ledger
+
+
+def init(
+    origin: Annotated[
+        Optional[str],
+        typer.Option(help="Name of this ledger in every checkpoint, e.g. example.com/credit-ledger."),
+    ] = None,
+) -> None:
+    """Create a ledger here: the database, the ledger key (mode 0600) and auditml.toml."""
+    settings = load_settings(url=OPTIONS.url, key_dir=OPTIONS.home)
+    name = origin or f"auditml.local/{secrets.token_hex(4)}"
+    with Ledger.create(settings.url, origin=name, key_dir=settings.key_dir) as ledger:
+        keys, _ = ledger.verifiers()
+    path = config_path()
+    if not path.exists():
+        write_config(path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR))
+    console.print(f"[green]created[/] ledger [bold]{name}[/] at {settings.url}")
+    console.print(f"  ledger key   {settings.key_dir / 'ledger.key'} (mode 0600)")
+    console.print(f"  verifier key {keys[0].to_vkey()}")
+    console.print(f"  settings     {path}")
+    console.print("Give the verifier key to your auditors out of band: it is how they check checkpoints.")
+
+
+def record(
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="Event type, e.g. model.deployed.")],
+    payload: Annotated[str, typer.Option(help="The payload as a JSON object.")],
+    occurred_at: Annotated[Optional[str], typer.Option(help="When it happened (ISO 8601 with offset).")] = None,
+    event_id: Annotated[Optional[str], typer.Option("--id", help="Idempotency key for this event.")] = None,
+    system: Annotated[Optional[str], typer.Option(help="The AI system this concerns.")] = None,
+    actor_id: Annotated[Optional[str], typer.Option(help="Who did it (default: you).")] = None,
+    actor_kind: Annotated[str, typer.Option(help="human or service.")] = "human",
+    actor_role: Annotated[Optional[str], typer.Option(help="Their role, e.g. dpo.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+) -> None:
+    """Record one event and print its receipt."""
+    value = parse_json(payload, where="--payload")
+    if not isinstance(value, dict):
+        raise ValidationError("--payload must be a JSON object, e.g. '{\"model\": \"credit\"}'")
+    actor = cli_actor()
+    if actor_id:
+        actor = {"id": actor_id, "kind": actor_kind}
+    if actor_role:
+        actor["role"] = actor_role
+    with OPTIONS.open_ledger() as ledger:
+        receipt = ledger.record(
+            event_type, payload=value, occurred_at=occurred_at, id=event_id, system=system, actor=actor
+        )
+    if json_out:
+        print_json({"seq": receipt.seq, "id": receipt.id, "leaf_hash": receipt.leaf_hash})
+    else:
+        console.print(f"recorded [bold]{event_type}[/] as seq {receipt.seq}, id {receipt.id}")
+
+
+def import_events(
+    file: Annotated[Path, typer.Argument(help="JSONL file: one event a line (type, payload, ...).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import events from a JSONL file, all or nothing: a bad line writes nothing."""
+    items, labels = read_event_lines(file)
+    with OPTIONS.open_ledger() as ledger, console.status(f"recording {len(items)} events"):
+        receipts = ledger.record_many(items, labels=labels)
+    first, last = receipts[0].seq, receipts[-1].seq
+    if json_out:
+        print_json({"imported": len(receipts), "first_seq": first, "last_seq": last})
+    else:
+        console.print(f"imported {len(receipts)} events from {file} (seq {first} to {last})")
+
+
+def log(
+    event_type: Annotated[Optional[str], typer.Option("--type", help="Only this event type.")] = None,
+    system: Annotated[Optional[str], typer.Option(help="Only this AI system.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Occurred at or after (ISO 8601).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Occurred before (ISO 8601).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events.")] = 20,
+    oldest_first: Annotated[bool, typer.Option(help="Oldest first instead of newest first.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print envelopes as JSON.")] = False,
+) -> None:
+    """List events, newest first."""
+    with OPTIONS.open_ledger() as ledger:
+        found = list(
+            ledger.events(
+                type=event_type, system=system, since=since, until=until, limit=limit,
+                newest_first=not oldest_first,
+            )
+        )
+    if json_out:
+        print_json([event.to_json() for event in found])
+        return
+    table = Table(title=f"{len(found)} event(s)", title_justify="left")
+    for column in ("seq", "occurred at", "type", "system", "actor", "payload"):
+        table.add_column(column, overflow="fold")
+    for event in found:
+        summary = ", ".join(f"{k}={v}" for k, v in list(event.payload.items())[:4])
+        table.add_row(
+            str(event.seq), event.occurred_at[:19].replace("T", " "), event.type, event.system,
+            event.actor.id, summary[:80],
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(record)
+    app.command("import")(import_events)
+    app.command()(log)

@@ -1,0 +1,250 @@
+"""The event envelope (format v1): input validation and the stored shape.
+
+`prepare_event` turns what a caller passed to `Ledger.record` into a validated
+`PreparedEvent` (pure; no clock, no database). The sequencer later adds `seq`,
+`recorded_at` and `prev` and canonicalises the whole envelope.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auditml.errors import ValidationError
+from auditml.events.vocabulary import EVENT_TYPES
+from auditml.ledger.canonical import canonicalize
+
+FORMAT_VERSION = 1
+ZERO_HASH = "0" * 64
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
+RECORD_KEYS = frozenset({"type", "payload", "subject", "personal", "actor", "occurred_at", "id", "system"})
+
+
+class Actor(BaseModel):
+    """Who caused the event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, description="the person's or service's id")
+    kind: Literal["human", "service"] = Field(description="a person or a program")
+    role: str | None = Field(default=None, max_length=200, description="e.g. dpo, ml-engineer")
+
+    def to_json(self) -> dict[str, str]:
+        data = {"id": self.id, "kind": self.kind}
+        if self.role is not None:
+            data["role"] = self.role
+        return data
+
+
+class Envelope(BaseModel):
+    """One ledger entry as stored: its canonical bytes are the Merkle leaf's data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = Field(description="format version")
+    seq: int = Field(ge=0, description="position in the ledger; the Merkle leaf index")
+    id: str = Field(pattern=ID_PATTERN.pattern, description="unique event id")
+    type: str = Field(description="event type from the vocabulary")
+    system: str = Field(description="the AI system this concerns")
+    recorded_at: str = Field(description="ledger time, RFC 3339 UTC, never decreases along seq")
+    occurred_at: str = Field(description="when it happened per the client")
+    actor: Actor = Field(description="who caused it")
+    subject: str | None = Field(default=None, description="pseudonymous subject token")
+    payload: dict[str, Any] = Field(description="the typed payload of `type`")
+    prev: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex leaf hash of entry seq-1")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Envelope:
+        return cls.model_validate(data)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the envelope as the JSON object that is canonicalised and hashed."""
+        data: dict[str, Any] = {
+            "v": self.v,
+            "seq": self.seq,
+            "id": self.id,
+            "type": self.type,
+            "system": self.system,
+            "recorded_at": self.recorded_at,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor.to_json(),
+            "payload": self.payload,
+            "prev": self.prev,
+        }
+        if self.subject is not None:
+            data["subject"] = self.subject
+        return data
+
+
+def format_time(moment: datetime) -> str:
+    """Return RFC 3339 UTC with microseconds and Z, the only form stored in the ledger."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: object, *, where: str) -> datetime:
+    """Parse an aware datetime or an ISO 8601 string with an offset into UTC.
+
+    Raises ValidationError for naive times (no timezone) and unparsable strings.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError(
+                f"{where}: {value!r} is not an ISO 8601 timestamp; use e.g. 2026-01-31T09:30:00Z"
+            ) from exc
+    else:
+        raise ValidationError(f"{where}: expected a timestamp string, got {type(value).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(
+            f"{where}: timestamp {str(value)!r} has no timezone; add Z (UTC) or an offset like +01:00"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """Return a new UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | (rand & 0x3FFFFFFFFFFFFFFF)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A validated request to record one event; the sequencer completes the envelope."""
+
+    type: str
+    payload: dict[str, Any]
+    system: str
+    actor: dict[str, str]
+    id: str | None = None
+    occurred_at: str | None = None
+    subject: str | None = None
+
+
+def _check_type(event_type: object, where: str) -> str:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        close = difflib.get_close_matches(str(event_type), sorted(EVENT_TYPES), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(
+            f"{where}: unknown event type {event_type!r}{hint}; "
+            "see DESIGN.md section 4 / `docs/FORMAT.md` for the vocabulary"
+        )
+    return event_type
+
+
+def _check_actor(actor: object, where: str) -> dict[str, str]:
+    if isinstance(actor, Actor):
+        return actor.to_json()
+    if not isinstance(actor, Mapping):
+        raise ValidationError(f"{where}: actor must be an object like {{'id': 'ana', 'kind': 'human'}}")
+    try:
+        return Actor.model_validate(dict(actor)).to_json()
+    except Exception as exc:  # pydantic's ValidationError; re-worded for people
+        raise ValidationError(f"{where}: invalid actor {dict(actor)!r}: {_pydantic_reason(exc)}") from exc
+
+
+def _pydantic_reason(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors())
+
+
+def prepare_event(
+    item: Mapping[str, Any],
+    *,
+    default_system: str,
+    default_actor: Mapping[str, str],
+    where: str = "event",
+) -> PreparedEvent:
+    """Validate one record request (the keyword arguments of `Ledger.record`).
+
+    Raises ValidationError naming `where` and the field for every problem.
+    """
+    unknown = set(item) - RECORD_KEYS
+    if unknown:
+        raise ValidationError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(RECORD_KEYS))}"
+        )
+    event_type = _check_type(item.get("type"), where)
+    payload = item.get("payload")
+    if not isinstance(payload, Mapping):
+        raise ValidationError(f"{where}: payload of {event_type} must be a JSON object, got {type(payload).__name__}")
+    if item.get("personal") is not None:
+        raise ValidationError(
+            f"{where}: `personal` cannot be recorded yet: personal data is only stored sealed, and "
+            "sealing arrives with the privacy layer; leave personal data out of the ledger"
+        )
+    if item.get("subject") is not None:
+        raise ValidationError(
+            f"{where}: `subject` cannot be recorded yet: raw subject identifiers never enter the "
+            "ledger, and pseudonymous subject tokens arrive with the privacy layer"
+        )
+    event_id = item.get("id")
+    if event_id is not None and (not isinstance(event_id, str) or not ID_PATTERN.fullmatch(event_id)):
+        raise ValidationError(
+            f"{where}: event id {event_id!r} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+        )
+    system = item.get("system") or default_system
+    if not isinstance(system, str) or not NAME_PATTERN.fullmatch(system):
+        raise ValidationError(
+            f"{where}: system {system!r} must be 1-200 characters of letters, digits and ._:/@- "
+            "starting with a letter or digit"
+        )
+    occurred = item.get("occurred_at")
+    occurred_at = None if occurred is None else format_time(parse_time(occurred, where=f"{where}: occurred_at"))
+    actor = item.get("actor")
+    return PreparedEvent(
+        type=event_type,
+        payload=dict(payload),
+        system=system,
+        actor=dict(default_actor) if actor is None else _check_actor(actor, where),
+        id=event_id,
+        occurred_at=occurred_at,
+    )
+
+
+def envelope_dict(event: PreparedEvent, *, seq: int, event_id: str, recorded_at: str, prev: str) -> dict[str, Any]:
+    """Return the complete envelope for a prepared event at its ledger position."""
+    data: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "id": event_id,
+        "type": event.type,
+        "system": event.system,
+        "recorded_at": recorded_at,
+        "occurred_at": event.occurred_at or recorded_at,
+        "actor": event.actor,
+        "payload": event.payload,
+        "prev": prev,
+    }
+    if event.subject is not None:
+        data["subject"] = event.subject
+    return data
+
+
+def same_content(event: PreparedEvent, stored: Mapping[str, Any]) -> bool:
+    """Whether a retried request asks for the event already stored under its id."""
+    return (
+        stored["type"] == event.type
+        and canonicalize(stored["payload"]) == canonicalize(event.payload)
+        and stored["system"] == event.system
+        and stored["actor"] == event.actor
+        and stored.get("subject") == event.subject
+        and (event.occurred_at is None or stored["occurred_at"] == event.occurred_at)
+    )

@@ -1,0 +1,1 @@
+"""The append-only ledger: canonical event bytes, hashing and storage."""

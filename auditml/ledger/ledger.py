@@ -1,0 +1,700 @@
+"""`Ledger`: the SDK's entry point. Records events, signs checkpoints, proves, verifies.
+
+The pure parts (envelope validation, canonical encoding, Merkle math, the chain
+checker, evidence) live in their own modules; this class does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from auditml.config import Settings, load_settings
+from auditml.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    ProofError,
+    SignatureError,
+    ValidationError,
+)
+from auditml.events.envelope import (
+    ZERO_HASH,
+    Envelope,
+    PreparedEvent,
+    envelope_dict,
+    format_time,
+    parse_time,
+    prepare_event,
+    same_content,
+    uuid7,
+)
+from auditml.ledger import merkle
+from auditml.ledger.canonical import canonicalize
+from auditml.ledger.evidence import ProvedEvent, build_evidence, checkpoint_from_document
+from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger_key, load_vkey_file
+from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
+from auditml.ledger.store import NODE_STRIDE, CheckpointRow, Head, Store, events
+from auditml.ledger.verify import ChainChecker
+
+Clock = Callable[[], datetime]
+DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of acceptance: where an event sits in the ledger. Returned once durable."""
+
+    seq: int
+    id: str
+    leaf_hash: str
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint row: the signed note and what it states."""
+
+    size: int
+    root: str
+    note: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What a successful verification established."""
+
+    depth: str
+    size: int
+    checkpoints_verified: int
+    latest_checkpoint_size: int | None
+    trusted_checkpoint_size: int | None
+    key_source: str
+    seconds: float
+
+    @property
+    def uncovered(self) -> int:
+        """Events appended after the latest checkpoint (not yet signed over)."""
+        return self.size - (self.latest_checkpoint_size or 0)
+
+
+class Ledger:
+    """An append-only, hash-chained, Merkle-tree ledger of compliance evidence.
+
+    Open one with `Ledger.open()` (an existing ledger) or `Ledger.create()` (a new one);
+    use it as a context manager so it is closed when the block ends.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        system: str = "default",
+        actor: Mapping[str, str] | None = None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock or _utcnow
+        self._system = system
+        self._actor = dict(actor or DEFAULT_ACTOR)
+        self.origin = store.origin()
+        self._signer: Signer | None = None
+        self._signer_loaded = False
+        # The frontier of the tree at the size we last saw, so appends need no reads.
+        self._frontier: merkle.CompactRange | None = None
+        self._frontier_tip: bytes | None = None
+        self._last_checkpoint_wall = time.monotonic()
+
+    # -- opening --------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        key_dir: str | Path | None = None,
+        system: str = "default",
+        actor: Mapping[str, str] | None = None,
+    ) -> Ledger:
+        """Open an existing ledger (url from AUDITML_URL / auditml.toml when omitted).
+
+        Raises ConfigError if there is no ledger at that URL.
+        """
+        settings = load_settings(url=url, key_dir=key_dir)
+        return cls(Store.connect(settings.url), settings, clock=clock, system=system, actor=actor)
+
+    @classmethod
+    def create(
+        cls,
+        url: str | None = None,
+        *,
+        origin: str,
+        key_dir: str | Path | None = None,
+        clock: Clock | None = None,
+        system: str = "default",
+        actor: Mapping[str, str] | None = None,
+    ) -> Ledger:
+        """Create a new ledger: the database schema and, if absent, the ledger key.
+
+        `origin` names the ledger in every checkpoint (e.g. "example.com/credit-ledger").
+        Raises ConfigError if the database already holds a ledger.
+        """
+        settings = load_settings(url=url, key_dir=key_dir)
+        Verifier(origin, bytes(32))  # validates the name before anything is written
+        store = Store.connect(settings.url, must_exist=False)
+        now = format_time((clock or _utcnow)())
+        store.create_schema(origin=origin, created_at=now)
+        key_path = settings.key_dir / "ledger.key"
+        signer = load_ledger_key(settings.key_dir, origin) if key_path.exists() else create_ledger_key(
+            settings.key_dir, origin
+        )
+        with store.write() as conn:
+            verifier = signer.verifier
+            store.add_public_key(
+                conn, key_id=verifier.key_id, name=origin, vkey=verifier.to_vkey(),
+                purpose="checkpoint", created_at=now,
+            )
+        return cls(store, settings, clock=clock, system=system, actor=actor)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    # -- keys -------------------------------------------------------------------
+
+    def _signing_key(self, *, required: bool) -> Signer | None:
+        if not self._signer_loaded:
+            try:
+                self._signer = load_ledger_key(self._settings.key_dir, self.origin)
+            except ConfigError:
+                if required:
+                    raise
+                self._signer = None
+            self._signer_loaded = self._signer is not None
+        return self._signer
+
+    def verifiers(self) -> tuple[list[Verifier], str]:
+        """Return the trusted checkpoint keys and where they came from.
+
+        The key directory's ledger.vkey is preferred: a copy held outside the database
+        cannot be swapped by whoever controls the database.
+        Raises IntegrityError if the database lists keys the key directory does not know.
+        """
+        with self._store.read() as conn:
+            db_keys = [Verifier.from_vkey(r.vkey) for r in self._store.public_key_rows(conn)]
+        vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
+        if vkey_path.exists():
+            file_keys = load_vkey_file(vkey_path)
+            unknown = [k for k in db_keys if k not in file_keys]
+            if unknown:
+                raise IntegrityError(
+                    f"the database lists checkpoint key {unknown[0].key_id} that {vkey_path} does "
+                    "not hold: someone added a key to the database"
+                )
+            return file_keys, str(vkey_path)
+        return db_keys, "database public_keys table (no ledger.vkey in the key directory)"
+
+    # -- recording ----------------------------------------------------------------
+
+    def record(
+        self,
+        type: str,
+        *,
+        payload: Mapping[str, Any],
+        subject: str | None = None,
+        personal: Mapping[str, Any] | None = None,
+        actor: Mapping[str, str] | None = None,
+        occurred_at: datetime | str | None = None,
+        id: str | None = None,
+        system: str | None = None,
+    ) -> Receipt:
+        """Record one event durably and return its receipt.
+
+        Raises ValidationError (nothing written) for a bad event, StorageError if the
+        database refused the write.
+        """
+        item = {
+            "type": type, "payload": payload, "subject": subject, "personal": personal,
+            "actor": actor, "occurred_at": occurred_at, "id": id, "system": system,
+        }
+        return self.record_many([item])[0]
+
+    def record_many(
+        self, items: Iterable[Mapping[str, Any]], *, labels: Sequence[str] | None = None
+    ) -> list[Receipt]:
+        """Record a batch all or nothing; each item has the keyword arguments of `record`.
+
+        Every item is validated before anything is written. Raises ValidationError naming
+        the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i"),
+        StorageError if the database refused the write.
+        """
+        prepared = []
+        for position, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ValidationError(f"{_label(labels, position)}: an event must be a JSON object")
+            prepared.append(
+                prepare_event(
+                    {k: v for k, v in item.items() if v is not None},
+                    default_system=self._system,
+                    default_actor=self._actor,
+                    where=_label(labels, position),
+                )
+            )
+        if not prepared:
+            return []
+        return self._append(prepared, labels)
+
+    def _frontier_at(self, conn: Any, head: Head) -> merkle.CompactRange:
+        if self._frontier is not None and self._frontier.size == head.size and self._frontier_tip == head.last_leaf_hash:
+            return merkle.CompactRange(head.size, list(self._frontier.hashes))
+        subtrees = merkle.CompactRange.subtrees_of(head.size)
+        return merkle.CompactRange(head.size, self._store.subtree_hashes(conn, subtrees))
+
+    def _append(self, prepared: Sequence[PreparedEvent], labels: Sequence[str] | None) -> list[Receipt]:
+        limit = self._settings.max_payload_bytes
+        with self._store.write() as conn:
+            head = self._store.head(conn)
+            frontier = self._frontier_at(conn, head)
+            wanted = [p.id for p in prepared if p.id is not None]
+            existing = self._store.bodies_by_id(conn, wanted) if wanted else {}
+            now = format_time(self._clock())
+            recorded_at = max(now, head.last_recorded_at or now)
+            prev = head.last_leaf_hash.hex() if head.last_leaf_hash else ZERO_HASH
+            seq = head.size
+            rows: list[dict[str, Any]] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            receipts: list[Receipt] = []
+            in_batch: dict[str, tuple[PreparedEvent, Receipt]] = {}
+            for position, event in enumerate(prepared):
+                if event.id is not None:
+                    receipt = self._idempotent(event, _label(labels, position), existing, in_batch)
+                    if receipt is not None:
+                        receipts.append(receipt)
+                        continue
+                event_id = event.id or uuid7()
+                envelope = envelope_dict(event, seq=seq, event_id=event_id, recorded_at=recorded_at, prev=prev)
+                try:
+                    body = canonicalize(envelope)
+                except ValidationError as exc:
+                    raise ValidationError(f"{_label(labels, position)} ({event.type}): {exc}") from exc
+                if len(body) > limit:
+                    self._check_size(event, _label(labels, position), limit)
+                leaf = merkle.hash_leaf(body)
+                rows.append({
+                    "seq": seq, "id": event_id, "type": event.type, "system": event.system,
+                    "recorded_at": recorded_at, "occurred_at": envelope["occurred_at"],
+                    "subject": event.subject, "body": body, "leaf_hash": leaf,
+                })
+                nodes.extend(frontier.append(leaf))
+                receipt = Receipt(seq, event_id, leaf.hex())
+                receipts.append(receipt)
+                if event.id is not None:
+                    in_batch[event.id] = (event, receipt)
+                prev = leaf.hex()
+                seq += 1
+            if rows:
+                self._store.insert_events(conn, rows)
+                self._store.insert_nodes(conn, nodes)
+                self._maybe_checkpoint(conn, frontier, recorded_at)
+        if rows:
+            self._frontier = frontier
+            self._frontier_tip = bytes.fromhex(prev)
+        return receipts
+
+    @staticmethod
+    def _idempotent(
+        event: PreparedEvent,
+        where: str,
+        existing: Mapping[str, tuple[int, bytes, bytes]],
+        in_batch: Mapping[str, tuple[PreparedEvent, Receipt]],
+    ) -> Receipt | None:
+        assert event.id is not None
+        if event.id in existing:
+            seq, body, leaf = existing[event.id]
+            if not same_content(event, json.loads(body)):
+                raise ValidationError(
+                    f"{where}: id {event.id!r} is already recorded (seq {seq}) with different "
+                    "content; event ids are idempotency keys: use a new id for a new event"
+                )
+            return Receipt(seq, event.id, leaf.hex())
+        if event.id in in_batch:
+            first, receipt = in_batch[event.id]
+            if first != event:
+                raise ValidationError(
+                    f"{where}: id {event.id!r} appears twice in this batch with different content"
+                )
+            return receipt
+        return None
+
+    @staticmethod
+    def _check_size(event: PreparedEvent, where: str, limit: int) -> None:
+        size = len(canonicalize(event.payload))
+        if size > limit:
+            raise ValidationError(
+                f"{where} ({event.type}): payload is {size} bytes, over the limit of {limit}; "
+                "store large content elsewhere and record its SHA-256, or raise max_payload_bytes"
+            )
+
+    # -- checkpoints ------------------------------------------------------------
+
+    def _maybe_checkpoint(self, conn: Any, frontier: merkle.CompactRange, now: str) -> None:
+        every_n = self._settings.checkpoint_every_events
+        every_s = self._settings.checkpoint_every_seconds
+        if not every_n and not every_s:
+            return
+        signer = self._signing_key(required=False)
+        if signer is None:
+            return
+        latest = self._store.checkpoint_rows(conn, latest_only=True)
+        last_size = latest[0].size if latest else 0
+        due = (every_n and frontier.size - last_size >= every_n) or (
+            every_s and time.monotonic() - self._last_checkpoint_wall >= every_s
+        )
+        if due and frontier.size > last_size:
+            self._sign_checkpoint(conn, signer, frontier.size, frontier.root(), now)
+
+    def _sign_checkpoint(self, conn: Any, signer: Signer, size: int, root: bytes, now: str) -> CheckpointRow:
+        note = sign_note(Checkpoint(self.origin, size, root).to_text(), [signer])
+        row = CheckpointRow(size, root, note, now)
+        self._store.add_checkpoint(conn, row)
+        self._last_checkpoint_wall = time.monotonic()
+        return row
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign a checkpoint of the ledger as it stands (or return the one at this size).
+
+        Raises ConfigError when the ledger key is not available.
+        """
+        signer = self._signing_key(required=True)
+        assert signer is not None
+        with self._store.write() as conn:
+            head = self._store.head(conn)
+            existing = self._store.checkpoint_at(conn, head.size)
+            if existing is None:
+                frontier = self._frontier_at(conn, head)
+                existing = self._sign_checkpoint(
+                    conn, signer, head.size, frontier.root(), format_time(self._clock())
+                )
+        return _signed(existing)
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Return every checkpoint, oldest first."""
+        with self._store.read() as conn:
+            return [_signed(row) for row in self._store.checkpoint_rows(conn)]
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self._store.read() as conn:
+            rows = self._store.checkpoint_rows(conn, latest_only=True)
+        return _signed(rows[0]) if rows else None
+
+    # -- reading --------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._store.read() as conn:
+            return self._store.head(conn).size
+
+    def get(self, seq_or_id: int | str) -> Envelope:
+        """Return one event by seq or id; raise NotFoundError if there is none."""
+        with self._store.read() as conn:
+            row = self._row(conn, seq_or_id)
+        return Envelope.from_json(json.loads(row.body))
+
+    def _row(self, conn: Any, seq_or_id: int | str) -> Any:
+        if isinstance(seq_or_id, int):
+            return self._store.event_by(conn, seq=seq_or_id)
+        if isinstance(seq_or_id, str) and seq_or_id.isdigit():
+            return self._store.event_by(conn, seq=int(seq_or_id))
+        return self._store.event_by(conn, event_id=seq_or_id)
+
+    def events(
+        self,
+        *,
+        type: str | None = None,
+        system: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        start: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[Envelope]:
+        """Yield events in seq order (or newest first), filtered by type, system and occurred_at."""
+        where = []
+        if type is not None:
+            where.append(events.c.type == type)
+        if system is not None:
+            where.append(events.c.system == system)
+        if since is not None:
+            where.append(events.c.occurred_at >= format_time(parse_time(since, where="since")))
+        if until is not None:
+            where.append(events.c.occurred_at < format_time(parse_time(until, where="until")))
+        count = 0
+        with self._store.read() as conn:
+            for row in self._store.event_rows(conn, start=start, where=where, descending=newest_first):
+                if limit is not None and count >= limit:
+                    return
+                yield Envelope.from_json(json.loads(row.body))
+                count += 1
+
+    # -- proofs ---------------------------------------------------------------------
+
+    def _proof(self, conn: Any, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        plan = [merkle.perfect_subtrees(begin, end) for begin, end in ranges]
+        flat = self._store.subtree_hashes(conn, [s for subtrees in plan for s in subtrees])
+        proof, at = [], 0
+        for subtrees in plan:
+            proof.append(merkle.fold_subtrees(flat[at:at + len(subtrees)]))
+            at += len(subtrees)
+        return proof
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        """Return the RFC 9162 inclusion proof of seq in the tree of the given size."""
+        if not 0 <= seq < size:
+            raise ValidationError(f"seq {seq} is not inside a tree of size {size}")
+        with self._store.read() as conn:
+            return self._proof(conn, merkle.inclusion_ranges(seq, size))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """Return the RFC 9162 consistency proof from size1 to size2."""
+        if not 0 <= size1 <= size2:
+            raise ValidationError(f"no consistency proof from size {size1} to size {size2}")
+        with self._store.read() as conn:
+            if size2 > self._store.head(conn).size:
+                raise ValidationError(f"the ledger has fewer than {size2} events")
+            return self._proof(conn, merkle.consistency_ranges(size1, size2))
+
+    def prove(self, seq_or_id: int | str, size: int | None = None) -> dict[str, Any]:
+        """Return an evidence file (auditml.evidence/v1) proving one event."""
+        return self.prove_many([seq_or_id], size=size)
+
+    def prove_many(self, refs: Sequence[int | str], size: int | None = None) -> dict[str, Any]:
+        """Return one evidence file proving several events against one checkpoint.
+
+        Without `size`, the latest checkpoint is used, and a new one is signed first if
+        it does not cover the events yet. Raises NotFoundError for an unknown event or
+        checkpoint size, ConfigError if a checkpoint is needed but the key is missing.
+        """
+        with self._store.read() as conn:
+            rows = [self._row(conn, ref) for ref in refs]
+            if size is not None:
+                found = self._store.checkpoint_at(conn, size)
+                if found is None:
+                    raise NotFoundError(f"no checkpoint at size {size}; `auditml checkpoint --list` lists them")
+            else:
+                latest = self._store.checkpoint_rows(conn, latest_only=True)
+                found = latest[0] if latest else None
+        if found is None or any(row.seq >= found.size for row in rows):
+            if size is not None:
+                raise ValidationError(f"an event is not inside the checkpoint of size {size}")
+            signed = self.checkpoint()
+            found = CheckpointRow(signed.size, bytes.fromhex(signed.root), signed.note, signed.created_at)
+        keys, _ = self.verifiers()
+        with self._store.read() as conn:
+            proved = [
+                ProvedEvent(
+                    row.seq,
+                    json.loads(row.body),
+                    self._proof(conn, merkle.inclusion_ranges(row.seq, found.size)),
+                )
+                for row in rows
+            ]
+        return build_evidence(
+            checkpoint_note=found.note,
+            verifier_keys=[k.to_vkey() for k in keys],
+            events=proved,
+            generated_at=format_time(self._clock()),
+        )
+
+    # -- verification ------------------------------------------------------------------
+
+    def verify(
+        self,
+        deep: bool = False,
+        trusted_checkpoint: str | Path | Mapping[str, Any] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyResult:
+        """Verify the ledger; return what was established or raise IntegrityError.
+
+        fast: every checkpoint's signature, and the stored tree against every checkpoint.
+        deep: also re-hash every entry, check the chain and columns, rebuild the tree.
+        trusted_checkpoint (an evidence file, its path, or a signed checkpoint note):
+        prove the ledger extends a checkpoint held outside the database.
+        The IntegrityError names the first bad seq (`.seq`) and what is wrong.
+        """
+        started = time.perf_counter()
+        keys, key_source = self.verifiers()
+        with self._store.read() as conn:
+            head = self._store.head(conn)
+            rows = self._store.checkpoint_rows(conn)
+        checkpoints = [self._open_checkpoint_row(row, keys) for row in rows]
+        latest = checkpoints[-1] if checkpoints else None
+        if latest is not None and head.size < latest.size:
+            raise IntegrityError(
+                f"the ledger holds {head.size} events but a checkpoint was signed at size "
+                f"{latest.size}: events from seq {head.size} on were removed (tail truncated)",
+                seq=head.size,
+            )
+        trusted = self._load_trusted(trusted_checkpoint, keys) if trusted_checkpoint is not None else None
+        if deep:
+            self._verify_deep(head.size, checkpoints, trusted, progress)
+        else:
+            self._verify_fast(checkpoints, trusted, head.size)
+        if trusted is not None and latest is not None and latest.size >= trusted.size:
+            proof = self.consistency_proof(trusted.size, latest.size)
+            try:
+                merkle.verify_consistency(trusted.size, latest.size, proof, trusted.root, latest.root)
+            except ProofError as exc:
+                raise IntegrityError(
+                    f"the latest checkpoint (size {latest.size}) does not extend the trusted checkpoint "
+                    f"(size {trusted.size}): {exc}"
+                ) from exc
+        return VerifyResult(
+            depth="deep" if deep else "fast",
+            size=head.size,
+            checkpoints_verified=len(checkpoints),
+            latest_checkpoint_size=latest.size if latest else None,
+            trusted_checkpoint_size=trusted.size if trusted else None,
+            key_source=key_source,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _open_checkpoint_row(self, row: CheckpointRow, keys: list[Verifier]) -> Checkpoint:
+        try:
+            checkpoint = open_checkpoint(row.note, keys)
+        except (SignatureError, ValidationError) as exc:
+            raise SignatureError(
+                f"checkpoint at size {row.size}: {exc} (a forged or altered checkpoint)", seq=None
+            ) from exc
+        if checkpoint.size != row.size or checkpoint.root != row.root or checkpoint.origin != self.origin:
+            raise IntegrityError(
+                f"checkpoint at size {row.size}: the table's size/root/origin columns disagree with "
+                "the signed note (the row was edited)"
+            )
+        return checkpoint
+
+    def _load_trusted(self, source: str | Path | Mapping[str, Any], keys: list[Verifier]) -> Checkpoint:
+        if isinstance(source, Mapping):
+            doc: Any = source
+        else:
+            try:
+                text = Path(source).read_text()
+            except OSError as exc:
+                raise ConfigError(f"cannot read trusted checkpoint {source}: {exc.strerror}") from exc
+            doc = text if not text.lstrip().startswith("{") else json.loads(text)
+        note = doc if isinstance(doc, str) else checkpoint_from_document(doc)
+        trusted_keys = list(keys)
+        if isinstance(doc, Mapping):
+            # The holder trusts the keys it was given with this evidence, too.
+            trusted_keys += [Verifier.from_vkey(v) for v in doc.get("verifier_keys", [])]
+        checkpoint = open_checkpoint(note, trusted_keys)
+        if checkpoint.origin != self.origin:
+            raise IntegrityError(
+                f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
+            )
+        return checkpoint
+
+    def _verify_fast(self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int) -> None:
+        with self._store.read() as conn:
+            for checkpoint in checkpoints:
+                self._compare_root(conn, checkpoint, "checkpoint")
+            if trusted is not None:
+                if size < trusted.size:
+                    raise IntegrityError(
+                        f"the ledger holds {size} events, fewer than the trusted checkpoint's "
+                        f"{trusted.size}: it was rolled back",
+                        seq=size,
+                    )
+                self._compare_root(conn, trusted, "trusted checkpoint")
+
+    def _compare_root(self, conn: Any, checkpoint: Checkpoint, what: str) -> None:
+        subtrees = merkle.CompactRange.subtrees_of(checkpoint.size)
+        root = merkle.CompactRange(checkpoint.size, self._store.subtree_hashes(conn, subtrees)).root()
+        if root != checkpoint.root:
+            raise IntegrityError(
+                f"the stored tree at size {checkpoint.size} has root {root.hex()[:16]}..., but the "
+                f"{what} says {checkpoint.root.hex()[:16]}...: history before seq {checkpoint.size} "
+                "was changed; run `auditml verify --deep` to find the first bad seq"
+            )
+
+    def _verify_deep(
+        self,
+        size: int,
+        checkpoints: list[Checkpoint],
+        trusted: Checkpoint | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        targets: dict[int, list[tuple[Checkpoint, str]]] = {}
+        for checkpoint in checkpoints:
+            targets.setdefault(checkpoint.size, []).append((checkpoint, "checkpoint"))
+        if trusted is not None:
+            if size < trusted.size:
+                raise IntegrityError(
+                    f"the ledger holds {size} events, fewer than the trusted checkpoint's "
+                    f"{trusted.size}: it was rolled back",
+                    seq=size,
+                )
+            targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
+        checker = ChainChecker()
+        self._check_roots(checker, targets.get(0, []))
+        with self._store.read() as conn:
+            for row in self._store.event_rows(conn, page=20000):
+                checker.feed(row)
+                if checker.size in targets:
+                    self._check_roots(checker, targets[checker.size])
+                if progress is not None and checker.size % 20000 == 0:
+                    progress(checker.size, size)
+            stored = list(self._store.stored_nodes(conn))
+        if progress is not None:
+            progress(checker.size, size)
+        rebuilt = sorted((lvl, idx, h) for lvl, idx, h in checker.nodes if lvl % NODE_STRIDE == 0)
+        if stored != rebuilt:
+            bad = next(
+                (s for s, r in zip(stored, rebuilt) if s != r),
+                stored[len(rebuilt)] if len(stored) > len(rebuilt) else rebuilt[len(stored)],
+            )
+            level, index, _ = bad
+            raise IntegrityError(
+                f"stored tree node (level {level}, index {index}) does not match the entries it "
+                f"covers (seq {index << level} to {((index + 1) << level) - 1}): the node was edited",
+                seq=index << level,
+            )
+
+    @staticmethod
+    def _check_roots(checker: ChainChecker, targets: list[tuple[Checkpoint, str]]) -> None:
+        for checkpoint, what in targets:
+            if checker.root() != checkpoint.root:
+                raise IntegrityError(
+                    f"the entries up to seq {checkpoint.size - 1} do not have the root signed in the "
+                    f"{what} of size {checkpoint.size}: history was rewritten (each entry checks out "
+                    "on its own, so the whole chain was rebuilt after that checkpoint was signed)",
+                    seq=checkpoint.size - 1 if checkpoint.size else 0,
+                )
+
+
+def _label(labels: Sequence[str] | None, position: int) -> str:
+    return labels[position] if labels is not None else f"event {position}"
+
+
+def _signed(row: CheckpointRow) -> SignedCheckpoint:
+    return SignedCheckpoint(row.size, row.root.hex(), row.note, row.created_at)

@@ -1,0 +1,439 @@
+"""Storage: the only module that talks to the database (SQLAlchemy Core).
+
+Tables (DESIGN.md section 5): `events`, `tree_nodes`, `checkpoints`, `public_keys`,
+`ledger_info`. All of them carry integrity and are append-only: triggers refuse
+UPDATE and DELETE. Appends serialise on a database lock (SQLite `BEGIN IMMEDIATE`).
+
+`tree_nodes` holds the hash of every complete perfect subtree whose level is a
+positive multiple of NODE_STRIDE. Any other subtree is at most 2**(NODE_STRIDE-1)
+stored hashes away, so a proof still costs O(log n) reads while the table holds
+about n/15 rows instead of n (see docs/FORMAT.md, "Stored tree nodes").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from auditml.errors import ConfigError, NotFoundError, StorageError
+from auditml.ledger import merkle
+
+NODE_STRIDE = 4
+SeqInt = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", SeqInt, primary_key=True, autoincrement=False),
+    Column("id", String(128), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("system", String(200), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("occurred_at", String(32), nullable=False),
+    Column("subject", String(128)),
+    Column("body", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+)
+Index("ix_events_type", events.c.type)
+Index("ix_events_subject", events.c.subject)
+
+tree_nodes = Table(
+    "tree_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", SeqInt, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", SeqInt, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+public_keys = Table(
+    "public_keys",
+    metadata,
+    Column("key_id", String(8), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("vkey", Text, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+ledger_info = Table(
+    "ledger_info",
+    metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("format", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
+
+
+def _sqlite_triggers(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'auditml: {table} is append-only ({op} refused)'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The end of the ledger: its size and what the next entry must chain to."""
+
+    size: int
+    last_leaf_hash: bytes | None
+    last_recorded_at: str | None
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+EVENT_COLUMNS = (
+    events.c.seq,
+    events.c.id,
+    events.c.type,
+    events.c.system,
+    events.c.recorded_at,
+    events.c.occurred_at,
+    events.c.subject,
+    events.c.body,
+    events.c.leaf_hash,
+)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling would defer BEGIN; take it over so that
+    # writers take the lock up front (BEGIN IMMEDIATE) and readers see a snapshot.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Store:
+    """A ledger's database. Open with `Store.connect(url)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def connect(cls, url: str, *, must_exist: bool = True) -> Store:
+        """Open the database at url.
+
+        Raises ConfigError if the URL is malformed, or (must_exist) the SQLite file is missing.
+        """
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///"):])
+            if must_exist and not path.exists():
+                raise ConfigError(
+                    f"no ledger at {path}; run `auditml init` here, or set AUDITML_URL / --url"
+                )
+        try:
+            engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+        except (SQLAlchemyError, ValueError) as exc:
+            raise ConfigError(f"cannot use database URL {url!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise StorageError(f"cannot read the ledger database: {exc.orig}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction holding the ledger's append lock; all or nothing."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            raise StorageError(f"the ledger database refused the write: {exc.orig}") from exc
+
+    # -- schema -------------------------------------------------------------
+
+    def create_schema(self, *, origin: str, created_at: str) -> None:
+        """Create tables and append-only triggers, and name the ledger.
+
+        Raises ConfigError if the database already holds a ledger.
+        """
+        with self.write() as conn:
+            if self.engine.dialect.has_table(conn, "ledger_info"):
+                existing = conn.execute(select(ledger_info.c.origin)).scalar()
+                raise ConfigError(f"this database already holds the ledger {existing!r}")
+            metadata.create_all(conn)
+            if self.dialect == "sqlite":
+                for table in APPEND_ONLY_TABLES:
+                    for statement in _sqlite_triggers(table):
+                        conn.exec_driver_sql(statement)
+            conn.execute(insert(ledger_info).values(origin=origin, format=1, created_at=created_at))
+
+    def origin(self) -> str:
+        """Return the ledger's origin; raise ConfigError when the database has no ledger."""
+        try:
+            with self.read() as conn:
+                value = conn.execute(select(ledger_info.c.origin)).scalar()
+        except (StorageError, SQLAlchemyError) as exc:
+            raise ConfigError(
+                f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
+            ) from exc
+        if value is None:
+            raise ConfigError(f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first")
+        return str(value)
+
+    # -- the head and appends (call inside write()) -------------------------
+
+    @staticmethod
+    def head(conn: Connection) -> Head:
+        row = conn.execute(
+            select(events.c.seq, events.c.leaf_hash, events.c.recorded_at)
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return Head(0, None, None)
+        return Head(row.seq + 1, bytes(row.leaf_hash), row.recorded_at)
+
+    @staticmethod
+    def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        conn.execute(insert(events), list(rows))
+
+    @staticmethod
+    def insert_nodes(conn: Connection, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        stored = [
+            {"level": level, "idx": index, "hash": digest}
+            for level, index, digest in nodes
+            if level % NODE_STRIDE == 0
+        ]
+        if stored:
+            conn.execute(insert(tree_nodes), stored)
+
+    @staticmethod
+    def bodies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
+        """Return {id: (seq, body, leaf_hash)} for the ids that exist."""
+        found: dict[str, tuple[int, bytes, bytes]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            rows = conn.execute(
+                select(events.c.id, events.c.seq, events.c.body, events.c.leaf_hash).where(
+                    events.c.id.in_(chunk)
+                )
+            )
+            for row in rows:
+                found[row.id] = (row.seq, bytes(row.body), bytes(row.leaf_hash))
+        return found
+
+    # -- tree reads -----------------------------------------------------------
+
+    @staticmethod
+    def subtree_hashes(conn: Connection, subtrees: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Return the hash of each complete perfect subtree (level, index), in order.
+
+        Subtrees at a stored level are read directly; others are rebuilt from the
+        stored level below them (at most 2**(NODE_STRIDE-1) hashes each).
+        Raises StorageError if a needed hash is missing (a damaged or truncated ledger).
+        """
+        if not subtrees:
+            return []
+        # Every request becomes a range of hashes at a stored level (0 = leaves).
+        plans = []
+        leaf_ranges: list[tuple[int, int]] = []
+        node_ranges: list[tuple[int, int, int]] = []
+        for level, index in subtrees:
+            base = level - level % NODE_STRIDE
+            span = 1 << (level - base)
+            begin = index * span
+            plans.append((base, begin, span))
+            if base == 0:
+                leaf_ranges.append((begin, begin + span))
+            else:
+                node_ranges.append((base, begin, begin + span))
+        found: dict[tuple[int, int], bytes] = {}
+        for start in range(0, len(leaf_ranges), 200):
+            chunk = leaf_ranges[start:start + 200]
+            cond = or_(*(and_(events.c.seq >= lo, events.c.seq < hi) for lo, hi in chunk))
+            for row in conn.execute(select(events.c.seq, events.c.leaf_hash).where(cond)):
+                found[(0, row.seq)] = bytes(row.leaf_hash)
+        for start in range(0, len(node_ranges), 200):
+            nchunk = node_ranges[start:start + 200]
+            cond = or_(
+                *(
+                    and_(tree_nodes.c.level == lvl, tree_nodes.c.idx >= lo, tree_nodes.c.idx < hi)
+                    for lvl, lo, hi in nchunk
+                )
+            )
+            for row in conn.execute(select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(cond)):
+                found[(row.level, row.idx)] = bytes(row.hash)
+        result = []
+        for (level, index), (base, begin, span) in zip(subtrees, plans):
+            try:
+                layer = [found[(base, i)] for i in range(begin, begin + span)]
+            except KeyError as exc:
+                raise StorageError(
+                    f"tree node {exc.args[0]} is missing: the ledger is truncated or damaged; "
+                    "run `auditml verify --deep`"
+                ) from exc
+            while len(layer) > 1:
+                layer = [merkle.hash_children(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
+            result.append(layer[0])
+        return result
+
+    # -- event reads ------------------------------------------------------------
+
+    @staticmethod
+    def event_rows(
+        conn: Connection,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        page: int = 5000,
+        where: Sequence[Any] = (),
+        columns: Sequence[Any] = EVENT_COLUMNS,
+        descending: bool = False,
+    ) -> Iterator[Any]:
+        """Yield event rows in seq order, fetched in keyset pages of `page` rows."""
+        cursor = start
+        upper = stop
+        while True:
+            stmt = select(*columns).where(*where)
+            if descending:
+                if upper is not None:
+                    stmt = stmt.where(events.c.seq < upper)
+                stmt = stmt.where(events.c.seq >= start).order_by(events.c.seq.desc())
+            else:
+                stmt = stmt.where(events.c.seq >= cursor).order_by(events.c.seq)
+                if stop is not None:
+                    stmt = stmt.where(events.c.seq < stop)
+            rows = conn.execute(stmt.limit(page)).all()
+            yield from rows
+            if len(rows) < page:
+                return
+            if descending:
+                upper = rows[-1].seq
+            else:
+                cursor = rows[-1].seq + 1
+
+    @staticmethod
+    def event_by(conn: Connection, *, seq: int | None = None, event_id: str | None = None) -> Any:
+        cond = events.c.seq == seq if seq is not None else events.c.id == event_id
+        row = conn.execute(select(*EVENT_COLUMNS).where(cond)).first()
+        if row is None:
+            what = f"seq {seq}" if seq is not None else f"id {event_id!r}"
+            raise NotFoundError(f"no event with {what} in this ledger; `auditml log` lists events")
+        return row
+
+    @staticmethod
+    def count_events(conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+    @staticmethod
+    def stored_nodes(conn: Connection) -> Iterator[tuple[int, int, bytes]]:
+        rows = conn.execute(
+            select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).order_by(
+                tree_nodes.c.level, tree_nodes.c.idx
+            )
+        )
+        for row in rows:
+            yield row.level, row.idx, bytes(row.hash)
+
+    # -- checkpoints and keys ---------------------------------------------------
+
+    @staticmethod
+    def add_checkpoint(conn: Connection, row: CheckpointRow) -> None:
+        conn.execute(
+            insert(checkpoints).values(
+                size=row.size, root=row.root, note=row.note, created_at=row.created_at
+            )
+        )
+
+    @staticmethod
+    def checkpoint_rows(conn: Connection, *, latest_only: bool = False) -> list[CheckpointRow]:
+        stmt = select(checkpoints).order_by(checkpoints.c.size.desc() if latest_only else checkpoints.c.size)
+        if latest_only:
+            stmt = stmt.limit(1)
+        return [
+            CheckpointRow(r.size, bytes(r.root), r.note, r.created_at) for r in conn.execute(stmt)
+        ]
+
+    @staticmethod
+    def checkpoint_at(conn: Connection, size: int) -> CheckpointRow | None:
+        r = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
+        return None if r is None else CheckpointRow(r.size, bytes(r.root), r.note, r.created_at)
+
+    @staticmethod
+    def add_public_key(
+        conn: Connection, *, key_id: str, name: str, vkey: str, purpose: str, created_at: str
+    ) -> None:
+        exists = conn.execute(select(public_keys.c.key_id).where(public_keys.c.key_id == key_id)).first()
+        if exists is None:
+            conn.execute(
+                insert(public_keys).values(
+                    key_id=key_id, name=name, vkey=vkey, purpose=purpose, created_at=created_at
+                )
+            )
+
+    @staticmethod
+    def public_key_rows(conn: Connection) -> list[Any]:
+        return list(conn.execute(select(public_keys).order_by(public_keys.c.created_at)))
