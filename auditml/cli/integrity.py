@@ -69,7 +69,7 @@ def verify(
     with OPTIONS.open_ledger() as ledger:
         if deep and not json_out:
             with _progress() as bar:
-                task = bar.add_task("verifying", total=None)
+                task = bar.add_task("verifying", total=len(ledger))
                 result = ledger.verify(
                     deep=True,
                     trusted_checkpoint=trusted_checkpoint,

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import NoReturn
+from collections.abc import Iterable
+from typing import Any, NoReturn, TypeAlias, cast
 
 from auditml.errors import ValidationError
 
@@ -39,7 +40,9 @@ MAX_DEPTH = 64
 # ECMAScript's Number::toString agree character for character: both print the
 # shortest round-tripping digits, both use plain decimal notation (Python switches
 # to exponents below 1e-4 and from 1e16 on, ECMAScript below 1e-6 and from 1e21
-# on), and a non-integral value never gets Python's trailing ".0".
+# on), and a non-integral value never gets Python's trailing ".0". (The upper
+# bound is belt and braces: every double of magnitude >= 2**52 is integral, so the
+# is_integer() test already sends those to the slow path.)
 _FAST_FLOAT_MIN = 1e-4
 _FAST_FLOAT_MAX = 1e16
 
@@ -81,7 +84,7 @@ _FAST_ENCODER = json.JSONEncoder(
 # A location in the value being walked, as a linked list (parent, key) built only
 # when descending into a container; None is the top level. Rendering it as a string
 # is deferred until an error actually needs it.
-_Path = tuple["_Path", "str | int"] | None
+_Path: TypeAlias = "tuple[_Path, str | int] | None"
 
 
 def canonicalize(value: object) -> bytes:
@@ -153,8 +156,9 @@ def _scan(value: object, path: _Path, depth: int) -> bool:
     )
 
 
-def _scan_container(container: dict[object, object] | list[object] | tuple[object, ...],
-                    path: _Path, depth: int) -> bool:
+def _scan_container(
+    container: dict[Any, Any] | list[Any] | tuple[Any, ...], path: _Path, depth: int
+) -> bool:
     """Validate a dict/list/tuple at nesting level ``depth``; return True if slow path needed.
 
     The checks for exact str/int/bool/None/float/dict/list values are inlined
@@ -167,10 +171,17 @@ def _scan_container(container: dict[object, object] | list[object] | tuple[objec
     if depth > MAX_DEPTH:
         _refuse(path, f"value is nested deeper than {MAX_DEPTH} levels", "flatten the structure")
     slow = False
-    is_dict = isinstance(container, dict)
-    # dict.items() rather than container.items() so a dict subclass cannot
-    # show the walk something other than what the serializers will see.
-    items = dict.items(container) if is_dict else enumerate(container)  # type: ignore[arg-type]
+    # Keys and values are typed Any: the loop dispatches on exact type(v) held in
+    # a local, which a type checker cannot narrow through.
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(container, dict):
+        is_dict = True
+        # dict.items() rather than container.items() so a dict subclass cannot
+        # show the walk something other than what the serializers will see.
+        items = dict.items(container)
+    else:
+        is_dict = False
+        items = enumerate(container)
     for key, v in items:
         if is_dict:
             if type(key) is not str:
@@ -183,30 +194,27 @@ def _scan_container(container: dict[object, object] | list[object] | tuple[objec
                 slow = True  # str subclass: normalised to a plain str by the slow path
                 _check_str(key, (path, key), is_key=True)
             elif not key.isascii():  # isascii() is O(1): ASCII keys need no further check
-                match = _SURROGATE_OR_ASTRAL.search(key)
-                if match is not None:
-                    if match.group() <= "\udfff":
-                        _check_str(key, (path, key), is_key=True)  # raises with the detail
+                if _SURROGATE_OR_ASTRAL.search(key) is not None:
+                    # Either kind may come first in the key, so look for
+                    # surrogates explicitly; past that, the match was astral.
+                    _check_str(key, (path, key), is_key=True)
                     slow = True  # astral character: UTF-16 order != code-point order
         t = type(v)
         if t is str:
-            if not v.isascii() and _SURROGATE.search(v) is not None:  # type: ignore[attr-defined]
-                _check_str(v, (path, key), is_key=False)  # type: ignore[arg-type]
+            if not v.isascii() and _SURROGATE.search(v) is not None:
+                _check_str(v, (path, key), is_key=False)
         elif t is int:
-            if v > MAX_SAFE_INTEGER or v < -MAX_SAFE_INTEGER:  # type: ignore[operator]
-                _check_int(v, (path, key))  # type: ignore[arg-type]
+            if v > MAX_SAFE_INTEGER or v < -MAX_SAFE_INTEGER:
+                _check_int(v, (path, key))
         elif v is None or t is bool:
             pass
         elif t is float:
-            magnitude = -v if v < 0 else v  # type: ignore[operator]
-            if (
-                not _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX  # type: ignore[operator]
-                or v.is_integer()  # type: ignore[attr-defined]
-            ):
-                _check_float(v, (path, key))  # type: ignore[arg-type]
+            magnitude = -v if v < 0 else v
+            if not _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX or v.is_integer():
+                _check_float(v, (path, key))
                 slow = True
         elif t is dict or t is list or t is tuple:
-            if _scan_container(v, (path, key), depth + 1):  # type: ignore[arg-type]
+            if _scan_container(v, (path, key), depth + 1):
                 slow = True
         elif _scan(v, (path, key), depth):
             slow = True
@@ -369,7 +377,7 @@ def _emit(value: object, out: list[str]) -> None:
         out.append("}")
     else:  # list or tuple, guaranteed by _scan()
         out.append("[")
-        for index, item in enumerate(value):  # type: ignore[arg-type]
+        for index, item in enumerate(cast("list[object] | tuple[object, ...]", value)):
             if index:
                 out.append(",")
             _emit(item, out)

@@ -555,7 +555,10 @@ class Ledger:
                 f"{latest.size}: events from seq {head.size} on were removed (tail truncated)",
                 seq=head.size,
             )
-        trusted = self._load_trusted(trusted_checkpoint, keys) if trusted_checkpoint is not None else None
+        trusted = None
+        if trusted_checkpoint is not None:
+            trusted, trusted_events = self._load_trusted(trusted_checkpoint, keys)
+            self._compare_trusted_events(trusted_events)
         if deep:
             self._verify_deep(head.size, checkpoints, trusted, progress)
         else:
@@ -593,7 +596,9 @@ class Ledger:
             )
         return checkpoint
 
-    def _load_trusted(self, source: str | Path | Mapping[str, Any], keys: list[Verifier]) -> Checkpoint:
+    def _load_trusted(
+        self, source: str | Path | Mapping[str, Any], keys: list[Verifier]
+    ) -> tuple[Checkpoint, list[Mapping[str, Any]]]:
         if isinstance(source, Mapping):
             doc: Any = source
         else:
@@ -612,7 +617,26 @@ class Ledger:
             raise IntegrityError(
                 f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
             )
-        return checkpoint
+        envelopes = [e["envelope"] for e in doc.get("events", [])] if isinstance(doc, Mapping) else []
+        return checkpoint, envelopes
+
+    def _compare_trusted_events(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
+        """Events carried with the trusted checkpoint must still be in the ledger, unchanged."""
+        with self._store.read() as conn:
+            for envelope in envelopes:
+                seq = envelope.get("seq")
+                try:
+                    row = self._store.event_by(conn, seq=seq)
+                except NotFoundError:
+                    raise IntegrityError(
+                        f"seq {seq} of the trusted evidence is gone from the ledger (rolled back)", seq=seq
+                    ) from None
+                if bytes(row.leaf_hash) != merkle.hash_leaf(canonicalize(envelope)):
+                    raise IntegrityError(
+                        f"seq {seq} (id {envelope.get('id')!r}) differs from its copy in the trusted "
+                        "evidence: history was rewritten after that checkpoint was signed",
+                        seq=seq,
+                    )
 
     def _verify_fast(self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int) -> None:
         with self._store.read() as conn:
@@ -634,7 +658,8 @@ class Ledger:
             raise IntegrityError(
                 f"the stored tree at size {checkpoint.size} has root {root.hex()[:16]}..., but the "
                 f"{what} says {checkpoint.root.hex()[:16]}...: history before seq {checkpoint.size} "
-                "was changed; run `auditml verify --deep` to find the first bad seq"
+                "was changed; run `auditml verify --deep` to find the first bad seq",
+                seq=checkpoint.size - 1 if checkpoint.size else 0,
             )
 
     def _verify_deep(
@@ -655,30 +680,49 @@ class Ledger:
                     seq=size,
                 )
             targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
-        checker = ChainChecker()
-        self._check_roots(checker, targets.get(0, []))
         with self._store.read() as conn:
+            # Stored nodes are checked as the rebuild completes them, so an entry that was
+            # changed and re-chained is caught within its 16-entry block.
+            stored = {(level, index): digest for level, index, digest in self._store.stored_nodes(conn)}
+            checker = ChainChecker()
+            self._check_roots(checker, targets.get(0, []))
+            checked_nodes = 0
             for row in self._store.event_rows(conn, page=20000):
                 checker.feed(row)
+                if checker.nodes:
+                    checked_nodes += self._check_nodes(checker.nodes, stored)
+                    checker.nodes.clear()
                 if checker.size in targets:
                     self._check_roots(checker, targets[checker.size])
                 if progress is not None and checker.size % 20000 == 0:
                     progress(checker.size, size)
-            stored = list(self._store.stored_nodes(conn))
         if progress is not None:
             progress(checker.size, size)
-        rebuilt = sorted((lvl, idx, h) for lvl, idx, h in checker.nodes if lvl % NODE_STRIDE == 0)
-        if stored != rebuilt:
-            bad = next(
-                (s for s, r in zip(stored, rebuilt) if s != r),
-                stored[len(rebuilt)] if len(stored) > len(rebuilt) else rebuilt[len(stored)],
-            )
-            level, index, _ = bad
+        if checked_nodes != len(stored):
+            extra = min(key for key in stored if (key[1] + 1) << key[0] > checker.size)
             raise IntegrityError(
-                f"stored tree node (level {level}, index {index}) does not match the entries it "
-                f"covers (seq {index << level} to {((index + 1) << level) - 1}): the node was edited",
-                seq=index << level,
+                f"tree_nodes holds node (level {extra[0]}, index {extra[1]}) beyond the "
+                f"{checker.size} entries of the ledger (entries were removed, or a node inserted)",
+                seq=checker.size,
             )
+
+    @staticmethod
+    def _check_nodes(nodes: list[tuple[int, int, bytes]], stored: Mapping[tuple[int, int], bytes]) -> int:
+        checked = 0
+        for level, index, digest in nodes:
+            if level % NODE_STRIDE:
+                continue
+            if stored.get((level, index)) != digest:
+                first, last = index << level, ((index + 1) << level) - 1
+                state = "missing" if (level, index) not in stored else "different"
+                raise IntegrityError(
+                    f"the entries seq {first} to {last} do not match the stored tree node "
+                    f"(level {level}, index {index}; {state}): an entry in that range was changed "
+                    "and the chain rebuilt, or the node was edited",
+                    seq=first,
+                )
+            checked += 1
+        return checked
 
     @staticmethod
     def _check_roots(checker: ChainChecker, targets: list[tuple[Checkpoint, str]]) -> None:

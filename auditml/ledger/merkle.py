@@ -242,12 +242,12 @@ def fold_subtrees(hashes: Sequence[bytes]) -> bytes:
 
 
 def range_hash(begin: int, end: int, subtree_hash: Callable[[int, int], bytes]) -> bytes:
-    """Return the MTH of leaves [begin, end), fetching perfect subtrees via subtree_hash(level, index).
+    """Return the MTH of leaves [begin, end), fetching subtrees via subtree_hash(level, index).
 
     Preconditions and errors are those of ``perfect_subtrees`` and ``fold_subtrees``;
     whatever ``subtree_hash`` raises propagates unchanged.
     """
-    return fold_subtrees([subtree_hash(level, index) for level, index in perfect_subtrees(begin, end)])
+    return fold_subtrees([subtree_hash(lv, i) for lv, i in perfect_subtrees(begin, end)])
 
 
 # --------------------------------------------------------------------------- proof builders

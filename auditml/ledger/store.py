@@ -104,6 +104,11 @@ ledger_info = Table(
 APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
 
 
+def _as_bytes(value: Any) -> bytes:
+    # SQL run by hand can turn a BLOB into TEXT; keep the bytes so checks fail cleanly.
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
 def _sqlite_triggers(table: str) -> list[str]:
     return [
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
@@ -254,7 +259,7 @@ class Store:
         ).first()
         if row is None:
             return Head(0, None, None)
-        return Head(row.seq + 1, bytes(row.leaf_hash), row.recorded_at)
+        return Head(row.seq + 1, _as_bytes(row.leaf_hash), row.recorded_at)
 
     @staticmethod
     def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -282,7 +287,7 @@ class Store:
                 )
             )
             for row in rows:
-                found[row.id] = (row.seq, bytes(row.body), bytes(row.leaf_hash))
+                found[row.id] = (row.seq, _as_bytes(row.body), _as_bytes(row.leaf_hash))
         return found
 
     # -- tree reads -----------------------------------------------------------
@@ -315,7 +320,7 @@ class Store:
             chunk = leaf_ranges[start:start + 200]
             cond = or_(*(and_(events.c.seq >= lo, events.c.seq < hi) for lo, hi in chunk))
             for row in conn.execute(select(events.c.seq, events.c.leaf_hash).where(cond)):
-                found[(0, row.seq)] = bytes(row.leaf_hash)
+                found[(0, row.seq)] = _as_bytes(row.leaf_hash)
         for start in range(0, len(node_ranges), 200):
             nchunk = node_ranges[start:start + 200]
             cond = or_(
@@ -325,7 +330,7 @@ class Store:
                 )
             )
             for row in conn.execute(select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(cond)):
-                found[(row.level, row.idx)] = bytes(row.hash)
+                found[(row.level, row.idx)] = _as_bytes(row.hash)
         result = []
         for (level, index), (base, begin, span) in zip(subtrees, plans):
             try:
@@ -396,7 +401,7 @@ class Store:
             )
         )
         for row in rows:
-            yield row.level, row.idx, bytes(row.hash)
+            yield row.level, row.idx, _as_bytes(row.hash)
 
     # -- checkpoints and keys ---------------------------------------------------
 
@@ -414,13 +419,13 @@ class Store:
         if latest_only:
             stmt = stmt.limit(1)
         return [
-            CheckpointRow(r.size, bytes(r.root), r.note, r.created_at) for r in conn.execute(stmt)
+            CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at) for r in conn.execute(stmt)
         ]
 
     @staticmethod
     def checkpoint_at(conn: Connection, size: int) -> CheckpointRow | None:
         r = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
-        return None if r is None else CheckpointRow(r.size, bytes(r.root), r.note, r.created_at)
+        return None if r is None else CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at)
 
     @staticmethod
     def add_public_key(

@@ -57,9 +57,10 @@ class ChainChecker:
                     seq=self.size,
                 )
             raise IntegrityError(f"seq {seq} appears twice or out of order", seq=seq)
-        body = bytes(body)
+        # An attacker's SQL can turn a BLOB into TEXT; judge the bytes, not the storage class.
+        body = body.encode() if isinstance(body, str) else bytes(body)
         leaf = hashlib.sha256(merkle.LEAF_PREFIX + body).digest()
-        if leaf != bytes(stored):
+        if not isinstance(stored, (bytes, memoryview)) or leaf != bytes(stored):
             raise IntegrityError(
                 f"seq {seq}: the stored body does not hash to the stored leaf hash "
                 "(the body or the leaf hash was edited)",
@@ -78,10 +79,16 @@ class ChainChecker:
             raise IntegrityError(f"seq {seq}: the stored body is not JSON", seq=seq) from exc
         if not isinstance(envelope, dict):
             raise IntegrityError(f"seq {seq}: the stored body is not an envelope", seq=seq)
-        if envelope.get("seq") != seq:
+        claimed = envelope.get("seq")
+        if claimed != seq:
+            if isinstance(claimed, int) and claimed < seq:
+                raise IntegrityError(
+                    f"seq {seq} holds the entry signed as seq {claimed}: a row was inserted at or "
+                    f"after seq {claimed} and the rows after it renumbered",
+                    seq=claimed,
+                )
             raise IntegrityError(
-                f"seq {seq}: the body says seq {envelope.get('seq')!r} "
-                "(rows were swapped, renumbered or inserted)",
+                f"seq {seq}: the body says seq {claimed!r} (rows were swapped or renumbered)",
                 seq=seq,
             )
         if envelope.get("prev") != self.prev_hex:
