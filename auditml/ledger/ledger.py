@@ -39,8 +39,8 @@ from auditml.ledger.canonical import canonicalize
 from auditml.ledger.evidence import ProvedEvent, build_evidence, checkpoint_from_document
 from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger_key, load_vkey_file
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
-from auditml.ledger.store import NODE_STRIDE, CheckpointRow, Head, Store, events
-from auditml.ledger.verify import ChainChecker
+from auditml.ledger.store import CheckpointRow, Head, Store, events
+from auditml.ledger.deep import verify_deep
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
@@ -282,7 +282,7 @@ class Ledger:
             recorded_at = max(now, head.last_recorded_at or now)
             prev = head.last_leaf_hash.hex() if head.last_leaf_hash else ZERO_HASH
             seq = head.size
-            rows: list[dict[str, Any]] = []
+            rows: list[tuple[Any, ...]] = []
             nodes: list[tuple[int, int, bytes]] = []
             receipts: list[Receipt] = []
             in_batch: dict[str, tuple[PreparedEvent, Receipt]] = {}
@@ -301,11 +301,10 @@ class Ledger:
                 if len(body) > limit:
                     self._check_size(event, _label(labels, position), limit)
                 leaf = merkle.hash_leaf(body)
-                rows.append({
-                    "seq": seq, "id": event_id, "type": event.type, "system": event.system,
-                    "recorded_at": recorded_at, "occurred_at": envelope["occurred_at"],
-                    "subject": event.subject, "body": body, "leaf_hash": leaf,
-                })
+                rows.append((
+                    seq, event_id, event.type, event.system, recorded_at, envelope["occurred_at"],
+                    event.subject, body, leaf,
+                ))
                 nodes.extend(frontier.append(leaf))
                 receipt = Receipt(seq, event_id, leaf.hex())
                 receipts.append(receipt)
@@ -680,60 +679,7 @@ class Ledger:
                     seq=size,
                 )
             targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
-        with self._store.read() as conn:
-            # Stored nodes are checked as the rebuild completes them, so an entry that was
-            # changed and re-chained is caught within its 16-entry block.
-            stored = {(level, index): digest for level, index, digest in self._store.stored_nodes(conn)}
-            checker = ChainChecker()
-            self._check_roots(checker, targets.get(0, []))
-            checked_nodes = 0
-            for row in self._store.event_rows(conn, page=20000):
-                checker.feed(row)
-                if checker.nodes:
-                    checked_nodes += self._check_nodes(checker.nodes, stored)
-                    checker.nodes.clear()
-                if checker.size in targets:
-                    self._check_roots(checker, targets[checker.size])
-                if progress is not None and checker.size % 20000 == 0:
-                    progress(checker.size, size)
-        if progress is not None:
-            progress(checker.size, size)
-        if checked_nodes != len(stored):
-            extra = min(key for key in stored if (key[1] + 1) << key[0] > checker.size)
-            raise IntegrityError(
-                f"tree_nodes holds node (level {extra[0]}, index {extra[1]}) beyond the "
-                f"{checker.size} entries of the ledger (entries were removed, or a node inserted)",
-                seq=checker.size,
-            )
-
-    @staticmethod
-    def _check_nodes(nodes: list[tuple[int, int, bytes]], stored: Mapping[tuple[int, int], bytes]) -> int:
-        checked = 0
-        for level, index, digest in nodes:
-            if level % NODE_STRIDE:
-                continue
-            if stored.get((level, index)) != digest:
-                first, last = index << level, ((index + 1) << level) - 1
-                state = "missing" if (level, index) not in stored else "different"
-                raise IntegrityError(
-                    f"the entries seq {first} to {last} do not match the stored tree node "
-                    f"(level {level}, index {index}; {state}): an entry in that range was changed "
-                    "and the chain rebuilt, or the node was edited",
-                    seq=first,
-                )
-            checked += 1
-        return checked
-
-    @staticmethod
-    def _check_roots(checker: ChainChecker, targets: list[tuple[Checkpoint, str]]) -> None:
-        for checkpoint, what in targets:
-            if checker.root() != checkpoint.root:
-                raise IntegrityError(
-                    f"the entries up to seq {checkpoint.size - 1} do not have the root signed in the "
-                    f"{what} of size {checkpoint.size}: history was rewritten (each entry checks out "
-                    "on its own, so the whole chain was rebuilt after that checkpoint was signed)",
-                    seq=checkpoint.size - 1 if checkpoint.size else 0,
-                )
+        verify_deep(self._store, self._settings.url, size, targets, progress)
 
 
 def _label(labels: Sequence[str] | None, position: int) -> str:

@@ -31,12 +31,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
+
     create_engine,
     event,
     func,
     insert,
-    or_,
+
     select,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -103,11 +103,9 @@ ledger_info = Table(
 
 APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
 
-
 def _as_bytes(value: Any) -> bytes:
     # SQL run by hand can turn a BLOB into TEXT; keep the bytes so checks fail cleanly.
     return value.encode() if isinstance(value, str) else bytes(value)
-
 
 def _sqlite_triggers(table: str) -> list[str]:
     return [
@@ -115,7 +113,6 @@ def _sqlite_triggers(table: str) -> list[str]:
         f"BEGIN SELECT RAISE(ABORT, 'auditml: {table} is append-only ({op} refused)'); END"
         for op in ("UPDATE", "DELETE")
     ]
-
 
 @dataclass(frozen=True)
 class Head:
@@ -125,14 +122,12 @@ class Head:
     last_leaf_hash: bytes | None
     last_recorded_at: str | None
 
-
 @dataclass(frozen=True)
 class CheckpointRow:
     size: int
     root: bytes
     note: str
     created_at: str
-
 
 EVENT_COLUMNS = (
     events.c.seq,
@@ -145,7 +140,6 @@ EVENT_COLUMNS = (
     events.c.body,
     events.c.leaf_hash,
 )
-
 
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling would defer BEGIN; take it over so that
@@ -164,13 +158,20 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
-
 class Store:
     """A ledger's database. Open with `Store.connect(url)`."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Hot paths pass bound parameters straight to the driver; only the placeholder
+        # style differs between drivers.
+        self._ph = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_event_sql = (
+            "INSERT INTO events (seq, id, type, system, recorded_at, occurred_at, subject, body, "
+            f"leaf_hash) VALUES ({', '.join([self._ph] * 9)})"
+        )
+        self._insert_node_sql = f"INSERT INTO tree_nodes (level, idx, hash) VALUES ({self._ph}, {self._ph}, {self._ph})"
 
     @classmethod
     def connect(cls, url: str, *, must_exist: bool = True) -> Store:
@@ -184,6 +185,7 @@ class Store:
                 raise ConfigError(
                     f"no ledger at {path}; run `auditml init` here, or set AUDITML_URL / --url"
                 )
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
             engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
         except (SQLAlchemyError, ValueError) as exc:
@@ -261,19 +263,15 @@ class Store:
             return Head(0, None, None)
         return Head(row.seq + 1, _as_bytes(row.leaf_hash), row.recorded_at)
 
-    @staticmethod
-    def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        conn.execute(insert(events), list(rows))
+    def insert_events(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert event rows: (seq, id, type, system, recorded_at, occurred_at, subject, body, leaf_hash)."""
+        conn.exec_driver_sql(self._insert_event_sql, list(rows))
 
-    @staticmethod
-    def insert_nodes(conn: Connection, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        stored = [
-            {"level": level, "idx": index, "hash": digest}
-            for level, index, digest in nodes
-            if level % NODE_STRIDE == 0
-        ]
+    def insert_nodes(self, conn: Connection, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Persist the completed subtrees whose level is stored (a multiple of NODE_STRIDE)."""
+        stored = [node for node in nodes if node[0] % NODE_STRIDE == 0]
         if stored:
-            conn.execute(insert(tree_nodes), stored)
+            conn.exec_driver_sql(self._insert_node_sql, stored)
 
     @staticmethod
     def bodies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
@@ -292,58 +290,89 @@ class Store:
 
     # -- tree reads -----------------------------------------------------------
 
-    @staticmethod
-    def subtree_hashes(conn: Connection, subtrees: Sequence[tuple[int, int]]) -> list[bytes]:
+    def subtree_hashes(self, conn: Connection, subtrees: Sequence[tuple[int, int]]) -> list[bytes]:
         """Return the hash of each complete perfect subtree (level, index), in order.
 
         Subtrees at a stored level are read directly; others are rebuilt from the
         stored level below them (at most 2**(NODE_STRIDE-1) hashes each).
         Raises StorageError if a needed hash is missing (a damaged or truncated ledger).
         """
-        if not subtrees:
-            return []
-        # Every request becomes a range of hashes at a stored level (0 = leaves).
+        # Every request becomes a run of hashes at a stored level (0 = the leaves).
         plans = []
-        leaf_ranges: list[tuple[int, int]] = []
-        node_ranges: list[tuple[int, int, int]] = []
+        wanted: dict[int, set[int]] = {}
         for level, index in subtrees:
             base = level - level % NODE_STRIDE
             span = 1 << (level - base)
-            begin = index * span
-            plans.append((base, begin, span))
-            if base == 0:
-                leaf_ranges.append((begin, begin + span))
-            else:
-                node_ranges.append((base, begin, begin + span))
+            plans.append((base, index * span, span))
+            wanted.setdefault(base, set()).update(range(index * span, (index + 1) * span))
         found: dict[tuple[int, int], bytes] = {}
-        for start in range(0, len(leaf_ranges), 200):
-            chunk = leaf_ranges[start:start + 200]
-            cond = or_(*(and_(events.c.seq >= lo, events.c.seq < hi) for lo, hi in chunk))
-            for row in conn.execute(select(events.c.seq, events.c.leaf_hash).where(cond)):
-                found[(0, row.seq)] = _as_bytes(row.leaf_hash)
-        for start in range(0, len(node_ranges), 200):
-            nchunk = node_ranges[start:start + 200]
-            cond = or_(
-                *(
-                    and_(tree_nodes.c.level == lvl, tree_nodes.c.idx >= lo, tree_nodes.c.idx < hi)
-                    for lvl, lo, hi in nchunk
-                )
-            )
-            for row in conn.execute(select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(cond)):
-                found[(row.level, row.idx)] = _as_bytes(row.hash)
+        for base, indexes in wanted.items():
+            ordered = sorted(indexes)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start:start + 500]
+                marks = ", ".join([self._ph] * len(chunk))
+                if base == 0:
+                    sql = f"SELECT seq, leaf_hash FROM events WHERE seq IN ({marks})"
+                    params: tuple[Any, ...] = tuple(chunk)
+                else:
+                    sql = f"SELECT idx, hash FROM tree_nodes WHERE level = {self._ph} AND idx IN ({marks})"
+                    params = (base, *chunk)
+                for index, digest in conn.exec_driver_sql(sql, params):
+                    found[(base, index)] = _as_bytes(digest)
         result = []
         for (level, index), (base, begin, span) in zip(subtrees, plans):
             try:
                 layer = [found[(base, i)] for i in range(begin, begin + span)]
             except KeyError as exc:
                 raise StorageError(
-                    f"tree node {exc.args[0]} is missing: the ledger is truncated or damaged; "
-                    "run `auditml verify --deep`"
+                    f"tree hash {exc.args[0]} (level, index) is missing: the ledger is truncated "
+                    "or damaged; run `auditml verify --deep`"
                 ) from exc
             while len(layer) > 1:
                 layer = [merkle.hash_children(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
             result.append(layer[0])
         return result
+
+    def _raw_pages(self, conn: Connection, sql: str, start: int, stop: int | None, page: int) -> Iterator[tuple[Any, ...]]:
+        # Straight from the driver's cursor in keyset pages: the verifier streams
+        # millions of rows and per-row result objects would cost more than the checks.
+        # Each page is fetched whole and its cursor closed before rows are handed out,
+        # so a consumer that stops early leaves nothing open behind.
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        while stop is None or start < stop:
+            limit = page if stop is None else min(page, stop - start)
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute(sql, (start, limit))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+            yield from rows
+            if len(rows) < limit:
+                return
+            start = rows[-1][0] + 1
+
+    def raw_event_rows(
+        self, conn: Connection, *, start: int = 0, stop: int | None = None, page: int = 20000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield events [start, stop) as plain tuples in seq order (the deep verifier's stream)."""
+        sql = (
+            "SELECT seq, id, type, system, recorded_at, occurred_at, subject, body, leaf_hash "
+            f"FROM events WHERE seq >= {self._ph} ORDER BY seq LIMIT {self._ph}"
+        )
+        return self._raw_pages(conn, sql, start, stop, page)
+
+    def raw_leaf_rows(self, conn: Connection, *, page: int = 50000) -> Iterator[tuple[Any, ...]]:
+        """Yield (seq, leaf_hash) of every event in seq order."""
+        sql = f"SELECT seq, leaf_hash FROM events WHERE seq >= {self._ph} ORDER BY seq LIMIT {self._ph}"
+        return self._raw_pages(conn, sql, 0, None, page)
+
+    @staticmethod
+    def leaf_and_time(conn: Connection, seq: int) -> tuple[bytes, str] | None:
+        """Return (leaf_hash, recorded_at) of one event, or None if it does not exist."""
+        row = conn.execute(select(events.c.leaf_hash, events.c.recorded_at).where(events.c.seq == seq)).first()
+        return None if row is None else (_as_bytes(row.leaf_hash), row.recorded_at)
 
     # -- event reads ------------------------------------------------------------
 
