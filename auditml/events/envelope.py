@@ -53,7 +53,7 @@ class Envelope(BaseModel):
 
     v: Literal[1] = Field(description="format version")
     seq: int = Field(ge=0, description="position in the ledger; the Merkle leaf index")
-    id: str = Field(pattern=ID_PATTERN.pattern, description="unique event id")
+    id: str = Field(pattern=f"^{ID_PATTERN.pattern}$", description="unique event id")
     type: str = Field(description="event type from the vocabulary")
     system: str = Field(description="the AI system this concerns")
     recorded_at: str = Field(description="ledger time, RFC 3339 UTC, never decreases along seq")
@@ -88,7 +88,8 @@ class Envelope(BaseModel):
 
 def format_time(moment: datetime) -> str:
     """Return RFC 3339 UTC with microseconds and Z, the only form stored in the ledger."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits, which strftime("%Y") does not for years < 1000.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: object, *, where: str) -> datetime:

@@ -133,6 +133,10 @@ def verify_evidence(doc: Mapping[str, Any], trusted: Sequence[Verifier]) -> Evid
         if not isinstance(previous, Mapping) or not isinstance(previous.get("checkpoint"), str):
             raise ValidationError("evidence `previous` must hold checkpoint and consistency_proof")
         earlier = open_checkpoint(previous["checkpoint"], list(trusted))
+        if earlier.origin != checkpoint.origin:
+            raise IntegrityError(
+                f"the previous checkpoint is for ledger {earlier.origin!r}, not {checkpoint.origin!r}"
+            )
         proof = _hashes(previous.get("consistency_proof"), "previous.consistency_proof")
         merkle.verify_consistency(earlier.size, checkpoint.size, proof, earlier.root, checkpoint.root)
         previous_size = earlier.size

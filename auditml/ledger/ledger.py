@@ -114,7 +114,6 @@ class Ledger:
         # The frontier of the tree at the size we last saw, so appends need no reads.
         self._frontier: merkle.CompactRange | None = None
         self._frontier_tip: bytes | None = None
-        self._last_checkpoint_wall = time.monotonic()
 
     # -- opening --------------------------------------------------------------
 
@@ -367,9 +366,11 @@ class Ledger:
             return
         latest = self._store.checkpoint_rows(conn, latest_only=True)
         last_size = latest[0].size if latest else 0
-        due = (every_n and frontier.size - last_size >= every_n) or (
-            every_s and time.monotonic() - self._last_checkpoint_wall >= every_s
-        )
+        # Time is ledger time (the clock), measured from the last checkpoint, so the rule
+        # holds across restarts and under simulated clocks alike.
+        since = latest[0].created_at if latest else self._store.created_at(conn)
+        elapsed = (parse_time(now, where="now") - parse_time(since, where="checkpoint")).total_seconds()
+        due = (every_n and frontier.size - last_size >= every_n) or (every_s and elapsed >= every_s)
         if due and frontier.size > last_size:
             self._sign_checkpoint(conn, signer, frontier.size, frontier.root(), now)
 
@@ -377,7 +378,6 @@ class Ledger:
         note = sign_note(Checkpoint(self.origin, size, root).to_text(), [signer])
         row = CheckpointRow(size, root, note, now)
         self._store.add_checkpoint(conn, row)
-        self._last_checkpoint_wall = time.monotonic()
         return row
 
     def checkpoint(self) -> SignedCheckpoint:
@@ -607,11 +607,9 @@ class Ledger:
                 raise ConfigError(f"cannot read trusted checkpoint {source}: {exc.strerror}") from exc
             doc = text if not text.lstrip().startswith("{") else json.loads(text)
         note = doc if isinstance(doc, str) else checkpoint_from_document(doc)
-        trusted_keys = list(keys)
-        if isinstance(doc, Mapping):
-            # The holder trusts the keys it was given with this evidence, too.
-            trusted_keys += [Verifier.from_vkey(v) for v in doc.get("verifier_keys", [])]
-        checkpoint = open_checkpoint(note, trusted_keys)
+        # Only the ledger's own keys count: keys listed inside the file would let the
+        # file vouch for itself.
+        checkpoint = open_checkpoint(note, keys)
         if checkpoint.origin != self.origin:
             raise IntegrityError(
                 f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
@@ -639,6 +637,12 @@ class Ledger:
 
     def _verify_fast(self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int) -> None:
         with self._store.read() as conn:
+            rows = self._store.count_events(conn)
+            if rows != size:
+                raise IntegrityError(
+                    f"the ledger's last seq is {size - 1} but it holds {rows} rows: "
+                    f"{size - rows} row(s) were deleted; run `auditml verify --deep` to find them"
+                )
             for checkpoint in checkpoints:
                 self._compare_root(conn, checkpoint, "checkpoint")
             if trusted is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -80,6 +81,10 @@ class Verifier:
                 f"malformed verifier key {text[:80]!r}: expected name+keyhash+base64key"
             )
         name, hash_hex, encoded = parts
+        if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
+            raise ValidationError(
+                f"malformed verifier key for {name!r}: the key hash must be 8 lowercase hex digits"
+            )
         try:
             raw = base64.b64decode(encoded, validate=True)
             expected_hash = bytes.fromhex(hash_hex)
@@ -133,9 +138,15 @@ def sign_note(text: str, signers: list[Signer]) -> str:
     return f"{text}\n{lines}"
 
 
+MAX_SIGNATURES = 100
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
+
+
 def _check_note_text(text: str) -> None:
     if not text.endswith("\n") or "\n\n" in text or text.startswith("\n"):
         raise ValidationError("note text must be non-empty lines, each ending in a newline")
+    if _CONTROL.search(text):
+        raise ValidationError("note text must not contain control characters other than newline")
 
 
 @dataclass(frozen=True)
@@ -176,21 +187,29 @@ class Note:
             signatures.append(NoteSignature(name, raw[:4], raw[4:]))
         if not signatures:
             raise ValidationError("signed note has no signatures")
+        if len(signatures) > MAX_SIGNATURES:
+            raise ValidationError(f"signed note has more than {MAX_SIGNATURES} signatures")
         return cls(text, tuple(signatures))
 
     def verified_by(self, verifiers: list[Verifier]) -> list[Verifier]:
-        """Return the verifiers whose valid signature this note carries."""
+        """Return the verifiers whose valid signature this note carries.
+
+        Raises SignatureError if a signature claims to be by a listed key but does not
+        verify: per C2SP signed-note such a note is rejected, not merely unsigned.
+        """
         found = []
         message = self.text.encode()
         for verifier in verifiers:
             for sig in self.signatures:
-                if (
-                    sig.name == verifier.name
-                    and sig.key_hash == verifier.key_hash
-                    and verifier.verify(message, sig.signature)
-                ):
-                    found.append(verifier)
-                    break
+                if sig.name != verifier.name or sig.key_hash != verifier.key_hash:
+                    continue
+                if not verifier.verify(message, sig.signature):
+                    raise SignatureError(
+                        f"the signature by {verifier.name} ({verifier.key_id}) does not verify: "
+                        "the note was altered after signing, or the signature forged"
+                    )
+                found.append(verifier)
+                break
         return found
 
 
@@ -230,7 +249,7 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise ValidationError("a checkpoint has an origin, a size and a root, one per line")
         origin, size_text, root_text, *extensions = lines[:-1]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if not re.fullmatch(r"0|[1-9][0-9]*", size_text):
             raise ValidationError(f"checkpoint size {size_text!r} is not a decimal number")
         try:
             root = base64.b64decode(root_text, validate=True)

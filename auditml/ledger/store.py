@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from auditml.errors import ConfigError, NotFoundError, StorageError
+from auditml.errors import ConfigError, IntegrityError, NotFoundError, StorageError
 from auditml.ledger import merkle
 
 NODE_STRIDE = 4
@@ -250,6 +250,10 @@ class Store:
             raise ConfigError(f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first")
         return str(value)
 
+    @staticmethod
+    def created_at(conn: Connection) -> str:
+        return str(conn.execute(select(ledger_info.c.created_at)).scalar_one())
+
     # -- the head and appends (call inside write()) -------------------------
 
     @staticmethod
@@ -295,7 +299,7 @@ class Store:
 
         Subtrees at a stored level are read directly; others are rebuilt from the
         stored level below them (at most 2**(NODE_STRIDE-1) hashes each).
-        Raises StorageError if a needed hash is missing (a damaged or truncated ledger).
+        Raises IntegrityError if a needed hash is missing (a damaged or truncated ledger).
         """
         # Every request becomes a run of hashes at a stored level (0 = the leaves).
         plans = []
@@ -324,9 +328,10 @@ class Store:
             try:
                 layer = [found[(base, i)] for i in range(begin, begin + span)]
             except KeyError as exc:
-                raise StorageError(
+                raise IntegrityError(
                     f"tree hash {exc.args[0]} (level, index) is missing: the ledger is truncated "
-                    "or damaged; run `auditml verify --deep`"
+                    "or damaged; run `auditml verify --deep`",
+                    seq=exc.args[0][1] << exc.args[0][0],
                 ) from exc
             while len(layer) > 1:
                 layer = [merkle.hash_children(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]

@@ -219,3 +219,14 @@ def test_open_without_a_ledger_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already holds the ledger"):
         Ledger.create(f"sqlite:///{tmp_path}/x.db", origin="a.example/x", key_dir=tmp_path / "k").close()
         Ledger.create(f"sqlite:///{tmp_path}/x.db", origin="a.example/x", key_dir=tmp_path / "k")
+
+
+def test_automatic_checkpoint_after_t_seconds_of_ledger_time(tmp_path: Path) -> None:
+    (tmp_path / "auditml.toml").write_text("[auditml]\ncheckpoint_every_events = 0\ncheckpoint_every_seconds = 3600\n")
+    clock = StepClock()
+    with Ledger.create(f"sqlite:///{tmp_path}/t.db", origin="t.example/t", key_dir=tmp_path / "k", clock=clock) as ledger:
+        ledger.record("model.deployed", payload=deployed("1"))
+        assert ledger.checkpoints() == []
+        clock.now = clock.now.replace(hour=clock.now.hour + 2)
+        ledger.record("model.deployed", payload=deployed("2"))
+        assert [c.size for c in ledger.checkpoints()] == [2]
