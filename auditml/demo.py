@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from auditml.config import CONFIG_FILE, write_config
 from auditml.errors import ConfigError
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
@@ -172,6 +173,7 @@ def run_demo(directory: Path, *, decisions: int = 5000, on_step: Callable[[str],
         result = ledger.verify(deep=True)
         events = len(ledger)
 
+    write_config(directory / CONFIG_FILE, url="sqlite:///auditml.db", key_dir="keys")
     # An auditor's check: nothing but the evidence file and the published verifier key.
     trusted = load_vkey_file(key_dir / "ledger.vkey")
     verify_evidence(json.loads(evidence_path.read_text()), trusted)

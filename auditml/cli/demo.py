@@ -29,8 +29,10 @@ def demo(
     console.print(f"[green]verified[/] (deep): {result.verify.size} events, chain, tree and "
                   f"{result.verify.checkpoints_verified} checkpoint signatures")
     console.print(f"[green]evidence verified offline[/]: seq {result.proved_seq} in {result.evidence_path}, "
-                  f"with only the verifier key\n  {result.vkey}")
-    console.print(f"\nTry: cd {directory} && auditml --url sqlite:///auditml.db --home keys log")
+                  "with only the ledger's verifier key:")
+    console.print(f"  {result.vkey}", soft_wrap=True, highlight=False)
+    console.print(f"\nExplore it: cd {directory}, then `auditml log`, `auditml checkpoint --list`, "
+                  "`auditml verify --deep`")
 
 
 def register(app: typer.Typer) -> None:

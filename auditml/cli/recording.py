@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Annotated, Optional
@@ -34,7 +35,7 @@ def init(
         write_config(path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR))
     console.print(f"[green]created[/] ledger [bold]{name}[/] at {settings.url}")
     console.print(f"  ledger key   {settings.key_dir / 'ledger.key'} (mode 0600)")
-    console.print(f"  verifier key {keys[0].to_vkey()}")
+    console.print(f"  verifier key {keys[0].to_vkey()}", soft_wrap=True, highlight=False)
     console.print(f"  settings     {path}")
     console.print("Give the verifier key to your auditors out of band: it is how they check checkpoints.")
 
@@ -104,16 +105,34 @@ def log(
     if json_out:
         print_json([event.to_json() for event in found])
         return
-    table = Table(title=f"{len(found)} event(s)", title_justify="left")
-    for column in ("seq", "occurred at", "type", "system", "actor", "payload"):
-        table.add_column(column, overflow="fold")
-    for event in found:
-        summary = ", ".join(f"{k}={v}" for k, v in list(event.payload.items())[:4])
-        table.add_row(
-            str(event.seq), event.occurred_at[:19].replace("T", " "), event.type, event.system,
-            event.actor.id, summary[:80],
-        )
+    systems = {e.system for e in found}
+    one_system = len(systems) == 1
+    headers = ["seq", "occurred", "type", *([] if one_system else ["system"]), "actor", "payload"]
+    rows = [
+        [str(e.seq), e.occurred_at[:16].replace("T", " "), e.type, *([] if one_system else [e.system]),
+         e.actor.id, _summary(e.payload)]
+        for e in found
+    ]
+    # Identifying columns keep their width; the payload glimpse is cut to what is left.
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers[:-1])]
+    room = max(12, console.width - sum(widths) - 3 * len(headers) - 1)
+    title = f"{len(found)} event(s), times in UTC" + (f", system {systems.pop()}" if one_system else "")
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        glimpse = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "\u2026"
+        table.add_row(*row[:-1], glimpse)
     console.print(table)
+
+
+def _summary(payload: dict[str, object]) -> str:
+    """A one-line glimpse of a payload: key=value pairs, long values shortened."""
+    parts = []
+    for key, value in payload.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}={text if len(text) <= 20 else text[:17] + '...'}")
+    return ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:
