@@ -13,15 +13,16 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from auditml.errors import ValidationError
 from auditml.events.vocabulary import EVENT_TYPES
-from auditml.ledger.canonical import canonicalize
+from auditml.ledger.canonical import canonicalize, check_json
 
 FORMAT_VERSION = 1
 ZERO_HASH = "0" * 64
@@ -124,9 +125,11 @@ def uuid7(now_ms: int | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
-@dataclass(frozen=True)
-class PreparedEvent:
-    """A validated request to record one event; the sequencer completes the envelope."""
+class PreparedEvent(NamedTuple):
+    """A validated request to record one event; the sequencer completes the envelope.
+
+    A named tuple rather than a dataclass: one is built per recorded event.
+    """
 
     type: str
     payload: dict[str, Any]
@@ -135,6 +138,8 @@ class PreparedEvent:
     id: str | None = None
     occurred_at: str | None = None
     subject: str | None = None
+    #: Whether the payload needs the slow canonical serializer (see canonical.check_json).
+    slow: bool = False
 
 
 def _check_type(event_type: object, where: str) -> str:
@@ -148,44 +153,64 @@ def _check_type(event_type: object, where: str) -> str:
     return event_type
 
 
-def _check_actor(actor: object, where: str) -> dict[str, str]:
+def check_actor(actor: object, where: str) -> dict[str, str]:
+    """Return a valid actor object; raise ValidationError naming `where` otherwise."""
     if isinstance(actor, Actor):
-        return actor.to_json()
-    if not isinstance(actor, Mapping):
+        data = actor.to_json()
+    elif isinstance(actor, Mapping):
+        try:
+            data = Actor.model_validate(dict(actor)).to_json()
+        except PydanticValidationError as exc:
+            raise ValidationError(f"{where}: invalid actor {dict(actor)!r}: {_pydantic_reason(exc)}") from exc
+    else:
         raise ValidationError(f"{where}: actor must be an object like {{'id': 'ana', 'kind': 'human'}}")
     try:
-        return Actor.model_validate(dict(actor)).to_json()
-    except Exception as exc:  # pydantic's ValidationError; re-worded for people
-        raise ValidationError(f"{where}: invalid actor {dict(actor)!r}: {_pydantic_reason(exc)}") from exc
+        check_json(data, at="actor")
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
+    return data
 
 
-def _pydantic_reason(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors())
+def _pydantic_reason(exc: PydanticValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+@lru_cache(maxsize=256)
+def _valid_name(name: str) -> bool:
+    return NAME_PATTERN.fullmatch(name) is not None
 
 
 def prepare_event(
     item: Mapping[str, Any],
     *,
     default_system: str,
-    default_actor: Mapping[str, str],
+    default_actor: dict[str, str],
     where: str = "event",
 ) -> PreparedEvent:
-    """Validate one record request (the keyword arguments of `Ledger.record`).
+    """Validate one record request (the keyword arguments of `Ledger.record`; None = absent).
 
-    Raises ValidationError naming `where` and the field for every problem.
+    `default_actor` must be valid already (it is used as is). Raises ValidationError
+    naming `where` and the field for every problem.
     """
-    unknown = set(item) - RECORD_KEYS
-    if unknown:
+    if not RECORD_KEYS.issuperset(item):
+        unknown = ", ".join(sorted(set(item) - RECORD_KEYS))
         raise ValidationError(
-            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(RECORD_KEYS))}"
+            f"{where}: unknown field(s) {unknown}; allowed: {', '.join(sorted(RECORD_KEYS))}"
         )
-    event_type = _check_type(item.get("type"), where)
+    event_type = item.get("type")
+    if event_type not in EVENT_TYPES:
+        _check_type(event_type, where)
     payload = item.get("payload")
-    if not isinstance(payload, Mapping):
-        raise ValidationError(f"{where}: payload of {event_type} must be a JSON object, got {type(payload).__name__}")
+    if type(payload) is not dict:
+        if not isinstance(payload, Mapping):
+            raise ValidationError(
+                f"{where}: payload of {event_type} must be a JSON object, got {type(payload).__name__}"
+            )
+        payload = dict(payload)
+    try:
+        slow = check_json(payload, at="payload")
+    except ValidationError as exc:
+        raise ValidationError(f"{where} ({event_type}): {exc}") from None
     if item.get("personal") is not None:
         raise ValidationError(
             f"{where}: `personal` cannot be recorded yet: personal data is only stored sealed, and "
@@ -197,12 +222,12 @@ def prepare_event(
             "ledger, and pseudonymous subject tokens arrive with the privacy layer"
         )
     event_id = item.get("id")
-    if event_id is not None and (not isinstance(event_id, str) or not ID_PATTERN.fullmatch(event_id)):
+    if event_id is not None and (type(event_id) is not str or not ID_PATTERN.fullmatch(event_id)):
         raise ValidationError(
             f"{where}: event id {event_id!r} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
         )
     system = item.get("system") or default_system
-    if not isinstance(system, str) or not NAME_PATTERN.fullmatch(system):
+    if type(system) is not str or not _valid_name(system):
         raise ValidationError(
             f"{where}: system {system!r} must be 1-200 characters of letters, digits and ._:/@- "
             "starting with a letter or digit"
@@ -211,32 +236,15 @@ def prepare_event(
     occurred_at = None if occurred is None else format_time(parse_time(occurred, where=f"{where}: occurred_at"))
     actor = item.get("actor")
     return PreparedEvent(
-        type=event_type,
-        payload=dict(payload),
-        system=system,
-        actor=dict(default_actor) if actor is None else _check_actor(actor, where),
-        id=event_id,
-        occurred_at=occurred_at,
+        event_type,
+        payload,
+        system,
+        default_actor if actor is None else check_actor(actor, where),
+        event_id,
+        occurred_at,
+        None,
+        slow,
     )
-
-
-def envelope_dict(event: PreparedEvent, *, seq: int, event_id: str, recorded_at: str, prev: str) -> dict[str, Any]:
-    """Return the complete envelope for a prepared event at its ledger position."""
-    data: dict[str, Any] = {
-        "v": FORMAT_VERSION,
-        "seq": seq,
-        "id": event_id,
-        "type": event.type,
-        "system": event.system,
-        "recorded_at": recorded_at,
-        "occurred_at": event.occurred_at or recorded_at,
-        "actor": event.actor,
-        "payload": event.payload,
-        "prev": prev,
-    }
-    if event.subject is not None:
-        data["subject"] = event.subject
-    return data
 
 
 def same_content(event: PreparedEvent, stored: Mapping[str, Any]) -> bool:

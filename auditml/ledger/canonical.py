@@ -26,7 +26,14 @@ from typing import Any, NoReturn, TypeAlias, cast
 
 from auditml.errors import ValidationError
 
-__all__ = ["MAX_DEPTH", "MAX_SAFE_INTEGER", "canonicalize", "parse_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SAFE_INTEGER",
+    "canonicalize",
+    "canonicalize_checked",
+    "check_json",
+    "parse_json",
+]
 
 #: Largest integer magnitude accepted (I-JSON, RFC 7493 2.2): beyond 2**53 - 1 a
 #: double can no longer represent every integer, so other JSON implementations
@@ -106,6 +113,29 @@ def canonicalize(value: object) -> bytes:
     # The scan proved the value is plain JSON on which orjson's output is
     # byte-identical to RFC 8785 (see _FAST_FLOAT_MIN and _SURROGATE_OR_ASTRAL).
     return orjson.dumps(value, option=_FAST_OPTIONS)
+
+
+def check_json(value: object, *, at: str | None = None) -> bool:
+    """Validate a JSON value as :func:`canonicalize` does, without encoding it.
+
+    ``at`` names the value's own location in error messages (e.g. ``"payload"`` gives
+    ``/payload/metrics/auc``). Returns whether the value needs the slow serializer.
+
+    Raises:
+        ValidationError: see :func:`canonicalize`.
+    """
+    return _scan(value, None if at is None else (None, at), 0 if at is None else 1)
+
+
+def canonicalize_checked(value: object, *, slow: bool) -> bytes:
+    """Return the RFC 8785 bytes of a value whose parts were validated already.
+
+    For hot paths that validate the untrusted parts of a value up front (the ledger
+    checks each payload before taking its append lock): every string, number and key
+    of ``value`` must have passed :func:`check_json` or be plain ASCII text or a safe
+    integer, and ``slow`` must be True if any check returned True.
+    """
+    return _serialize_slow(value) if slow else orjson.dumps(value, option=_FAST_OPTIONS)
 
 
 def _canonicalize_slow(value: object) -> bytes:

@@ -6,13 +6,14 @@ checker, evidence) live in their own modules; this class does the I/O around the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditml.config import Settings, load_settings
 from auditml.errors import (
@@ -24,10 +25,12 @@ from auditml.errors import (
     ValidationError,
 )
 from auditml.events.envelope import (
+    FORMAT_VERSION,
+    NAME_PATTERN,
     ZERO_HASH,
     Envelope,
     PreparedEvent,
-    envelope_dict,
+    check_actor,
     format_time,
     parse_time,
     prepare_event,
@@ -35,7 +38,8 @@ from auditml.events.envelope import (
     uuid7,
 )
 from auditml.ledger import merkle
-from auditml.ledger.canonical import canonicalize
+from auditml.ledger.merkle import LEAF_PREFIX
+from auditml.ledger.canonical import canonicalize, canonicalize_checked
 from auditml.ledger.evidence import ProvedEvent, build_evidence, checkpoint_from_document
 from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger_key, load_vkey_file
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
@@ -50,8 +54,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """Proof of acceptance: where an event sits in the ledger. Returned once durable."""
 
     seq: int
@@ -106,8 +109,10 @@ class Ledger:
         self._store = store
         self._settings = settings
         self._clock = clock or _utcnow
+        if not NAME_PATTERN.fullmatch(system):
+            raise ValidationError(f"system {system!r} must be 1-200 characters of letters, digits and ._:/@-")
         self._system = system
-        self._actor = dict(actor or DEFAULT_ACTOR)
+        self._actor = check_actor(actor or DEFAULT_ACTOR, "the default actor")
         self.origin = store.origin()
         self._signer: Signer | None = None
         self._signer_loaded = False
@@ -254,7 +259,7 @@ class Ledger:
                 raise ValidationError(f"{_label(labels, position)}: an event must be a JSON object")
             prepared.append(
                 prepare_event(
-                    {k: v for k, v in item.items() if v is not None},
+                    item,
                     default_system=self._system,
                     default_actor=self._actor,
                     where=_label(labels, position),
@@ -285,31 +290,38 @@ class Ledger:
             nodes: list[tuple[int, int, bytes]] = []
             receipts: list[Receipt] = []
             in_batch: dict[str, tuple[PreparedEvent, Receipt]] = {}
+            sha256 = hashlib.sha256
+            append_leaf = frontier.append
             for position, event in enumerate(prepared):
-                if event.id is not None:
-                    receipt = self._idempotent(event, _label(labels, position), existing, in_batch)
-                    if receipt is not None:
-                        receipts.append(receipt)
-                        continue
-                event_id = event.id or uuid7()
-                envelope = envelope_dict(event, seq=seq, event_id=event_id, recorded_at=recorded_at, prev=prev)
-                try:
-                    body = canonicalize(envelope)
-                except ValidationError as exc:
-                    raise ValidationError(f"{_label(labels, position)} ({event.type}): {exc}") from exc
+                client_id = event.id
+                if client_id is not None and (client_id in existing or client_id in in_batch):
+                    receipts.append(self._idempotent(event, _label(labels, position), existing, in_batch))
+                    continue
+                event_id = client_id or uuid7()
+                occurred_at = event.occurred_at or recorded_at
+                envelope = {
+                    "v": FORMAT_VERSION, "seq": seq, "id": event_id, "type": event.type,
+                    "system": event.system, "recorded_at": recorded_at, "occurred_at": occurred_at,
+                    "actor": event.actor, "payload": event.payload, "prev": prev,
+                }
+                if event.subject is not None:
+                    envelope["subject"] = event.subject
+                body = canonicalize_checked(envelope, slow=event.slow)
                 if len(body) > limit:
                     self._check_size(event, _label(labels, position), limit)
-                leaf = merkle.hash_leaf(body)
+                leaf = sha256(LEAF_PREFIX + body).digest()
                 rows.append((
-                    seq, event_id, event.type, event.system, recorded_at, envelope["occurred_at"],
+                    seq, event_id, event.type, event.system, recorded_at, occurred_at,
                     event.subject, body, leaf,
                 ))
-                nodes.extend(frontier.append(leaf))
-                receipt = Receipt(seq, event_id, leaf.hex())
-                receipts.append(receipt)
-                if event.id is not None:
-                    in_batch[event.id] = (event, receipt)
+                completed = append_leaf(leaf)
+                if completed:
+                    nodes += completed
                 prev = leaf.hex()
+                receipt = Receipt(seq, event_id, prev)
+                receipts.append(receipt)
+                if client_id is not None:
+                    in_batch[client_id] = (event, receipt)
                 seq += 1
             if rows:
                 self._store.insert_events(conn, rows)
@@ -326,7 +338,8 @@ class Ledger:
         where: str,
         existing: Mapping[str, tuple[int, bytes, bytes]],
         in_batch: Mapping[str, tuple[PreparedEvent, Receipt]],
-    ) -> Receipt | None:
+    ) -> Receipt:
+        """The receipt for a retried event id, or ValidationError if the content differs."""
         assert event.id is not None
         if event.id in existing:
             seq, body, leaf = existing[event.id]
@@ -343,7 +356,7 @@ class Ledger:
                     f"{where}: id {event.id!r} appears twice in this batch with different content"
                 )
             return receipt
-        return None
+        raise AssertionError("called only for ids already seen")
 
     @staticmethod
     def _check_size(event: PreparedEvent, where: str, limit: int) -> None:

@@ -277,22 +277,16 @@ class Store:
         if stored:
             conn.exec_driver_sql(self._insert_node_sql, stored)
 
-    @staticmethod
-    def bodies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
+    def bodies_by_id(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
         """Return {id: (seq, body, leaf_hash)} for the ids that exist."""
         found: dict[str, tuple[int, bytes, bytes]] = {}
         for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
-            rows = conn.execute(
-                select(events.c.id, events.c.seq, events.c.body, events.c.leaf_hash).where(
-                    events.c.id.in_(chunk)
-                )
-            )
-            for row in rows:
-                found[row.id] = (row.seq, _as_bytes(row.body), _as_bytes(row.leaf_hash))
+            chunk = ids[start:start + 500]
+            marks = ", ".join([self._ph] * len(chunk))
+            sql = f"SELECT id, seq, body, leaf_hash FROM events WHERE id IN ({marks})"
+            for event_id, seq, body, leaf in conn.exec_driver_sql(sql, tuple(chunk)):
+                found[event_id] = (seq, _as_bytes(body), _as_bytes(leaf))
         return found
-
-    # -- tree reads -----------------------------------------------------------
 
     def subtree_hashes(self, conn: Connection, subtrees: Sequence[tuple[int, int]]) -> list[bytes]:
         """Return the hash of each complete perfect subtree (level, index), in order.
