@@ -64,6 +64,8 @@ def verify_deep(
     targets: Mapping[int, Sequence[tuple[Checkpoint, str]]],
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    chunk: int = CHUNK,
+    parallel_min: int = PARALLEL_MIN,
 ) -> None:
     """Verify every entry of the ledger; raise IntegrityError naming the first bad seq.
 
@@ -71,7 +73,7 @@ def verify_deep(
     shows up in both, and the row check names the exact seq.
     """
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    chunks = [(start, min(start + CHUNK, size)) for start in range(0, size, CHUNK)]
+    chunks = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
     pool = None
     futures: list[Future[Failure | None]] = []
     # Workers are forked (spawn would re-import the caller's __main__, which scripts and
@@ -79,7 +81,7 @@ def verify_deep(
     # the child, so a threaded caller (e.g. one with a group-commit writer) stays serial.
     # A forked worker never touches the inherited connections: it opens its own.
     forkable = "fork" in get_all_start_methods() and threading.active_count() == 1
-    if workers > 1 and size >= PARALLEL_MIN and forkable and ":memory:" not in url:
+    if workers > 1 and size >= parallel_min and forkable and ":memory:" not in url:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
         futures = [pool.submit(check_rows, url, start, stop) for start, stop in chunks]
     try:

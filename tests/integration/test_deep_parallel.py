@@ -1,0 +1,72 @@
+"""Deep verification split across worker processes finds the same first bad seq."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import StepClock, deployed
+
+from auditml import IntegrityError, Ledger
+from auditml.ledger import merkle
+from auditml.ledger.canonical import canonicalize
+from auditml.ledger.deep import verify_deep
+
+SIZE = 5000
+
+
+@pytest.fixture
+def ledger_db(tmp_path: Path, clock: StepClock) -> Path:
+    path = tmp_path / "l.db"
+    with Ledger.create(f"sqlite:///{path}", origin="test.example/p", key_dir=tmp_path / "k", clock=clock) as ledger:
+        ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(SIZE)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TRIGGER events_no_update")
+        conn.execute("DROP TRIGGER events_no_delete")
+    return path
+
+
+def run_parallel(path: Path) -> None:
+    with Ledger.open(f"sqlite:///{path}") as ledger:
+        verify_deep(ledger._store, f"sqlite:///{path}", len(ledger), {}, workers=2, chunk=1000, parallel_min=0)
+
+
+def test_clean_ledger_passes_in_parallel(ledger_db: Path) -> None:
+    run_parallel(ledger_db)
+
+
+def test_edit_in_a_later_chunk_is_named(ledger_db: Path) -> None:
+    with sqlite3.connect(ledger_db) as conn:
+        conn.execute("UPDATE events SET type = 'model.retired' WHERE seq = 3500")
+    with pytest.raises(IntegrityError) as caught:
+        run_parallel(ledger_db)
+    assert caught.value.seq == 3500 and "column type" in str(caught.value)
+
+
+def test_deleted_row_at_a_chunk_boundary_is_named(ledger_db: Path) -> None:
+    with sqlite3.connect(ledger_db) as conn:
+        conn.execute("DELETE FROM events WHERE seq = 1999")
+    with pytest.raises(IntegrityError) as caught:
+        run_parallel(ledger_db)
+    assert caught.value.seq == 1999 and "missing" in str(caught.value)
+
+
+def test_rechained_edit_is_caught_by_the_tree_pass(ledger_db: Path) -> None:
+    with sqlite3.connect(ledger_db) as conn:
+        rows = conn.execute("SELECT seq, body FROM events WHERE seq >= 2600 ORDER BY seq").fetchall()
+        prev = None
+        for seq, raw in rows:
+            envelope = json.loads(raw)
+            if seq == 2600:
+                envelope["payload"]["environment"] = "staging"
+            else:
+                envelope["prev"] = prev
+            body = canonicalize(envelope)
+            leaf = merkle.hash_leaf(body)
+            conn.execute("UPDATE events SET body = ?, leaf_hash = ? WHERE seq = ?", (body, leaf, seq))
+            prev = leaf.hex()
+    with pytest.raises(IntegrityError) as caught:
+        run_parallel(ledger_db)
+    assert caught.value.seq == 2592 and "stored tree node" in str(caught.value)
