@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from auditml.cli import demo, integrity, recording
+from auditml.cli import demo, integrity, keys, recording
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
 from auditml.errors import AuditmlError
@@ -36,6 +36,7 @@ def main(
 recording.register(app)
 integrity.register(app)
 demo.register(app)
+keys.register(app)
 
 
 def run() -> None:

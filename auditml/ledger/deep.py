@@ -1,8 +1,10 @@
 """Deep verification: stream every entry through the checkers, on every core.
 
-Row checks (hash, JSON, chain, columns, canonical form) are independent per chunk
-once a chunk is seeded with the row before it, so large ledgers are split across
-worker processes while this process rebuilds the tree from the leaf hashes.
+The ledger is cut into chunks of 2**CHUNK_LEVEL entries. Each chunk is checked on its
+own (rows, chain, and the part of the Merkle tree inside it), seeded with the row
+before it; chunks of large ledgers run in forked worker processes. This process then
+joins the chunk summaries in seq order into the whole tree and checks what spans
+chunks: higher stored nodes and every checkpoint root (docs/adr/0003).
 """
 
 from __future__ import annotations
@@ -10,51 +12,61 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_all_start_methods, get_context
 
 from auditml.errors import IntegrityError
 from auditml.ledger.note import Checkpoint
 from auditml.ledger.store import NODE_STRIDE, Store
-from auditml.ledger.verify import RowChecker, TreeChecker
+from auditml.ledger.verify import ChunkResult, ChunkTree, RowChecker, TreeJoiner
 
+#: Chunks are perfect subtrees of this level (32,768 entries): small enough to balance.
+CHUNK_LEVEL = 15
 #: Below this many entries one process is faster than starting workers.
 PARALLEL_MIN = 150_000
-CHUNK = 100_000
-
-Failure = tuple[int, str]
 
 
-def check_rows(url: str, start: int, stop: int) -> Failure | None:
-    """Check rows [start, stop) of the ledger at url; return (seq, message) of the first failure.
+def check_chunk(store: Store, start: int, stop: int, snapshot_at: frozenset[int], chunk_level: int) -> ChunkResult:
+    """Check entries [start, stop): rows, chain and the tree inside the chunk.
 
-    Runs in a worker process, so it opens its own connection. The chunk is seeded with
-    the row before it; if that row is gone, the chunk before reports the gap.
+    Returns the chunk's summary, or its first failure as (seq, message).
     """
+    with store.read() as conn:
+        stored = store.stored_nodes_in(conn, start, stop, max_level=chunk_level)
+        rows = RowChecker(size=start)
+        if start:
+            seed = store.leaf_and_time(conn, start - 1)
+            # Without its seed row the chunk cannot check its first link; the chunk
+            # before reports the missing row.
+            rows.prev_hex = seed[0].hex() if seed else None
+            rows.last_recorded_at = seed[1] if seed else ""
+        tree = ChunkTree(stored, NODE_STRIDE, offset=start, snapshot_at=snapshot_at)
+        try:
+            for row in store.raw_event_rows(conn, start=start, stop=stop):
+                rows.feed(row)
+                tree.feed(row[0], bytes(row[8]))
+            if rows.size != stop:
+                raise IntegrityError(f"seq {rows.size} is missing (rows were deleted)", seq=rows.size)
+        except IntegrityError as exc:
+            return ChunkResult(start, stop, failure=(start if exc.seq is None else exc.seq, str(exc)))
+    return ChunkResult(start, stop, None, tree.tree.hashes, tree.snapshots, tree.checked_nodes)
+
+
+def _check_chunk_in_worker(
+    url: str, start: int, stop: int, snapshot_at: frozenset[int], chunk_level: int
+) -> ChunkResult:
+    store = Store.connect(url)
+    try:
+        return check_chunk(store, start, stop, snapshot_at, chunk_level)
+    finally:
+        store.close()
+
+
+def _disable_gc() -> None:
     # The checks create no reference cycles; in a worker process of our own the
     # collector's passes over millions of short-lived envelopes are pure overhead.
     gc.disable()
-    store = Store.connect(url)
-    try:
-        with store.read() as conn:
-            checker = RowChecker(size=start)
-            if start:
-                seed = store.leaf_and_time(conn, start - 1)
-                checker.prev_hex = seed[0].hex() if seed else None
-                checker.last_recorded_at = seed[1] if seed else ""
-            try:
-                for row in store.raw_event_rows(conn, start=start, stop=stop):
-                    checker.feed(row)
-                if checker.size != stop:
-                    raise IntegrityError(
-                        f"seq {checker.size} is missing (rows were deleted)", seq=checker.size
-                    )
-            except IntegrityError as exc:
-                return (exc.seq if exc.seq is not None else start, str(exc))
-    finally:
-        store.close()
-    return None
 
 
 def verify_deep(
@@ -64,68 +76,44 @@ def verify_deep(
     targets: Mapping[int, Sequence[tuple[Checkpoint, str]]],
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
-    chunk: int = CHUNK,
+    chunk_level: int = CHUNK_LEVEL,
     parallel_min: int = PARALLEL_MIN,
 ) -> None:
-    """Verify every entry of the ledger; raise IntegrityError naming the first bad seq.
-
-    Row failures are reported before tree failures: a changed entry that was re-chained
-    shows up in both, and the row check names the exact seq.
-    """
+    """Verify every entry of the ledger; raise IntegrityError naming the first bad seq."""
+    chunk = 1 << chunk_level
+    ranges = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
+    sizes = sorted(s for s in targets if 0 < s <= size)
+    snapshots = [frozenset(s for s in sizes if start < s <= stop) for start, stop in ranges]
+    with store.read() as conn:
+        joiner = TreeJoiner(store.stored_nodes_in(conn, 0, size, min_level=chunk_level + 1), targets, NODE_STRIDE, chunk_level)
+        stored_total = store.count_nodes(conn)
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    chunks = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
-    pool = None
-    futures: list[Future[Failure | None]] = []
     # Workers are forked (spawn would re-import the caller's __main__, which scripts and
     # notebooks do not guard). Forking a process that runs other threads can deadlock
-    # the child, so a threaded caller (e.g. one with a group-commit writer) stays serial.
-    # A forked worker never touches the inherited connections: it opens its own.
+    # the child, so a threaded caller stays in one process. Workers open their own
+    # connections and never touch inherited ones.
     forkable = "fork" in get_all_start_methods() and threading.active_count() == 1
+    pool = None
     if workers > 1 and size >= parallel_min and forkable and ":memory:" not in url:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
-        futures = [pool.submit(check_rows, url, start, stop) for start, stop in chunks]
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_disable_gc)
     try:
-        tree_failure: IntegrityError | None = None
-        with store.read() as conn:
-            stored = {(level, index): digest for level, index, digest in store.stored_nodes(conn)}
-            tree = TreeChecker(stored, targets, NODE_STRIDE)
-            row_checker = RowChecker() if pool is None else None
-            done = 0
-            try:
-                stream = store.raw_event_rows(conn) if pool is None else store.raw_leaf_rows(conn)
-                for row in stream:
-                    if row_checker is not None:
-                        row_checker.feed(row)
-                        tree.feed(row[0], _bytes(row[8]))
-                    else:
-                        tree.feed(row[0], _bytes(row[1]))
-                    done += 1
-                    if progress is not None and pool is None and done % 20000 == 0:
-                        progress(done, size)
-                tree.finish()
-            except IntegrityError as exc:
-                if pool is None:
-                    raise
-                tree_failure = exc
-        failures = []
-        for (start, stop), future in zip(chunks, futures):
-            result = future.result()
+        results: Iterator[ChunkResult]
+        if pool is None:
+            results = (check_chunk(store, a, b, snap, chunk_level) for (a, b), snap in zip(ranges, snapshots))
+        else:
+            futures = [
+                pool.submit(_check_chunk_in_worker, url, a, b, snap, chunk_level)
+                for (a, b), snap in zip(ranges, snapshots)
+            ]
+            results = (future.result() for future in futures)
+        for result in results:
+            joiner.add(result)
             if progress is not None:
-                progress(stop, size)
-            if result is not None:
-                failures.append(result)
-                break  # chunks are in seq order: the first failure is the earliest
-        if failures:
-            seq, message = failures[0]
-            raise IntegrityError(message, seq=seq)
-        if tree_failure is not None:
-            raise tree_failure
-        if progress is not None:
-            progress(size, size)
+                progress(result.stop, size)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-
-
-def _bytes(value: object) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+    if joiner.checked_nodes != stored_total:
+        with store.read() as conn:
+            extra = store.first_node_beyond(conn, size)
+        joiner.finish(size, stored_total, extra)

@@ -6,14 +6,14 @@ canonical, a broken `prev` chain, columns that disagree with the body, or time t
 runs backwards. Rows can be checked in independent chunks (each seeded with the row
 before it), which is how deep verification uses every core.
 
-`TreeChecker` is fed the leaf hashes in order, rebuilds the Merkle tree, compares
-every stored tree node as soon as the rebuild completes it and every checkpoint
-root at its size.
+`ChunkTree` rebuilds the Merkle tree inside one chunk, comparing every stored node
+as soon as the rebuild completes it; `TreeJoiner` joins chunk summaries into the
+whole tree and checks the higher nodes and every checkpoint root.
 """
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import sha256 as _sha256
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,10 +72,11 @@ class RowChecker:
                 f"seq {self.size} is missing: the next stored row is seq {seq} (rows were deleted)",
                 seq=self.size,
             )
-        # An attacker's SQL can turn a BLOB into TEXT; judge the bytes, not the storage class.
-        body = body.encode() if isinstance(body, str) else bytes(body)
-        leaf = hashlib.sha256(merkle.LEAF_PREFIX + body).digest()
-        if not isinstance(stored, (bytes, memoryview)) or leaf != bytes(stored):
+        if type(body) is not bytes:
+            # An attacker's SQL can turn a BLOB into TEXT; judge the bytes, not the storage class.
+            body = body.encode() if isinstance(body, str) else bytes(body)
+        leaf = _sha256(b"\x00" + body).digest()
+        if leaf != stored:
             raise IntegrityError(
                 f"seq {seq}: the stored body does not hash to the stored leaf hash "
                 "(the body or the leaf hash was edited)",
@@ -85,30 +86,30 @@ class RowChecker:
             envelope = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise IntegrityError(f"seq {seq}: the stored body is not JSON", seq=seq) from exc
-        if not isinstance(envelope, dict):
+        if type(envelope) is not dict:
             raise IntegrityError(f"seq {seq}: the stored body is not an envelope", seq=seq)
-        claimed = envelope.get("seq")
-        if claimed != seq:
-            if isinstance(claimed, int) and claimed < seq:
-                raise IntegrityError(
-                    f"seq {seq} holds the entry signed as seq {claimed}: a row was inserted at or "
-                    f"after seq {claimed} and the rows after it renumbered",
-                    seq=claimed,
-                )
+        get = envelope.get
+        if get("seq") != seq:
+            self._wrong_seq(seq, get("seq"))
+        if self.prev_hex is not None and get("prev") != self.prev_hex:
             raise IntegrityError(
-                f"seq {seq}: the body says seq {claimed!r} (rows were swapped or renumbered)", seq=seq
-            )
-        if self.prev_hex is not None and envelope.get("prev") != self.prev_hex:
-            raise IntegrityError(
-                f"seq {seq}: hash chain broken: prev is {str(envelope.get('prev'))[:16]}..., "
+                f"seq {seq}: hash chain broken: prev is {str(get('prev'))[:16]}..., "
                 f"expected the leaf hash of seq {seq - 1}, {self.prev_hex[:16]}... "
                 "(an entry before it was changed, removed or inserted)",
                 seq=seq,
             )
-        columns = (event_id, event_type, system, recorded_at, occurred_at, subject)
-        signed = tuple(envelope.get(name) for name in _COLUMNS)
-        if columns != signed:
-            name, value, truth = next(c for c in zip(_COLUMNS, columns, signed) if c[1] != c[2])
+        if (
+            get("id") != event_id
+            or get("type") != event_type
+            or get("system") != system
+            or get("recorded_at") != recorded_at
+            or get("occurred_at") != occurred_at
+            or get("subject") != subject
+        ):
+            columns = (event_id, event_type, system, recorded_at, occurred_at, subject)
+            name, value, truth = next(
+                (name, value, get(name)) for name, value in zip(_COLUMNS, columns) if get(name) != value
+            )
             raise IntegrityError(
                 f"seq {seq}: column {name} is {value!r} but the signed body says {truth!r} "
                 "(the column was edited)",
@@ -122,70 +123,138 @@ class RowChecker:
             raise IntegrityError(f"seq {seq}: the stored body is not canonical JSON (RFC 8785)", seq=seq)
         self.prev_hex = leaf.hex()
         self.last_recorded_at = recorded_at
-        self.size += 1
+        self.size = seq + 1
+
+    @staticmethod
+    def _wrong_seq(seq: int, claimed: object) -> None:
+        if isinstance(claimed, int) and claimed < seq:
+            raise IntegrityError(
+                f"seq {seq} holds the entry signed as seq {claimed}: a row was inserted at or "
+                f"after seq {claimed} and the rows after it renumbered",
+                seq=claimed,
+            )
+        raise IntegrityError(
+            f"seq {seq}: the body says seq {claimed!r} (rows were swapped or renumbered)", seq=seq
+        )
+
+
+def _node_mismatch(level: int, index: int, present: bool) -> IntegrityError:
+    first, last = index << level, ((index + 1) << level) - 1
+    state = "different" if present else "missing"
+    return IntegrityError(
+        f"the entries seq {first} to {last} do not match the stored tree node "
+        f"(level {level}, index {index}; {state}): an entry in that range was changed "
+        "and the chain rebuilt, or the node was edited",
+        seq=first,
+    )
+
+
+def _root_mismatch(checkpoint: Checkpoint, what: str) -> IntegrityError:
+    return IntegrityError(
+        f"the entries up to seq {checkpoint.size - 1} do not have the root signed in the "
+        f"{what} of size {checkpoint.size}: history was rewritten (each entry checks out "
+        "on its own, so the whole chain was rebuilt after that checkpoint was signed)",
+        seq=max(checkpoint.size - 1, 0),
+    )
 
 
 @dataclass
-class TreeChecker:
-    """Rebuilds the tree from leaf hashes and checks stored nodes and checkpoint roots.
+class ChunkTree:
+    """Rebuilds the tree over one chunk of leaves and checks the stored nodes inside it.
 
-    `stored` maps (level, index) to the stored hash of every node the store keeps
-    (levels that are positive multiples of `stride`); `targets` maps a tree size to
-    the checkpoints (and what to call them) whose root must match at that size.
+    The chunk starts at leaf `offset`, a multiple of 2**`top_level`, and holds at most
+    that many leaves, so every subtree completed here is a subtree of the whole tree.
+    `stored` maps (level, index) to the stored hash of the nodes inside the chunk;
+    `snapshot_at` lists the ledger sizes (inside the chunk) whose local frontier the
+    caller needs to check a checkpoint root.
     """
 
     stored: Mapping[tuple[int, int], bytes]
-    targets: Mapping[int, Sequence[tuple[Checkpoint, str]]]
     stride: int
+    offset: int = 0
+    snapshot_at: frozenset[int] = frozenset()
     tree: merkle.CompactRange = field(default_factory=merkle.CompactRange)
     checked_nodes: int = 0
-
-    def __post_init__(self) -> None:
-        self._check_roots()
-
-    @property
-    def size(self) -> int:
-        return self.tree.size
+    snapshots: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
 
     def feed(self, seq: int, leaf_hash: bytes) -> None:
-        """Add the next leaf; raise IntegrityError at the first mismatch it completes."""
-        if seq != self.tree.size:
+        """Add the next leaf; raise IntegrityError at the first stored node it contradicts."""
+        expected = self.offset + self.tree.size
+        if seq != expected:
             raise IntegrityError(
-                f"seq {self.tree.size} is missing: the next stored row is seq {seq} (rows were deleted)",
-                seq=self.tree.size,
+                f"seq {expected} is missing: the next stored row is seq {seq} (rows were deleted)",
+                seq=expected,
             )
         for level, index, digest in self.tree.append(leaf_hash):
             if level % self.stride:
                 continue
-            if self.stored.get((level, index)) != digest:
-                first, last = index << level, ((index + 1) << level) - 1
-                state = "missing" if (level, index) not in self.stored else "different"
-                raise IntegrityError(
-                    f"the entries seq {first} to {last} do not match the stored tree node "
-                    f"(level {level}, index {index}; {state}): an entry in that range was changed "
-                    "and the chain rebuilt, or the node was edited",
-                    seq=first,
-                )
+            node = (level, index + (self.offset >> level))
+            if self.stored.get(node) != digest:
+                raise _node_mismatch(*node, node in self.stored)
             self.checked_nodes += 1
-        if self.tree.size in self.targets:
-            self._check_roots()
+        if seq + 1 in self.snapshot_at:
+            self.snapshots[seq + 1] = self.tree.hashes
 
-    def _check_roots(self) -> None:
-        for checkpoint, what in self.targets.get(self.tree.size, ()):
-            if self.tree.root() != checkpoint.root:
-                raise IntegrityError(
-                    f"the entries up to seq {checkpoint.size - 1} do not have the root signed in the "
-                    f"{what} of size {checkpoint.size}: history was rewritten (each entry checks out "
-                    "on its own, so the whole chain was rebuilt after that checkpoint was signed)",
-                    seq=max(checkpoint.size - 1, 0),
-                )
 
-    def finish(self) -> None:
+@dataclass
+class ChunkResult:
+    """What checking one chunk established: its first failure, or its tree summary."""
+
+    start: int
+    stop: int
+    failure: tuple[int, str] | None = None
+    frontier: tuple[bytes, ...] = ()
+    snapshots: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
+    checked_nodes: int = 0
+
+
+@dataclass
+class TreeJoiner:
+    """Joins chunk results, in seq order, into the whole tree; checks what spans chunks.
+
+    Every chunk but the last is a perfect subtree at `chunk_level`. The joiner checks the
+    stored nodes above that level (`stored_high`) and every checkpoint root, raising the
+    earliest failure first: a chunk's own failure, then roots and nodes it completes.
+    """
+
+    stored_high: Mapping[tuple[int, int], bytes]
+    targets: Mapping[int, Sequence[tuple[Checkpoint, str]]]
+    stride: int
+    chunk_level: int
+    chunks: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+    checked_nodes: int = 0
+
+    def __post_init__(self) -> None:
+        for checkpoint, what in self.targets.get(0, ()):
+            if checkpoint.root != merkle.EMPTY_ROOT:
+                raise _root_mismatch(checkpoint, what)
+
+    def add(self, result: ChunkResult) -> None:
+        if result.failure is not None:
+            seq, message = result.failure
+            raise IntegrityError(message, seq=seq)
+        prefix = self.chunks.hashes
+        for size, local in sorted(result.snapshots.items()):
+            root = merkle.fold_subtrees([*prefix, *local])
+            for checkpoint, what in self.targets.get(size, ()):
+                if root != checkpoint.root:
+                    raise _root_mismatch(checkpoint, what)
+        self.checked_nodes += result.checked_nodes
+        if result.stop - result.start == 1 << self.chunk_level:
+            for level, index, digest in self.chunks.append(merkle.fold_subtrees(result.frontier)):
+                level += self.chunk_level
+                if level % self.stride:
+                    continue
+                if self.stored_high.get((level, index)) != digest:
+                    raise _node_mismatch(level, index, (level, index) in self.stored_high)
+                self.checked_nodes += 1
+
+    def finish(self, size: int, stored_total: int, first_extra: tuple[int, int] | None) -> None:
         """Raise IntegrityError if stored nodes cover entries the ledger does not hold."""
-        if self.checked_nodes != len(self.stored):
-            extra = min(key for key in self.stored if (key[1] + 1) << key[0] > self.tree.size)
+        if self.checked_nodes != stored_total:
+            level, index = first_extra or (0, size)
             raise IntegrityError(
-                f"tree_nodes holds node (level {extra[0]}, index {extra[1]}) beyond the "
-                f"{self.tree.size} entries of the ledger (entries were removed, or a node inserted)",
-                seq=self.tree.size,
+                f"tree_nodes holds node (level {level}, index {index}) beyond the {size} "
+                "entries of the ledger (entries were removed, or a node inserted)",
+                seq=size,
             )

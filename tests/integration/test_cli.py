@@ -50,6 +50,8 @@ def test_record_log_checkpoint_prove_verify(project: Path) -> None:
     proved = auditml("prove", "deploy-3.2", "-o", "evidence.json", cwd=project)
     assert proved.returncode == 0, proved.stderr
     vkey = (project / ".auditml" / "ledger.vkey").read_text().strip()
+    shown = json.loads(auditml("keys", "show", "--json", cwd=project).stdout)
+    assert [k["vkey"] for k in shown["keys"]] == [vkey] and shown["keys"][0]["name"] == "bank.example/credit"
     checked = auditml("verify-evidence", "evidence.json", "--key", vkey, "--json", cwd=project)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["events_verified"] == 1
