@@ -1,10 +1,10 @@
 """auditml: the evidence layer for machine learning under GDPR and the EU AI Act.
 
-    from auditml import Ledger
+from auditml import Ledger
 
-    with Ledger.open() as ledger:
-        ledger.record("model.deployed", payload={"model": "credit", "version": "3.2",
-                                                 "environment": "production"})
+with Ledger.open() as ledger:
+    ledger.record("model.deployed", payload={"model": "credit", "version": "3.2",
+                                             "environment": "production"})
 """
 
 from auditml.errors import (

@@ -59,7 +59,7 @@ def config_path(cwd: Path | None = None) -> Path:
 def _sqlite_url_relative_to(url: str, base: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str((base / url[len(prefix):]).resolve())
+        return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
 
@@ -79,9 +79,13 @@ def load_settings(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"source": path}
         for key, value in section.items():
             if key not in _TOML_KEYS:
-                raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(_TOML_KEYS)}")
+                raise ConfigError(
+                    f"{path}: unknown setting {key!r}; known: {', '.join(_TOML_KEYS)}"
+                )
             if not isinstance(value, _TOML_KEYS[key]) or isinstance(value, bool):
-                raise ConfigError(f"{path}: setting {key!r} has the wrong type ({type(value).__name__})")
+                raise ConfigError(
+                    f"{path}: setting {key!r} has the wrong type ({type(value).__name__})"
+                )
             values[key] = value
         base = path.parent
         if "url" in values:

@@ -4,8 +4,10 @@
     python bench/ledger.py --append-events 20000 --ledger-events 100000   # quick
 
 Baseline for append: a minimal hand-written pipeline doing the same work on the same
-events (json.dumps sorted compact + hashlib.sha256 + sqlite3 executemany in one
-transaction, into a table with the same columns and indexes, WAL + synchronous=FULL).
+events: the same envelope with the same `prev` hash chain, json.dumps sorted compact +
+hashlib.sha256 + sqlite3 executemany in one transaction, into a table with the same
+columns and indexes, WAL + synchronous=FULL. It validates nothing, keeps no Merkle tree,
+checks no idempotency keys and returns no receipts: that is the price being measured.
 Not run by CI.
 """
 
@@ -36,10 +38,17 @@ def make_events(count: int, seed: int = 1) -> list[dict[str, Any]]:
             "type": "decision.made",
             "id": f"dec-{seed}-{i}",
             "payload": {
-                "model": "credit", "version": "3.2", "purpose": "creditworthiness assessment",
-                "lawful_basis": "contract", "input_sha256": "%064x" % rng.getrandbits(256),
-                "output": {"decision": rng.choice(["approve", "refer"]), "score": rng.randint(0, 1000)},
-                "solely_automated": False, "legal_effect": True,
+                "model": "credit",
+                "version": "3.2",
+                "purpose": "creditworthiness assessment",
+                "lawful_basis": "contract",
+                "input_sha256": f"{rng.getrandbits(256):064x}",
+                "output": {
+                    "decision": rng.choice(["approve", "refer"]),
+                    "score": rng.randint(0, 1000),
+                },
+                "solely_automated": False,
+                "legal_effect": True,
             },
         }
         for i in range(count)
@@ -60,14 +69,30 @@ def minimal_pipeline(path: Path, events: list[dict[str, Any]]) -> float:
     conn.execute("CREATE INDEX ix_subject ON events(subject)")
     started = time.perf_counter()
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    actor = {"id": "auditml-sdk", "kind": "service"}
+    prev = "0" * 64
     rows = []
     for seq, event in enumerate(events):
+        # The same envelope auditml stores (docs/FORMAT.md), hash-chained the same way.
         body = json.dumps(
-            {**event, "seq": seq, "system": "default", "recorded_at": now, "occurred_at": now},
-            sort_keys=True, separators=(",", ":"),
+            {
+                "v": 1,
+                "seq": seq,
+                "id": event["id"],
+                "type": event["type"],
+                "system": "default",
+                "recorded_at": now,
+                "occurred_at": now,
+                "actor": actor,
+                "payload": event["payload"],
+                "prev": prev,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
         ).encode()
-        rows.append((seq, event["id"], event["type"], "default", now, now, None, body,
-                     hashlib.sha256(b"\x00" + body).digest()))
+        leaf = hashlib.sha256(b"\x00" + body).digest()
+        rows.append((seq, event["id"], event["type"], "default", now, now, None, body, leaf))
+        prev = leaf.hex()
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
@@ -77,8 +102,9 @@ def minimal_pipeline(path: Path, events: list[dict[str, Any]]) -> float:
 
 
 def auditml_append(directory: Path, events: list[dict[str, Any]]) -> float:
-    with Ledger.create(f"sqlite:///{directory / 'ledger.db'}", origin="bench.example/l",
-                       key_dir=directory / "keys") as ledger:
+    with Ledger.create(
+        f"sqlite:///{directory / 'ledger.db'}", origin="bench.example/l", key_dir=directory / "keys"
+    ) as ledger:
         started = time.perf_counter()
         ledger.record_many(events)
         return time.perf_counter() - started
@@ -91,16 +117,20 @@ def median_rate(count: int, seconds: list[float]) -> float:
 def overhead_bytes(db: Path, size: int) -> float:
     """Integrity bytes per event beyond the body: leaf hash column, tree nodes, checkpoints."""
     conn = sqlite3.connect(db)
-    tables = dict(conn.execute(
-        "SELECT name, sum(pgsize) FROM dbstat WHERE name IN ('tree_nodes', 'checkpoints') GROUP BY name"
-    ).fetchall())
+    tables = dict(
+        conn.execute(
+            "SELECT name, sum(pgsize) FROM dbstat WHERE name IN ('tree_nodes', 'checkpoints') GROUP BY name"
+        ).fetchall()
+    )
     conn.close()
     leaf_column = 33 * size  # 32 bytes and a one-byte record-header entry per row
     return (leaf_column + sum(tables.values())) / size
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--append-events", type=int, default=100_000)
     parser.add_argument("--ledger-events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -134,7 +164,9 @@ def main() -> None:
         with Ledger.open(url, key_dir=directory / "keys") as ledger:
             deep = [ledger.verify(deep=True).seconds for _ in range(args.repeat)]
             fast = [ledger.verify().seconds for _ in range(args.repeat)]
-            print(f"deep verify        {median_rate(n, deep):>10,.0f} events/s   (target >= 200,000)")
+            print(
+                f"deep verify        {median_rate(n, deep):>10,.0f} events/s   (target >= 200,000)"
+            )
             print(f"fast verify        {statistics.median(fast) * 1000:>10.1f} ms")
 
             checkpoint = ledger.latest_checkpoint()
@@ -153,15 +185,21 @@ def main() -> None:
                 t2 = time.perf_counter()
                 merkle.verify_inclusion(seq, n, row_leaf, proof, parsed.root)
                 ver.append(time.perf_counter() - t2)
-            print(f"inclusion proof at {n:,}: generate median {statistics.median(gen) * 1e3:.3f} ms "
-                  f"(p99 {sorted(gen)[int(len(gen) * 0.99)] * 1e3:.3f} ms, target <= 1 ms), "
-                  f"verify median {statistics.median(ver) * 1e3:.3f} ms")
+            print(
+                f"inclusion proof at {n:,}: generate median {statistics.median(gen) * 1e3:.3f} ms "
+                f"(p99 {sorted(gen)[int(len(gen) * 0.99)] * 1e3:.3f} ms, target <= 1 ms), "
+                f"verify median {statistics.median(ver) * 1e3:.3f} ms"
+            )
             t0 = time.perf_counter()
             evidence = ledger.prove(seqs[0])
-            print(f"evidence file (prove + sign-free read) {(time.perf_counter() - t0) * 1e3:.2f} ms, "
-                  f"{len(evidence['events'][0]['inclusion_proof'])} hashes")
-        print(f"integrity overhead {overhead_bytes(directory / 'ledger.db', n):>10.1f} B/event beyond the body"
-              "   (target <= 64)")
+            print(
+                f"evidence file (prove + sign-free read) {(time.perf_counter() - t0) * 1e3:.2f} ms, "
+                f"{len(evidence['events'][0]['inclusion_proof'])} hashes"
+            )
+        print(
+            f"integrity overhead {overhead_bytes(directory / 'ledger.db', n):>10.1f} B/event beyond the body"
+            "   (target <= 64)"
+        )
 
 
 _LEAF_CONN: dict[Path, sqlite3.Connection] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class StepClock:
     """A deterministic clock: each call returns a time one second after the last."""
 
-    def __init__(self, start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)) -> None:
+    def __init__(self, start: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)) -> None:
         self.now = start
 
     def __call__(self) -> datetime:
@@ -42,7 +42,9 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def ledger(db_url: str, tmp_path: Path, clock: StepClock) -> Iterator[Ledger]:
-    with Ledger.create(db_url, origin="test.example/ledger", key_dir=tmp_path / "keys", clock=clock) as opened:
+    with Ledger.create(
+        db_url, origin="test.example/ledger", key_dir=tmp_path / "keys", clock=clock
+    ) as opened:
         yield opened
 
 

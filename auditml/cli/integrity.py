@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,7 +21,9 @@ from auditml.ledger.note import Verifier
 
 
 def checkpoint(
-    list_all: Annotated[bool, typer.Option("--list", help="List checkpoints instead of signing one.")] = False,
+    list_all: Annotated[
+        bool, typer.Option("--list", help="List checkpoints instead of signing one.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Sign a checkpoint of the ledger as it stands now (C2SP tlog-checkpoint)."""
@@ -42,8 +44,12 @@ def checkpoint(
 
 def prove(
     event: Annotated[str, typer.Argument(metavar="SEQ|ID", help="The event to prove.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the evidence file.")],
-    size: Annotated[Optional[int], typer.Option(help="Prove against the checkpoint of this size.")] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the evidence file.")
+    ],
+    size: Annotated[
+        int | None, typer.Option(help="Prove against the checkpoint of this size.")
+    ] = None,
 ) -> None:
     """Write an evidence file proving that an event is in the signed ledger."""
     with OPTIONS.open_ledger() as ledger:
@@ -60,7 +66,7 @@ def prove(
 def verify(
     deep: Annotated[bool, typer.Option(help="Re-hash every entry and rebuild the tree.")] = False,
     trusted_checkpoint: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Evidence file or signed checkpoint held outside the database."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -80,20 +86,28 @@ def verify(
     if json_out:
         print_json({"ok": True, **asdict(result), "uncovered": result.uncovered})
         return
-    console.print(f"[green]verified[/] ({result.depth}): {result.size} events, "
-                  f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s")
+    console.print(
+        f"[green]verified[/] ({result.depth}): {result.size} events, "
+        f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s"
+    )
     if result.trusted_checkpoint_size is not None:
         console.print(f"  extends the trusted checkpoint of size {result.trusted_checkpoint_size}")
     if result.uncovered:
-        console.print(f"  [yellow]{result.uncovered} event(s) after the latest checkpoint are not yet "
-                      "signed over[/]; run `auditml checkpoint`")
+        console.print(
+            f"  [yellow]{result.uncovered} event(s) after the latest checkpoint are not yet "
+            "signed over[/]; run `auditml checkpoint`"
+        )
     console.print(f"  trusted keys from {result.key_source}")
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
-        TimeRemainingColumn(), console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} events"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
     )
 
 
@@ -115,14 +129,22 @@ def verify_evidence(
         raise ValidationError(f"{file} is not an evidence file (expected a JSON object)")
     trusted: list[Verifier] = []
     for value in key:
-        trusted += load_vkey_file(Path(value)) if Path(value).is_file() else [Verifier.from_vkey(value)]
+        trusted += (
+            load_vkey_file(Path(value)) if Path(value).is_file() else [Verifier.from_vkey(value)]
+        )
     result = check_evidence(document, trusted)
     if json_out:
-        print_json({
-            "ok": True, "origin": result.checkpoint.origin, "size": result.checkpoint.size,
-            "root": result.checkpoint.root.hex(), "signed_by": list(result.signed_by),
-            "events_verified": result.events_verified, "previous_size": result.previous_size,
-        })
+        print_json(
+            {
+                "ok": True,
+                "origin": result.checkpoint.origin,
+                "size": result.checkpoint.size,
+                "root": result.checkpoint.root.hex(),
+                "signed_by": list(result.signed_by),
+                "events_verified": result.events_verified,
+                "previous_size": result.previous_size,
+            }
+        )
         return
     console.print(
         f"[green]valid[/]: {result.events_verified} event(s) included in {result.checkpoint.origin} "

@@ -19,9 +19,20 @@ def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")
     with OPTIONS.open_ledger() as ledger:
         keys, source = ledger.verifiers()
     if json_out:
-        print_json({"source": source, "keys": [
-            {"name": k.name, "key_id": k.key_id, "vkey": k.to_vkey(), "purpose": "checkpoint"} for k in keys
-        ]})
+        print_json(
+            {
+                "source": source,
+                "keys": [
+                    {
+                        "name": k.name,
+                        "key_id": k.key_id,
+                        "vkey": k.to_vkey(),
+                        "purpose": "checkpoint",
+                    }
+                    for k in keys
+                ],
+            }
+        )
         return
     table = Table(title=f"checkpoint verifier keys (from {source})", title_justify="left")
     table.add_column("name", no_wrap=True)

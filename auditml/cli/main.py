@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -26,8 +26,13 @@ app = typer.Typer(
 
 @app.callback()
 def main(
-    url: Annotated[Optional[str], typer.Option(help="Ledger database URL (overrides AUDITML_URL and auditml.toml).")] = None,
-    home: Annotated[Optional[Path], typer.Option(help="Key directory (overrides AUDITML_HOME).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Ledger database URL (overrides AUDITML_URL and auditml.toml)."),
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Key directory (overrides AUDITML_HOME).")
+    ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
 ) -> None:
     OPTIONS.url, OPTIONS.home, OPTIONS.debug = url, home, debug

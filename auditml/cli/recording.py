@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,8 +21,10 @@ from auditml.ledger.ledger import Ledger
 
 def init(
     origin: Annotated[
-        Optional[str],
-        typer.Option(help="Name of this ledger in every checkpoint, e.g. example.com/credit-ledger."),
+        str | None,
+        typer.Option(
+            help="Name of this ledger in every checkpoint, e.g. example.com/credit-ledger."
+        ),
     ] = None,
 ) -> None:
     """Create a ledger here: the database, the ledger key (mode 0600) and auditml.toml."""
@@ -32,29 +34,39 @@ def init(
         keys, _ = ledger.verifiers()
     path = config_path()
     if not path.exists():
-        write_config(path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR))
+        write_config(
+            path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR)
+        )
     console.print(f"[green]created[/] ledger [bold]{name}[/] at {settings.url}")
     console.print(f"  ledger key   {settings.key_dir / 'ledger.key'} (mode 0600)")
     console.print(f"  verifier key {keys[0].to_vkey()}", soft_wrap=True, highlight=False)
     console.print(f"  settings     {path}")
-    console.print("Give the verifier key to your auditors out of band: it is how they check checkpoints.")
+    console.print(
+        "Give the verifier key to your auditors out of band: it is how they check checkpoints."
+    )
 
 
 def record(
-    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="Event type, e.g. model.deployed.")],
+    event_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="Event type, e.g. model.deployed.")
+    ],
     payload: Annotated[str, typer.Option(help="The payload as a JSON object.")],
-    occurred_at: Annotated[Optional[str], typer.Option(help="When it happened (ISO 8601 with offset).")] = None,
-    event_id: Annotated[Optional[str], typer.Option("--id", help="Idempotency key for this event.")] = None,
-    system: Annotated[Optional[str], typer.Option(help="The AI system this concerns.")] = None,
-    actor_id: Annotated[Optional[str], typer.Option(help="Who did it (default: you).")] = None,
+    occurred_at: Annotated[
+        str | None, typer.Option(help="When it happened (ISO 8601 with offset).")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="Idempotency key for this event.")
+    ] = None,
+    system: Annotated[str | None, typer.Option(help="The AI system this concerns.")] = None,
+    actor_id: Annotated[str | None, typer.Option(help="Who did it (default: you).")] = None,
     actor_kind: Annotated[str, typer.Option(help="human or service.")] = "human",
-    actor_role: Annotated[Optional[str], typer.Option(help="Their role, e.g. dpo.")] = None,
+    actor_role: Annotated[str | None, typer.Option(help="Their role, e.g. dpo.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
 ) -> None:
     """Record one event and print its receipt."""
     value = parse_json(payload, where="--payload")
     if not isinstance(value, dict):
-        raise ValidationError("--payload must be a JSON object, e.g. '{\"model\": \"credit\"}'")
+        raise ValidationError('--payload must be a JSON object, e.g. \'{"model": "credit"}\'')
     actor = cli_actor()
     if actor_id:
         actor = {"id": actor_id, "kind": actor_kind}
@@ -62,7 +74,12 @@ def record(
         actor["role"] = actor_role
     with OPTIONS.open_ledger() as ledger:
         receipt = ledger.record(
-            event_type, payload=value, occurred_at=occurred_at, id=event_id, system=system, actor=actor
+            event_type,
+            payload=value,
+            occurred_at=occurred_at,
+            id=event_id,
+            system=system,
+            actor=actor,
         )
     if json_out:
         print_json({"seq": receipt.seq, "id": receipt.id, "leaf_hash": receipt.leaf_hash})
@@ -71,7 +88,9 @@ def record(
 
 
 def import_events(
-    file: Annotated[Path, typer.Argument(help="JSONL file: one event a line (type, payload, ...).")],
+    file: Annotated[
+        Path, typer.Argument(help="JSONL file: one event a line (type, payload, ...).")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Import events from a JSONL file, all or nothing: a bad line writes nothing."""
@@ -86,19 +105,25 @@ def import_events(
 
 
 def log(
-    event_type: Annotated[Optional[str], typer.Option("--type", help="Only this event type.")] = None,
-    system: Annotated[Optional[str], typer.Option(help="Only this AI system.")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Occurred at or after (ISO 8601).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Occurred before (ISO 8601).")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    system: Annotated[str | None, typer.Option(help="Only this AI system.")] = None,
+    since: Annotated[str | None, typer.Option(help="Occurred at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Occurred before (ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many events.")] = 20,
-    oldest_first: Annotated[bool, typer.Option(help="Oldest first instead of newest first.")] = False,
+    oldest_first: Annotated[
+        bool, typer.Option(help="Oldest first instead of newest first.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print envelopes as JSON.")] = False,
 ) -> None:
     """List events, newest first."""
     with OPTIONS.open_ledger() as ledger:
         found = list(
             ledger.events(
-                type=event_type, system=system, since=since, until=until, limit=limit,
+                type=event_type,
+                system=system,
+                since=since,
+                until=until,
+                limit=limit,
                 newest_first=not oldest_first,
             )
         )
@@ -109,14 +134,22 @@ def log(
     one_system = len(systems) == 1
     headers = ["seq", "occurred", "type", *([] if one_system else ["system"]), "actor", "payload"]
     rows = [
-        [str(e.seq), e.occurred_at[:16].replace("T", " "), e.type, *([] if one_system else [e.system]),
-         e.actor.id, _summary(e.payload)]
+        [
+            str(e.seq),
+            e.occurred_at[:16].replace("T", " "),
+            e.type,
+            *([] if one_system else [e.system]),
+            e.actor.id,
+            _summary(e.payload),
+        ]
         for e in found
     ]
     # Identifying columns keep their width; the payload glimpse is cut to what is left.
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers[:-1])]
     room = max(12, console.width - sum(widths) - 3 * len(headers) - 1)
-    title = f"{len(found)} event(s), times in UTC" + (f", system {systems.pop()}" if one_system else "")
+    title = f"{len(found)} event(s), times in UTC" + (
+        f", system {systems.pop()}" if one_system else ""
+    )
     table = Table(title=title, title_justify="left")
     for header in headers:
         table.add_column(header, no_wrap=True)

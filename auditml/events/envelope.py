@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
@@ -28,7 +28,9 @@ FORMAT_VERSION = 1
 ZERO_HASH = "0" * 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
-RECORD_KEYS = frozenset({"type", "payload", "subject", "personal", "actor", "occurred_at", "id", "system"})
+RECORD_KEYS = frozenset(
+    {"type", "payload", "subject", "personal", "actor", "occurred_at", "id", "system"}
+)
 
 
 class Actor(BaseModel):
@@ -90,7 +92,7 @@ class Envelope(BaseModel):
 def format_time(moment: datetime) -> str:
     """Return RFC 3339 UTC with microseconds and Z, the only form stored in the ledger."""
     # isoformat pads the year to four digits, which strftime("%Y") does not for years < 1000.
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: object, *, where: str) -> datetime:
@@ -113,7 +115,7 @@ def parse_time(value: object, *, where: str) -> datetime:
         raise ValidationError(
             f"{where}: timestamp {str(value)!r} has no timezone; add Z (UTC) or an offset like +01:00"
         )
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def uuid7(now_ms: int | None = None) -> str:
@@ -161,9 +163,13 @@ def check_actor(actor: object, where: str) -> dict[str, str]:
         try:
             data = Actor.model_validate(dict(actor)).to_json()
         except PydanticValidationError as exc:
-            raise ValidationError(f"{where}: invalid actor {dict(actor)!r}: {_pydantic_reason(exc)}") from exc
+            raise ValidationError(
+                f"{where}: invalid actor {dict(actor)!r}: {_pydantic_reason(exc)}"
+            ) from exc
     else:
-        raise ValidationError(f"{where}: actor must be an object like {{'id': 'ana', 'kind': 'human'}}")
+        raise ValidationError(
+            f"{where}: actor must be an object like {{'id': 'ana', 'kind': 'human'}}"
+        )
     try:
         check_json(data, at="actor")
     except ValidationError as exc:
@@ -233,7 +239,11 @@ def prepare_event(
             "starting with a letter or digit"
         )
     occurred = item.get("occurred_at")
-    occurred_at = None if occurred is None else format_time(parse_time(occurred, where=f"{where}: occurred_at"))
+    occurred_at = (
+        None
+        if occurred is None
+        else format_time(parse_time(occurred, where=f"{where}: occurred_at"))
+    )
     actor = item.get("actor")
     return PreparedEvent(
         event_type,

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
-
-import orjson
 from collections.abc import Iterable
 from typing import Any, NoReturn, TypeAlias, cast
+
+import orjson
 
 from auditml.errors import ValidationError
 
@@ -219,12 +219,12 @@ def _scan_container(
                     )
                 slow = True  # str subclass: normalised to a plain str by the slow path
                 _check_str(key, (path, key), is_key=True)
-            elif not key.isascii():  # isascii() is O(1): ASCII keys need no further check
-                if _SURROGATE_OR_ASTRAL.search(key) is not None:
-                    # Either kind may come first in the key, so look for
-                    # surrogates explicitly; past that, the match was astral.
-                    _check_str(key, (path, key), is_key=True)
-                    slow = True  # astral character: UTF-16 order != code-point order
+            # isascii() is O(1): ASCII keys need no further check. Either kind of
+            # character may come first in the key, so look for surrogates explicitly;
+            # past that, the match was astral.
+            elif not key.isascii() and _SURROGATE_OR_ASTRAL.search(key) is not None:
+                _check_str(key, (path, key), is_key=True)
+                slow = True  # astral character: UTF-16 order != code-point order
         t = type(v)
         if t is str:
             if not v.isascii() and _SURROGATE.search(v) is not None:
@@ -346,8 +346,7 @@ def _printable(text: str) -> str:
     if text.isascii() and text.isprintable():
         return text
     return "".join(
-        c if c.isprintable() and not "\ud800" <= c <= "\udfff" else f"\\u{ord(c):04x}"
-        for c in text
+        c if c.isprintable() and not "\ud800" <= c <= "\udfff" else f"\\u{ord(c):04x}" for c in text
     )
 
 
@@ -563,4 +562,3 @@ def _unique_keys_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
                 )
             seen.add(key)
     return result
-

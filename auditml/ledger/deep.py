@@ -27,7 +27,9 @@ CHUNK_LEVEL = 15
 PARALLEL_MIN = 150_000
 
 
-def check_chunk(store: Store, start: int, stop: int, snapshot_at: frozenset[int], chunk_level: int) -> ChunkResult:
+def check_chunk(
+    store: Store, start: int, stop: int, snapshot_at: frozenset[int], chunk_level: int
+) -> ChunkResult:
     """Check entries [start, stop): rows, chain and the tree inside the chunk.
 
     Returns the chunk's summary, or its first failure as (seq, message).
@@ -47,9 +49,13 @@ def check_chunk(store: Store, start: int, stop: int, snapshot_at: frozenset[int]
                 rows.feed(row)
                 tree.feed(row[0], bytes(row[8]))
             if rows.size != stop:
-                raise IntegrityError(f"seq {rows.size} is missing (rows were deleted)", seq=rows.size)
+                raise IntegrityError(
+                    f"seq {rows.size} is missing (rows were deleted)", seq=rows.size
+                )
         except IntegrityError as exc:
-            return ChunkResult(start, stop, failure=(start if exc.seq is None else exc.seq, str(exc)))
+            return ChunkResult(
+                start, stop, failure=(start if exc.seq is None else exc.seq, str(exc))
+            )
     return ChunkResult(start, stop, None, tree.tree.hashes, tree.snapshots, tree.checked_nodes)
 
 
@@ -85,7 +91,12 @@ def verify_deep(
     sizes = sorted(s for s in targets if 0 < s <= size)
     snapshots = [frozenset(s for s in sizes if start < s <= stop) for start, stop in ranges]
     with store.read() as conn:
-        joiner = TreeJoiner(store.stored_nodes_in(conn, 0, size, min_level=chunk_level + 1), targets, NODE_STRIDE, chunk_level)
+        joiner = TreeJoiner(
+            store.stored_nodes_in(conn, 0, size, min_level=chunk_level + 1),
+            targets,
+            NODE_STRIDE,
+            chunk_level,
+        )
         stored_total = store.count_nodes(conn)
     workers = workers if workers is not None else (os.cpu_count() or 1)
     # Workers are forked (spawn would re-import the caller's __main__, which scripts and
@@ -95,15 +106,20 @@ def verify_deep(
     forkable = "fork" in get_all_start_methods() and threading.active_count() == 1
     pool = None
     if workers > 1 and size >= parallel_min and forkable and ":memory:" not in url:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_disable_gc)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("fork"), initializer=_disable_gc
+        )
     try:
         results: Iterator[ChunkResult]
         if pool is None:
-            results = (check_chunk(store, a, b, snap, chunk_level) for (a, b), snap in zip(ranges, snapshots))
+            results = (
+                check_chunk(store, a, b, snap, chunk_level)
+                for (a, b), snap in zip(ranges, snapshots, strict=True)
+            )
         else:
             futures = [
                 pool.submit(_check_chunk_in_worker, url, a, b, snap, chunk_level)
-                for (a, b), snap in zip(ranges, snapshots)
+                for (a, b), snap in zip(ranges, snapshots, strict=True)
             ]
             results = (future.result() for future in futures)
         for result in results:

@@ -138,6 +138,8 @@ def verify_evidence(doc: Mapping[str, Any], trusted: Sequence[Verifier]) -> Evid
                 f"the previous checkpoint is for ledger {earlier.origin!r}, not {checkpoint.origin!r}"
             )
         proof = _hashes(previous.get("consistency_proof"), "previous.consistency_proof")
-        merkle.verify_consistency(earlier.size, checkpoint.size, proof, earlier.root, checkpoint.root)
+        merkle.verify_consistency(
+            earlier.size, checkpoint.size, proof, earlier.root, checkpoint.root
+        )
         previous_size = earlier.size
     return EvidenceResult(checkpoint, tuple(text_signers), len(events), previous_size)

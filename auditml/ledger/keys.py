@@ -20,7 +20,7 @@ from auditml.ledger.note import Signer, Verifier
 
 LEDGER_KEY_FILE = "ledger.key"
 LEDGER_VKEY_FILE = "ledger.vkey"
-PASSPHRASE_ENV = "AUDITML_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "AUDITML_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a secret)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -67,7 +67,9 @@ def create_ledger_key(key_dir: Path, name: str) -> Signer:
         if passphrase
         else serialization.NoEncryption()
     )
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
     signer = Signer(name, key)
     write_private(key_dir / LEDGER_KEY_FILE, pem)
     write_public(key_dir / LEDGER_VKEY_FILE, signer.verifier.to_vkey() + "\n")
@@ -89,7 +91,9 @@ def load_ledger_key(key_dir: Path, name: str) -> Signer:
             f"no ledger key at {path}; run `auditml init` or point AUDITML_HOME at the key directory"
         ) from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}")
+        raise ConfigError(
+            f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
+        )
     try:
         key = serialization.load_pem_private_key(pem, password=_passphrase())
     except TypeError as exc:

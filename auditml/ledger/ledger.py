@@ -6,12 +6,14 @@ checker, evidence) live in their own modules; this class does the I/O around the
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,20 +40,20 @@ from auditml.events.envelope import (
     uuid7,
 )
 from auditml.ledger import merkle
-from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.canonical import canonicalize, canonicalize_checked
+from auditml.ledger.deep import verify_deep
 from auditml.ledger.evidence import ProvedEvent, build_evidence, checkpoint_from_document
 from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger_key, load_vkey_file
+from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
 from auditml.ledger.store import CheckpointRow, Head, Store, events
-from auditml.ledger.deep import verify_deep
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Receipt(NamedTuple):
@@ -110,7 +112,9 @@ class Ledger:
         self._settings = settings
         self._clock = clock or _utcnow
         if not NAME_PATTERN.fullmatch(system):
-            raise ValidationError(f"system {system!r} must be 1-200 characters of letters, digits and ._:/@-")
+            raise ValidationError(
+                f"system {system!r} must be 1-200 characters of letters, digits and ._:/@-"
+            )
         self._system = system
         self._actor = check_actor(actor or DEFAULT_ACTOR, "the default actor")
         self.origin = store.origin()
@@ -161,14 +165,20 @@ class Ledger:
         now = format_time((clock or _utcnow)())
         store.create_schema(origin=origin, created_at=now)
         key_path = settings.key_dir / "ledger.key"
-        signer = load_ledger_key(settings.key_dir, origin) if key_path.exists() else create_ledger_key(
-            settings.key_dir, origin
+        signer = (
+            load_ledger_key(settings.key_dir, origin)
+            if key_path.exists()
+            else create_ledger_key(settings.key_dir, origin)
         )
         with store.write() as conn:
             verifier = signer.verifier
             store.add_public_key(
-                conn, key_id=verifier.key_id, name=origin, vkey=verifier.to_vkey(),
-                purpose="checkpoint", created_at=now,
+                conn,
+                key_id=verifier.key_id,
+                name=origin,
+                vkey=verifier.to_vkey(),
+                purpose="checkpoint",
+                created_at=now,
             )
         return cls(store, settings, clock=clock, system=system, actor=actor)
 
@@ -239,8 +249,14 @@ class Ledger:
         database refused the write.
         """
         item = {
-            "type": type, "payload": payload, "subject": subject, "personal": personal,
-            "actor": actor, "occurred_at": occurred_at, "id": id, "system": system,
+            "type": type,
+            "payload": payload,
+            "subject": subject,
+            "personal": personal,
+            "actor": actor,
+            "occurred_at": occurred_at,
+            "id": id,
+            "system": system,
         }
         return self.record_many([item])[0]
 
@@ -253,6 +269,12 @@ class Ledger:
         the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i"),
         StorageError if the database refused the write.
         """
+        with _collector_paused():
+            return self._record_many(items, labels)
+
+    def _record_many(
+        self, items: Iterable[Mapping[str, Any]], labels: Sequence[str] | None
+    ) -> list[Receipt]:
         prepared = []
         for position, item in enumerate(items):
             if not isinstance(item, Mapping):
@@ -270,12 +292,18 @@ class Ledger:
         return self._append(prepared, labels)
 
     def _frontier_at(self, conn: Any, head: Head) -> merkle.CompactRange:
-        if self._frontier is not None and self._frontier.size == head.size and self._frontier_tip == head.last_leaf_hash:
+        if (
+            self._frontier is not None
+            and self._frontier.size == head.size
+            and self._frontier_tip == head.last_leaf_hash
+        ):
             return merkle.CompactRange(head.size, list(self._frontier.hashes))
         subtrees = merkle.CompactRange.subtrees_of(head.size)
         return merkle.CompactRange(head.size, self._store.subtree_hashes(conn, subtrees))
 
-    def _append(self, prepared: Sequence[PreparedEvent], labels: Sequence[str] | None) -> list[Receipt]:
+    def _append(
+        self, prepared: Sequence[PreparedEvent], labels: Sequence[str] | None
+    ) -> list[Receipt]:
         limit = self._settings.max_payload_bytes
         with self._store.write() as conn:
             head = self._store.head(conn)
@@ -295,14 +323,23 @@ class Ledger:
             for position, event in enumerate(prepared):
                 client_id = event.id
                 if client_id is not None and (client_id in existing or client_id in in_batch):
-                    receipts.append(self._idempotent(event, _label(labels, position), existing, in_batch))
+                    receipts.append(
+                        self._idempotent(event, _label(labels, position), existing, in_batch)
+                    )
                     continue
                 event_id = client_id or uuid7()
                 occurred_at = event.occurred_at or recorded_at
                 envelope = {
-                    "v": FORMAT_VERSION, "seq": seq, "id": event_id, "type": event.type,
-                    "system": event.system, "recorded_at": recorded_at, "occurred_at": occurred_at,
-                    "actor": event.actor, "payload": event.payload, "prev": prev,
+                    "v": FORMAT_VERSION,
+                    "seq": seq,
+                    "id": event_id,
+                    "type": event.type,
+                    "system": event.system,
+                    "recorded_at": recorded_at,
+                    "occurred_at": occurred_at,
+                    "actor": event.actor,
+                    "payload": event.payload,
+                    "prev": prev,
                 }
                 if event.subject is not None:
                     envelope["subject"] = event.subject
@@ -310,10 +347,19 @@ class Ledger:
                 if len(body) > limit:
                     self._check_size(event, _label(labels, position), limit)
                 leaf = sha256(LEAF_PREFIX + body).digest()
-                rows.append((
-                    seq, event_id, event.type, event.system, recorded_at, occurred_at,
-                    event.subject, body, leaf,
-                ))
+                rows.append(
+                    (
+                        seq,
+                        event_id,
+                        event.type,
+                        event.system,
+                        recorded_at,
+                        occurred_at,
+                        event.subject,
+                        body,
+                        leaf,
+                    )
+                )
                 completed = append_leaf(leaf)
                 if completed:
                     nodes += completed
@@ -382,12 +428,16 @@ class Ledger:
         # Time is ledger time (the clock), measured from the last checkpoint, so the rule
         # holds across restarts and under simulated clocks alike.
         since = latest[0].created_at if latest else self._store.created_at(conn)
-        elapsed = (parse_time(now, where="now") - parse_time(since, where="checkpoint")).total_seconds()
+        elapsed = (
+            parse_time(now, where="now") - parse_time(since, where="checkpoint")
+        ).total_seconds()
         due = (every_n and frontier.size - last_size >= every_n) or (every_s and elapsed >= every_s)
         if due and frontier.size > last_size:
             self._sign_checkpoint(conn, signer, frontier.size, frontier.root(), now)
 
-    def _sign_checkpoint(self, conn: Any, signer: Signer, size: int, root: bytes, now: str) -> CheckpointRow:
+    def _sign_checkpoint(
+        self, conn: Any, signer: Signer, size: int, root: bytes, now: str
+    ) -> CheckpointRow:
         note = sign_note(Checkpoint(self.origin, size, root).to_text(), [signer])
         row = CheckpointRow(size, root, note, now)
         self._store.add_checkpoint(conn, row)
@@ -462,7 +512,9 @@ class Ledger:
             where.append(events.c.occurred_at < format_time(parse_time(until, where="until")))
         count = 0
         with self._store.read() as conn:
-            for row in self._store.event_rows(conn, start=start, where=where, descending=newest_first):
+            for row in self._store.event_rows(
+                conn, start=start, where=where, descending=newest_first
+            ):
                 if limit is not None and count >= limit:
                     return
                 yield Envelope.from_json(json.loads(row.body))
@@ -475,7 +527,7 @@ class Ledger:
         flat = self._store.subtree_hashes(conn, [s for subtrees in plan for s in subtrees])
         proof, at = [], 0
         for subtrees in plan:
-            proof.append(merkle.fold_subtrees(flat[at:at + len(subtrees)]))
+            proof.append(merkle.fold_subtrees(flat[at : at + len(subtrees)]))
             at += len(subtrees)
         return proof
 
@@ -511,7 +563,9 @@ class Ledger:
             if size is not None:
                 found = self._store.checkpoint_at(conn, size)
                 if found is None:
-                    raise NotFoundError(f"no checkpoint at size {size}; `auditml checkpoint --list` lists them")
+                    raise NotFoundError(
+                        f"no checkpoint at size {size}; `auditml checkpoint --list` lists them"
+                    )
             else:
                 latest = self._store.checkpoint_rows(conn, latest_only=True)
                 found = latest[0] if latest else None
@@ -519,7 +573,9 @@ class Ledger:
             if size is not None:
                 raise ValidationError(f"an event is not inside the checkpoint of size {size}")
             signed = self.checkpoint()
-            found = CheckpointRow(signed.size, bytes.fromhex(signed.root), signed.note, signed.created_at)
+            found = CheckpointRow(
+                signed.size, bytes.fromhex(signed.root), signed.note, signed.created_at
+            )
         keys, _ = self.verifiers()
         with self._store.read() as conn:
             proved = [
@@ -578,7 +634,9 @@ class Ledger:
         if trusted is not None and latest is not None and latest.size >= trusted.size:
             proof = self.consistency_proof(trusted.size, latest.size)
             try:
-                merkle.verify_consistency(trusted.size, latest.size, proof, trusted.root, latest.root)
+                merkle.verify_consistency(
+                    trusted.size, latest.size, proof, trusted.root, latest.root
+                )
             except ProofError as exc:
                 raise IntegrityError(
                     f"the latest checkpoint (size {latest.size}) does not extend the trusted checkpoint "
@@ -601,7 +659,11 @@ class Ledger:
             raise SignatureError(
                 f"checkpoint at size {row.size}: {exc} (a forged or altered checkpoint)", seq=None
             ) from exc
-        if checkpoint.size != row.size or checkpoint.root != row.root or checkpoint.origin != self.origin:
+        if (
+            checkpoint.size != row.size
+            or checkpoint.root != row.root
+            or checkpoint.origin != self.origin
+        ):
             raise IntegrityError(
                 f"checkpoint at size {row.size}: the table's size/root/origin columns disagree with "
                 "the signed note (the row was edited)"
@@ -617,7 +679,9 @@ class Ledger:
             try:
                 text = Path(source).read_text()
             except OSError as exc:
-                raise ConfigError(f"cannot read trusted checkpoint {source}: {exc.strerror}") from exc
+                raise ConfigError(
+                    f"cannot read trusted checkpoint {source}: {exc.strerror}"
+                ) from exc
             doc = text if not text.lstrip().startswith("{") else json.loads(text)
         note = doc if isinstance(doc, str) else checkpoint_from_document(doc)
         # Only the ledger's own keys count: keys listed inside the file would let the
@@ -627,7 +691,9 @@ class Ledger:
             raise IntegrityError(
                 f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
             )
-        envelopes = [e["envelope"] for e in doc.get("events", [])] if isinstance(doc, Mapping) else []
+        envelopes = (
+            [e["envelope"] for e in doc.get("events", [])] if isinstance(doc, Mapping) else []
+        )
         return checkpoint, envelopes
 
     def _compare_trusted_events(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
@@ -639,7 +705,8 @@ class Ledger:
                     row = self._store.event_by(conn, seq=seq)
                 except NotFoundError:
                     raise IntegrityError(
-                        f"seq {seq} of the trusted evidence is gone from the ledger (rolled back)", seq=seq
+                        f"seq {seq} of the trusted evidence is gone from the ledger (rolled back)",
+                        seq=seq,
                     ) from None
                 if bytes(row.leaf_hash) != merkle.hash_leaf(canonicalize(envelope)):
                     raise IntegrityError(
@@ -648,7 +715,9 @@ class Ledger:
                         seq=seq,
                     )
 
-    def _verify_fast(self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int) -> None:
+    def _verify_fast(
+        self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int
+    ) -> None:
         with self._store.read() as conn:
             rows = self._store.count_events(conn)
             if rows != size:
@@ -669,7 +738,9 @@ class Ledger:
 
     def _compare_root(self, conn: Any, checkpoint: Checkpoint, what: str) -> None:
         subtrees = merkle.CompactRange.subtrees_of(checkpoint.size)
-        root = merkle.CompactRange(checkpoint.size, self._store.subtree_hashes(conn, subtrees)).root()
+        root = merkle.CompactRange(
+            checkpoint.size, self._store.subtree_hashes(conn, subtrees)
+        ).root()
         if root != checkpoint.root:
             raise IntegrityError(
                 f"the stored tree at size {checkpoint.size} has root {root.hex()[:16]}..., but the "
@@ -697,6 +768,24 @@ class Ledger:
                 )
             targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
         verify_deep(self._store, self._settings.url, size, targets, progress)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is validated and hashed.
+
+    A batch allocates several small containers per event, none of them in a reference
+    cycle (refcounting frees them); the collector's repeated passes over a large batch
+    and its caller's data cost a quarter of the append time (bench/ledger.py). The
+    pause is process-wide but lasts one call, and the previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _label(labels: Sequence[str] | None, position: int) -> str:

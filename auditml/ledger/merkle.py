@@ -390,8 +390,7 @@ def verify_consistency(
             )
         if root1 != root2:
             raise ProofError(
-                f"trees of equal size {size1} have different roots: "
-                f"{root1.hex()} and {root2.hex()}"
+                f"trees of equal size {size1} have different roots: {root1.hex()} and {root2.hex()}"
             )
         return
     if size1 == 0:
@@ -464,7 +463,7 @@ class CompactRange:
     ``perfect_subtrees`` addresses without rehashing.
     """
 
-    __slots__ = ("_size", "_hashes")
+    __slots__ = ("_hashes", "_size")
 
     def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         """Rebuild a frontier from its subtree hashes (those at ``subtrees_of(size)``, in order).

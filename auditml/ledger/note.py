@@ -177,7 +177,7 @@ class Note:
         for line in sigblock[:-1].split("\n"):
             if not line.startswith(SIGNATURE_PREFIX):
                 raise ValidationError(f"malformed signature line {line[:80]!r}")
-            name, _, encoded = line[len(SIGNATURE_PREFIX):].partition(" ")
+            name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
             try:
                 raw = base64.b64decode(encoded, validate=True)
             except binascii.Error as exc:

@@ -31,12 +31,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-
     create_engine,
     event,
     func,
     insert,
-
     select,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -103,9 +101,11 @@ ledger_info = Table(
 
 APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
 
+
 def _as_bytes(value: Any) -> bytes:
     # SQL run by hand can turn a BLOB into TEXT; keep the bytes so checks fail cleanly.
     return value.encode() if isinstance(value, str) else bytes(value)
+
 
 def _sqlite_triggers(table: str) -> list[str]:
     return [
@@ -113,6 +113,7 @@ def _sqlite_triggers(table: str) -> list[str]:
         f"BEGIN SELECT RAISE(ABORT, 'auditml: {table} is append-only ({op} refused)'); END"
         for op in ("UPDATE", "DELETE")
     ]
+
 
 @dataclass(frozen=True)
 class Head:
@@ -122,12 +123,14 @@ class Head:
     last_leaf_hash: bytes | None
     last_recorded_at: str | None
 
+
 @dataclass(frozen=True)
 class CheckpointRow:
     size: int
     root: bytes
     note: str
     created_at: str
+
 
 EVENT_COLUMNS = (
     events.c.seq,
@@ -140,6 +143,7 @@ EVENT_COLUMNS = (
     events.c.body,
     events.c.leaf_hash,
 )
+
 
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling would defer BEGIN; take it over so that
@@ -160,6 +164,7 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
+
 class Store:
     """A ledger's database. Open with `Store.connect(url)`."""
 
@@ -173,7 +178,9 @@ class Store:
             "INSERT INTO events (seq, id, type, system, recorded_at, occurred_at, subject, body, "
             f"leaf_hash) VALUES ({', '.join([self._ph] * 9)})"
         )
-        self._insert_node_sql = f"INSERT INTO tree_nodes (level, idx, hash) VALUES ({self._ph}, {self._ph}, {self._ph})"
+        self._insert_node_sql = (
+            f"INSERT INTO tree_nodes (level, idx, hash) VALUES ({self._ph}, {self._ph}, {self._ph})"
+        )
 
     @classmethod
     def connect(cls, url: str, *, must_exist: bool = True) -> Store:
@@ -182,14 +189,16 @@ class Store:
         Raises ConfigError if the URL is malformed, or (must_exist) the SQLite file is missing.
         """
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = Path(url[len("sqlite:///"):])
+            path = Path(url[len("sqlite:///") :])
             if must_exist and not path.exists():
                 raise ConfigError(
                     f"no ledger at {path}; run `auditml init` here, or set AUDITML_URL / --url"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+            engine = create_engine(
+                url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}
+            )
         except (SQLAlchemyError, ValueError) as exc:
             raise ConfigError(f"cannot use database URL {url!r}: {exc}") from exc
         if engine.dialect.name == "sqlite":
@@ -249,7 +258,9 @@ class Store:
                 f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
             ) from exc
         if value is None:
-            raise ConfigError(f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first")
+            raise ConfigError(
+                f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
+            )
         return str(value)
 
     @staticmethod
@@ -279,11 +290,13 @@ class Store:
         if stored:
             conn.exec_driver_sql(self._insert_node_sql, stored)
 
-    def bodies_by_id(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[int, bytes, bytes]]:
+    def bodies_by_id(
+        self, conn: Connection, ids: Sequence[str]
+    ) -> dict[str, tuple[int, bytes, bytes]]:
         """Return {id: (seq, body, leaf_hash)} for the ids that exist."""
         found: dict[str, tuple[int, bytes, bytes]] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ", ".join([self._ph] * len(chunk))
             sql = f"SELECT id, seq, body, leaf_hash FROM events WHERE id IN ({marks})"
             for event_id, seq, body, leaf in conn.exec_driver_sql(sql, tuple(chunk)):
@@ -309,7 +322,7 @@ class Store:
         for base, indexes in wanted.items():
             ordered = sorted(indexes)
             for start in range(0, len(ordered), 500):
-                chunk = ordered[start:start + 500]
+                chunk = ordered[start : start + 500]
                 marks = ", ".join([self._ph] * len(chunk))
                 if base == 0:
                     sql = f"SELECT seq, leaf_hash FROM events WHERE seq IN ({marks})"
@@ -320,7 +333,7 @@ class Store:
                 for index, digest in conn.exec_driver_sql(sql, params):
                     found[(base, index)] = _as_bytes(digest)
         result = []
-        for (level, index), (base, begin, span) in zip(subtrees, plans):
+        for base, begin, span in plans:
             try:
                 layer = [found[(base, i)] for i in range(begin, begin + span)]
             except KeyError as exc:
@@ -330,11 +343,15 @@ class Store:
                     seq=exc.args[0][1] << exc.args[0][0],
                 ) from exc
             while len(layer) > 1:
-                layer = [merkle.hash_children(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)]
+                layer = [
+                    merkle.hash_children(layer[i], layer[i + 1]) for i in range(0, len(layer), 2)
+                ]
             result.append(layer[0])
         return result
 
-    def _raw_pages(self, conn: Connection, sql: str, start: int, stop: int | None, page: int) -> Iterator[tuple[Any, ...]]:
+    def _raw_pages(
+        self, conn: Connection, sql: str, start: int, stop: int | None, page: int
+    ) -> Iterator[tuple[Any, ...]]:
         # Straight from the driver's cursor in keyset pages: the verifier streams
         # millions of rows and per-row result objects would cost more than the checks.
         # Each page is fetched whole and its cursor closed before rows are handed out,
@@ -386,15 +403,17 @@ class Store:
 
     def first_node_beyond(self, conn: Connection, size: int) -> tuple[int, int] | None:
         """The (level, index) of the first stored node covering entries at or past size."""
-        for level, index, _ in self.stored_nodes(conn):
-            if (index + 1) << level > size:
-                return level, index
+        for node_level, node_index, _ in self.stored_nodes(conn):
+            if (node_index + 1) << node_level > size:
+                return node_level, node_index
         return None
 
     @staticmethod
     def leaf_and_time(conn: Connection, seq: int) -> tuple[bytes, str] | None:
         """Return (leaf_hash, recorded_at) of one event, or None if it does not exist."""
-        row = conn.execute(select(events.c.leaf_hash, events.c.recorded_at).where(events.c.seq == seq)).first()
+        row = conn.execute(
+            select(events.c.leaf_hash, events.c.recorded_at).where(events.c.seq == seq)
+        ).first()
         return None if row is None else (_as_bytes(row.leaf_hash), row.recorded_at)
 
     # -- event reads ------------------------------------------------------------
@@ -467,11 +486,14 @@ class Store:
 
     @staticmethod
     def checkpoint_rows(conn: Connection, *, latest_only: bool = False) -> list[CheckpointRow]:
-        stmt = select(checkpoints).order_by(checkpoints.c.size.desc() if latest_only else checkpoints.c.size)
+        stmt = select(checkpoints).order_by(
+            checkpoints.c.size.desc() if latest_only else checkpoints.c.size
+        )
         if latest_only:
             stmt = stmt.limit(1)
         return [
-            CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at) for r in conn.execute(stmt)
+            CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at)
+            for r in conn.execute(stmt)
         ]
 
     @staticmethod
@@ -483,7 +505,9 @@ class Store:
     def add_public_key(
         conn: Connection, *, key_id: str, name: str, vkey: str, purpose: str, created_at: str
     ) -> None:
-        exists = conn.execute(select(public_keys.c.key_id).where(public_keys.c.key_id == key_id)).first()
+        exists = conn.execute(
+            select(public_keys.c.key_id).where(public_keys.c.key_id == key_id)
+        ).first()
         if exists is None:
             conn.execute(
                 insert(public_keys).values(

@@ -13,10 +13,10 @@ whole tree and checks the higher nodes and every checkpoint root.
 
 from __future__ import annotations
 
-from hashlib import sha256 as _sha256
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from typing import Any
 
 import orjson
@@ -32,9 +32,7 @@ from auditml.ledger.note import Checkpoint
 # bytes inside a string only cost the slower check), or a character above U+FFFF,
 # whose keys sort differently by UTF-16 code units. Three regexes with a literal
 # first byte each are ten times faster than one with alternatives.
-_FLOAT_TOKENS = tuple(
-    re.compile(prefix + rb"-?[0-9]+[.eE]") for prefix in (rb'":', rb",", rb"\[")
-)
+_FLOAT_TOKENS = tuple(re.compile(prefix + rb"-?[0-9]+[.eE]") for prefix in (rb'":', rb",", rb"\["))
 _ASTRAL = re.compile(rb"[\xf0-\xf4]")
 _COLUMNS = ("id", "type", "system", "recorded_at", "occurred_at", "subject")
 
@@ -108,7 +106,9 @@ class RowChecker:
         ):
             columns = (event_id, event_type, system, recorded_at, occurred_at, subject)
             name, value, truth = next(
-                (name, value, get(name)) for name, value in zip(_COLUMNS, columns) if get(name) != value
+                (name, value, get(name))
+                for name, value in zip(_COLUMNS, columns, strict=True)
+                if get(name) != value
             )
             raise IntegrityError(
                 f"seq {seq}: column {name} is {value!r} but the signed body says {truth!r} "
@@ -120,7 +120,9 @@ class RowChecker:
                 f"seq {seq}: recorded_at {recorded_at} is earlier than the entry before it", seq=seq
             )
         if not is_canonical(body, envelope):
-            raise IntegrityError(f"seq {seq}: the stored body is not canonical JSON (RFC 8785)", seq=seq)
+            raise IntegrityError(
+                f"seq {seq}: the stored body is not canonical JSON (RFC 8785)", seq=seq
+            )
         self.prev_hex = leaf.hex()
         self.last_recorded_at = recorded_at
         self.size = seq + 1

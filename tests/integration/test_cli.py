@@ -31,13 +31,24 @@ def test_init_creates_key_config_and_ledger(project: Path) -> None:
     assert (project / "auditml.db").exists()
     assert 'key_dir = ".auditml"' in (project / "auditml.toml").read_text()
     again = auditml("init", cwd=project)
-    assert again.returncode == 2 and "already holds the ledger 'bank.example/credit'" in again.stderr
+    assert (
+        again.returncode == 2 and "already holds the ledger 'bank.example/credit'" in again.stderr
+    )
     assert "Traceback" not in again.stderr
 
 
 def test_record_log_checkpoint_prove_verify(project: Path) -> None:
     payload = json.dumps({"model": "credit", "version": "3.2", "environment": "production"})
-    done = auditml("record", "model.deployed", "--payload", payload, "--id", "deploy-3.2", "--json", cwd=project)
+    done = auditml(
+        "record",
+        "model.deployed",
+        "--payload",
+        payload,
+        "--id",
+        "deploy-3.2",
+        "--json",
+        cwd=project,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["seq"] == 0
     listed = auditml("log", "--json", cwd=project)
@@ -51,11 +62,17 @@ def test_record_log_checkpoint_prove_verify(project: Path) -> None:
     assert proved.returncode == 0, proved.stderr
     vkey = (project / ".auditml" / "ledger.vkey").read_text().strip()
     shown = json.loads(auditml("keys", "show", "--json", cwd=project).stdout)
-    assert [k["vkey"] for k in shown["keys"]] == [vkey] and shown["keys"][0]["name"] == "bank.example/credit"
+    assert [k["vkey"] for k in shown["keys"]] == [vkey] and shown["keys"][0][
+        "name"
+    ] == "bank.example/credit"
     checked = auditml("verify-evidence", "evidence.json", "--key", vkey, "--json", cwd=project)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["events_verified"] == 1
-    for args in (["verify"], ["verify", "--deep"], ["verify", "--trusted-checkpoint", "evidence.json"]):
+    for args in (
+        ["verify"],
+        ["verify", "--deep"],
+        ["verify", "--trusted-checkpoint", "evidence.json"],
+    ):
         result = auditml(*args, "--json", cwd=project)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["ok"] is True
@@ -89,12 +106,17 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(project: Path) -> None:
         (["record", "model.deployed", "--payload", "{not json"], "--payload"),
         (["record", "model.deployed", "--payload", '{"a": 1, "a": 2}'], "duplicate"),
         (["prove", "999", "-o", "e.json"], "no event with seq 999"),
-        (["verify-evidence", "missing.json", "--key", "x+00000000+AA=="], "cannot read missing.json"),
+        (
+            ["verify-evidence", "missing.json", "--key", "x+00000000+AA=="],
+            "cannot read missing.json",
+        ),
         (["import", "nope.jsonl"], "cannot read"),
         (["record", "model.deployed"], "Missing option"),
     ],
 )
-def test_usage_errors_exit_2_without_traceback(project: Path, args: list[str], message: str) -> None:
+def test_usage_errors_exit_2_without_traceback(
+    project: Path, args: list[str], message: str
+) -> None:
     done = auditml(*args, cwd=project)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
@@ -108,14 +130,18 @@ def test_no_ledger_here_is_a_configuration_error(tmp_path: Path) -> None:
 def test_tampering_exits_1_naming_the_seq(project: Path) -> None:
     payload = json.dumps({"model": "credit", "version": "1", "environment": "production"})
     for _ in range(3):
-        assert auditml("record", "model.deployed", "--payload", payload, cwd=project).returncode == 0
+        assert (
+            auditml("record", "model.deployed", "--payload", payload, cwd=project).returncode == 0
+        )
     auditml("checkpoint", cwd=project)
     with sqlite3.connect(project / "auditml.db") as conn:
         conn.execute("DROP TRIGGER events_no_update")
-        conn.execute("UPDATE events SET body = replace(body, 'production', 'staging') WHERE seq = 1")
+        conn.execute(
+            "UPDATE events SET body = replace(body, 'production', 'staging') WHERE seq = 1"
+        )
     done = auditml("verify", "--deep", cwd=project)
     assert done.returncode == 1 and "seq 1" in done.stderr and "Traceback" not in done.stderr
-    forged = (project / "evidence.json")
+    forged = project / "evidence.json"
     assert auditml("prove", "0", "-o", str(forged), cwd=project).returncode == 0
     doc = json.loads(forged.read_text())
     doc["events"][0]["envelope"]["payload"]["version"] = "2"

@@ -39,7 +39,8 @@ def test_sigkill_mid_batch_leaves_all_or_nothing(tmp_path: Path, delay: float) -
     batch = 150_000
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, url, str(tmp_path / "keys"), str(batch)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
     time.sleep(delay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,12 @@ SIZE = 5000
 @pytest.fixture
 def ledger_db(tmp_path: Path, clock: StepClock) -> Path:
     path = tmp_path / "l.db"
-    with Ledger.create(f"sqlite:///{path}", origin="test.example/p", key_dir=tmp_path / "k", clock=clock) as ledger:
-        ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(SIZE)])
+    with Ledger.create(
+        f"sqlite:///{path}", origin="test.example/p", key_dir=tmp_path / "k", clock=clock
+    ) as ledger:
+        ledger.record_many(
+            [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(SIZE)]
+        )
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TRIGGER events_no_update")
         conn.execute("DROP TRIGGER events_no_delete")
@@ -31,7 +35,15 @@ def ledger_db(tmp_path: Path, clock: StepClock) -> Path:
 
 def run_parallel(path: Path) -> None:
     with Ledger.open(f"sqlite:///{path}") as ledger:
-        verify_deep(ledger._store, f"sqlite:///{path}", len(ledger), {}, workers=2, chunk_level=10, parallel_min=0)
+        verify_deep(
+            ledger._store,
+            f"sqlite:///{path}",
+            len(ledger),
+            {},
+            workers=2,
+            chunk_level=10,
+            parallel_min=0,
+        )
 
 
 def test_clean_ledger_passes_in_parallel(ledger_db: Path) -> None:
@@ -56,7 +68,9 @@ def test_deleted_row_at_a_chunk_boundary_is_named(ledger_db: Path) -> None:
 
 def test_rechained_edit_is_caught_by_the_tree_pass(ledger_db: Path) -> None:
     with sqlite3.connect(ledger_db) as conn:
-        rows = conn.execute("SELECT seq, body FROM events WHERE seq >= 2600 ORDER BY seq").fetchall()
+        rows = conn.execute(
+            "SELECT seq, body FROM events WHERE seq >= 2600 ORDER BY seq"
+        ).fetchall()
         prev = None
         for seq, raw in rows:
             envelope = json.loads(raw)
@@ -66,32 +80,46 @@ def test_rechained_edit_is_caught_by_the_tree_pass(ledger_db: Path) -> None:
                 envelope["prev"] = prev
             body = canonicalize(envelope)
             leaf = merkle.hash_leaf(body)
-            conn.execute("UPDATE events SET body = ?, leaf_hash = ? WHERE seq = ?", (body, leaf, seq))
+            conn.execute(
+                "UPDATE events SET body = ?, leaf_hash = ? WHERE seq = ?", (body, leaf, seq)
+            )
             prev = leaf.hex()
     with pytest.raises(IntegrityError) as caught:
         run_parallel(ledger_db)
     assert caught.value.seq == 2592 and "stored tree node" in str(caught.value)
 
 
-def test_checkpoint_roots_are_checked_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checkpoint_roots_are_checked_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two ledgers under one key share their first 3000 entries: the later root differs."""
     import functools
 
     import auditml.ledger.ledger as ledger_module
 
     monkeypatch.setattr(
-        ledger_module, "verify_deep", functools.partial(verify_deep, workers=2, chunk_level=10, parallel_min=0)
+        ledger_module,
+        "verify_deep",
+        functools.partial(verify_deep, workers=2, chunk_level=10, parallel_min=0),
     )
     keys = tmp_path / "keys"
-    (tmp_path / "auditml.toml").write_text("[auditml]\ncheckpoint_every_events = 0\ncheckpoint_every_seconds = 0\n")
+    (tmp_path / "auditml.toml").write_text(
+        "[auditml]\ncheckpoint_every_events = 0\ncheckpoint_every_seconds = 0\n"
+    )
 
     def build(path: Path, fork_at: int, checkpoint_at: tuple[int, ...]) -> list[tuple]:
         items = [
-            {"type": "model.deployed", "payload": deployed(str(i) if i < fork_at else f"{i}-b"), "id": f"e{i}"}
+            {
+                "type": "model.deployed",
+                "payload": deployed(str(i) if i < fork_at else f"{i}-b"),
+                "id": f"e{i}",
+            }
             for i in range(SIZE)
         ]
-        fixed = datetime(2026, 1, 5, tzinfo=timezone.utc)  # same recorded_at in both ledgers
-        with Ledger.create(f"sqlite:///{path}", origin="test.example/p", key_dir=keys, clock=lambda: fixed) as ledger:
+        fixed = datetime(2026, 1, 5, tzinfo=UTC)  # same recorded_at in both ledgers
+        with Ledger.create(
+            f"sqlite:///{path}", origin="test.example/p", key_dir=keys, clock=lambda: fixed
+        ) as ledger:
             done = 0
             for size in (*checkpoint_at, SIZE):
                 ledger.record_many(items[done:size])
@@ -106,7 +134,11 @@ def test_checkpoint_roots_are_checked_across_chunks(tmp_path: Path, monkeypatch:
     build(tmp_path / "b.db", 3000, ())
     with sqlite3.connect(tmp_path / "b.db") as conn:
         conn.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", honest)
-    with Ledger.open(f"sqlite:///{tmp_path / 'b.db'}", key_dir=keys) as ledger:
-        with pytest.raises(IntegrityError) as caught:
-            ledger.verify(deep=True)
-    assert caught.value.seq == 4499 and "root signed in the checkpoint of size 4500" in str(caught.value)
+    with (
+        Ledger.open(f"sqlite:///{tmp_path / 'b.db'}", key_dir=keys) as ledger,
+        pytest.raises(IntegrityError) as caught,
+    ):
+        ledger.verify(deep=True)
+    assert caught.value.seq == 4499 and "root signed in the checkpoint of size 4500" in str(
+        caught.value
+    )

@@ -335,8 +335,15 @@ def _payload(i: int) -> dict[str, Any]:
     if kind == 1:
         return {
             "model": "credit",
-            "metrics": {"auc": 0.871 + i / 1e6, "loss": 1e-7 * (i + 1), "big": 1e21, "neg": -0.5,
-                        "whole": 2.0, "tiny": 5e-324, "zero": -0.0},
+            "metrics": {
+                "auc": 0.871 + i / 1e6,
+                "loss": 1e-7 * (i + 1),
+                "big": 1e21,
+                "neg": -0.5,
+                "whole": 2.0,
+                "tiny": 5e-324,
+                "zero": -0.0,
+            },
             "params": {"lr": 0.001, "layers": [64, 32, 1], "dropout": 1 / 3},
         }
     if kind == 2:
@@ -350,14 +357,23 @@ def _payload(i: int) -> dict[str, Any]:
             "e": 2,
         }
     if kind == 3:
-        return {"nested": {"a": [{"b": {"c": [1, 2.5, None, True, False, "x"]}}], "empty": {}},
-                "list": [], "int": -(2**53 - 1), "max": 2**53 - 1}
+        return {
+            "nested": {"a": [{"b": {"c": [1, 2.5, None, True, False, "x"]}}], "empty": {}},
+            "list": [],
+            "int": -(2**53 - 1),
+            "max": 2**53 - 1,
+        }
     return {"index": i, "text": "ascii only", "flag": i % 2 == 0}
 
 
 def _items(start: int, stop: int) -> list[dict[str, Any]]:
-    types = ("model.deployed", "model.trained", "dataset.registered", "decision.made",
-             "incident.reported")
+    types = (
+        "model.deployed",
+        "model.trained",
+        "dataset.registered",
+        "decision.made",
+        "incident.reported",
+    )
     return [{"type": types[i % 5], "payload": _payload(i)} for i in range(start, stop)]
 
 
@@ -373,8 +389,11 @@ def _grow(ledger: Ledger, size: int) -> None:
 
 
 def _trusted(path: Path) -> list[VerifierKey]:
-    return [parse_vkey(line) for line in (path / "keys" / "ledger.vkey").read_text().splitlines()
-            if line.strip()]
+    return [
+        parse_vkey(line)
+        for line in (path / "keys" / "ledger.vkey").read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def _as_file(doc: dict[str, Any]) -> Any:
@@ -384,8 +403,12 @@ def _as_file(doc: dict[str, Any]) -> Any:
 
 def _db_rows(path: Path) -> list[tuple[int, bytes, bytes]]:
     with sqlite3.connect(path / "l.db") as conn:
-        return [(seq, bytes(body), bytes(leaf)) for seq, body, leaf in
-                conn.execute("SELECT seq, body, leaf_hash FROM events ORDER BY seq")]
+        return [
+            (seq, bytes(body), bytes(leaf))
+            for seq, body, leaf in conn.execute(
+                "SELECT seq, body, leaf_hash FROM events ORDER BY seq"
+            )
+        ]
 
 
 @pytest.fixture
@@ -423,7 +446,10 @@ def test_every_proof_verifies_independently(tmp_path: Path, size: int) -> None:
 
         checkpoint = open_checkpoint(signed.note, trusted)
         assert (checkpoint.origin, checkpoint.size, checkpoint.root.hex()) == (
-            ORIGIN, size, signed.root)
+            ORIGIN,
+            size,
+            signed.root,
+        )
         assert checkpoint.extensions == ()
         latest = ledger.checkpoints()[-1]
         assert (latest.size, latest.root, latest.note) == (size, signed.root, signed.note)
@@ -431,8 +457,26 @@ def test_every_proof_verifies_independently(tmp_path: Path, size: int) -> None:
         if size <= 65:
             seqs: Sequence[int] = range(size)
         else:
-            seqs = sorted({0, 1, 2, 255, 256, 511, 512, 513, 767, 768, 991, 992, 995, 998, 999,
-                           *range(7, size, 97)})
+            seqs = sorted(
+                {
+                    0,
+                    1,
+                    2,
+                    255,
+                    256,
+                    511,
+                    512,
+                    513,
+                    767,
+                    768,
+                    991,
+                    992,
+                    995,
+                    998,
+                    999,
+                    *range(7, size, 97),
+                }
+            )
         proved = {}
         for seq in seqs:
             evidence = _as_file(ledger.prove(seq))
@@ -476,8 +520,12 @@ def test_jcs_details_survive_the_round_trip(tmp_path: Path) -> None:
     ((_, body, stored_leaf),) = _db_rows(tmp_path)
     text = body.decode()
     # Key order by UTF-16 code units: U+1F600 (D83D DE00) sorts before U+E000.
-    assert (text.index('"controls"') < text.index('"\u00e9"') < text.index('"\U0001f600"')
-            < text.index('"\ue000"'))
+    assert (
+        text.index('"controls"')
+        < text.index('"\u00e9"')
+        < text.index('"\U0001f600"')
+        < text.index('"\ue000"')
+    )
     assert '"floats":[0.1,1e+21,1e-7,123.456,2,0,1000000000000000,9007199254740991]' in text
     assert r'"controls":"tab\tnew\nline\u0001\u001f' + "\x7f\u2028" + '"' in text
     assert leaf_hash(evidence["events"][0]["envelope"]) == stored_leaf
@@ -487,8 +535,14 @@ def test_jcs_details_survive_the_round_trip(tmp_path: Path) -> None:
 def test_numbers_are_read_back_as_doubles() -> None:
     # An integral double beyond 2**53 is printed by JCS as plain digits; reading it back as a
     # double gives the same bytes again (section 4, "Reading numbers back").
-    for text in ("100000000000000000000", "1152921504606847000", "9007199254740991", "1e+21",
-                 "-0.5", "5e-324"):
+    for text in (
+        "100000000000000000000",
+        "1152921504606847000",
+        "9007199254740991",
+        "1e+21",
+        "-0.5",
+        "5e-324",
+    ):
         assert jcs(load_json(text)) == text.encode()
     with pytest.raises(Rejected):
         load_json('{"a": 1, "a": 2}')
@@ -512,8 +566,10 @@ def test_consistency_between_every_pair_of_checkpoints(tmp_path: Path) -> None:
                 verify_consistency(size1, size2, proof, root1, root2)
                 # ... and as an evidence file's `previous`.
                 evidence = ledger.prove(size1 - 1, size=size2)
-                evidence["previous"] = {"checkpoint": opened[size1][0],
-                                        "consistency_proof": [h.hex() for h in proof]}
+                evidence["previous"] = {
+                    "checkpoint": opened[size1][0],
+                    "consistency_proof": [h.hex() for h in proof],
+                }
                 assert verify_evidence(_as_file(evidence), trusted).size == size2
 
 
@@ -574,7 +630,7 @@ def test_tampered_proof_is_rejected(small_ledger: Ledger, tmp_path: Path, seq: i
             raw[bit // 8] ^= 1 << (bit % 8)
             doc["events"][0]["inclusion_proof"][position] = raw.hex()
             _reject(doc, trusted)
-    for changed in (proof[:-1], proof + [proof[0]], proof[::-1] if len(proof) > 1 else []):
+    for changed in (proof[:-1], [*proof, proof[0]], proof[::-1] if len(proof) > 1 else []):
         doc = _as_file(good)
         doc["events"][0]["inclusion_proof"] = changed
         _reject(doc, trusted)
@@ -594,9 +650,14 @@ def test_tampered_consistency_proof_is_rejected(tmp_path: Path) -> None:
         bad[position] = bytes([bad[position][0] ^ 1]) + bad[position][1:]
         with pytest.raises(Rejected):
             verify_consistency(7, 65, bad, root1, root2)
-    for bad_proof, r1, r2, s1 in [(proof[:-1], root1, root2, 7), (proof + [root1], root1, root2, 7),
-                                  (proof, root2, root2, 7), (proof, root1, root1, 7),
-                                  (proof, root1, root2, 6), ([], root1, root2, 7)]:
+    for bad_proof, r1, r2, s1 in [
+        (proof[:-1], root1, root2, 7),
+        ([*proof, root1], root1, root2, 7),
+        (proof, root2, root2, 7),
+        (proof, root1, root1, 7),
+        (proof, root1, root2, 6),
+        ([], root1, root2, 7),
+    ]:
         with pytest.raises(Rejected):
             verify_consistency(s1, 65, bad_proof, r1, r2)
 
@@ -639,7 +700,7 @@ def test_note_signed_by_another_key_is_rejected(small_ledger: Ledger, tmp_path: 
     _reject(doc, trusted)
 
     # A changed checkpoint under the genuine signature line.
-    signature_block = good["checkpoint"][len(text):]
+    signature_block = good["checkpoint"][len(text) :]
     for changed in (text.replace("\n65\n", "\n64\n"), text.replace(ORIGIN, "other.example/ledger")):
         doc = _as_file(good)
         doc["checkpoint"] = changed + signature_block
@@ -661,7 +722,7 @@ def test_by_hand_snippet_in_format_md_runs(small_ledger: Ledger, tmp_path: Path)
     evidence_path = tmp_path / "evidence.json"
     evidence_path.write_text(json.dumps(small_ledger.prove(42), indent=2, ensure_ascii=False))
     namespace: dict[str, Any] = {"__name__": "by_hand"}
-    exec(compile(match.group(1), "FORMAT.md", "exec"), namespace)  # noqa: S102
+    exec(compile(match.group(1), "FORMAT.md", "exec"), namespace)
     vkey = (tmp_path / "keys" / "ledger.vkey").read_text().strip()
     assert namespace["verify"](str(evidence_path), vkey) == (ORIGIN, 65)
     doc = json.loads(evidence_path.read_text())

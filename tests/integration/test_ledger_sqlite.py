@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,13 @@ def rows(db: Path, sql: str) -> list[tuple]:
 
 def test_record_builds_a_hash_chain_of_canonical_envelopes(ledger: Ledger, tmp_path: Path) -> None:
     first = ledger.record("model.deployed", payload=deployed("1.0"))
-    second = ledger.record("model.retired", payload=deployed("1.0"), occurred_at="2026-01-01T10:00:00+01:00")
+    second = ledger.record(
+        "model.retired", payload=deployed("1.0"), occurred_at="2026-01-01T10:00:00+01:00"
+    )
     assert (first.seq, second.seq) == (0, 1)
-    stored = rows(tmp_path / "ledger.db", "SELECT seq, body, leaf_hash, occurred_at FROM events ORDER BY seq")
+    stored = rows(
+        tmp_path / "ledger.db", "SELECT seq, body, leaf_hash, occurred_at FROM events ORDER BY seq"
+    )
     envelopes = [json.loads(body) for _, body, _, _ in stored]
     assert envelopes[0]["prev"] == "0" * 64
     assert envelopes[1]["prev"] == stored[0][2].hex() == first.leaf_hash
@@ -42,10 +46,14 @@ def test_record_builds_a_hash_chain_of_canonical_envelopes(ledger: Ledger, tmp_p
     assert envelopes[0]["system"] == "default" and envelopes[0]["v"] == 1
 
 
-def test_recorded_at_never_decreases_even_when_the_clock_goes_back(db_url: str, tmp_path: Path) -> None:
-    may, april = datetime(2026, 5, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)
+def test_recorded_at_never_decreases_even_when_the_clock_goes_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    may, april = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
     times = iter([may, may, april, april])  # create, first record, then the clock jumps back
-    with Ledger.create(db_url, origin="t.example/l", key_dir=tmp_path / "k", clock=lambda: next(times)) as ledger:
+    with Ledger.create(
+        db_url, origin="t.example/l", key_dir=tmp_path / "k", clock=lambda: next(times)
+    ) as ledger:
         ledger.record("model.deployed", payload=deployed())
         ledger.record("model.deployed", payload=deployed("2"))
         stamps = [e.recorded_at for e in ledger.events()]
@@ -55,18 +63,40 @@ def test_recorded_at_never_decreases_even_when_the_clock_goes_back(db_url: str, 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"type": "model.deployd", "payload": {}}, "unknown event type 'model.deployd' (did you mean 'model.deployed'?)"),
+        (
+            {"type": "model.deployd", "payload": {}},
+            "unknown event type 'model.deployd' (did you mean 'model.deployed'?)",
+        ),
         ({"type": "model.deployed", "payload": {"x": float("nan")}}, "NaN"),
         ({"type": "model.deployed", "payload": {"x": float("inf")}}, "Infinity"),
         ({"type": "model.deployed", "payload": {"x": "\ud800"}}, "UTF-8"),
         ({"type": "model.deployed", "payload": {"x": 2**60}}, "/payload/x"),
-        ({"type": "model.deployed", "payload": {"blob": "a" * 300_000}}, "over the limit of 262144"),
-        ({"type": "model.deployed", "payload": deployed(), "occurred_at": "2026-01-01T10:00:00"}, "no timezone"),
+        (
+            {"type": "model.deployed", "payload": {"blob": "a" * 300_000}},
+            "over the limit of 262144",
+        ),
+        (
+            {"type": "model.deployed", "payload": deployed(), "occurred_at": "2026-01-01T10:00:00"},
+            "no timezone",
+        ),
         ({"type": "model.deployed", "payload": deployed(), "id": "has space"}, "event id"),
         ({"type": "model.deployed", "payload": [1, 2]}, "must be a JSON object"),
-        ({"type": "model.deployed", "payload": deployed(), "personal": {"name": "Ana"}}, "personal"),
-        ({"type": "model.deployed", "payload": deployed(), "subject": "ana@example.com"}, "subject"),
-        ({"type": "model.deployed", "payload": deployed(), "actor": {"id": "x", "kind": "robot"}}, "actor"),
+        (
+            {"type": "model.deployed", "payload": deployed(), "personal": {"name": "Ana"}},
+            "personal",
+        ),
+        (
+            {"type": "model.deployed", "payload": deployed(), "subject": "ana@example.com"},
+            "subject",
+        ),
+        (
+            {
+                "type": "model.deployed",
+                "payload": deployed(),
+                "actor": {"id": "x", "kind": "robot"},
+            },
+            "actor",
+        ),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_written(
@@ -87,27 +117,37 @@ def test_client_ids_are_idempotency_keys(ledger: Ledger) -> None:
     with pytest.raises(ValidationError, match="already recorded .seq 0. with different content"):
         ledger.record("model.deployed", payload=deployed("2.0"), id="deploy-credit-1.0")
     # The same id twice in one batch: one event when equal, an error when not.
-    receipts = ledger.record_many([
-        {"type": "model.retired", "payload": deployed(), "id": "r-1"},
-        {"type": "model.retired", "payload": deployed(), "id": "r-1"},
-    ])
+    receipts = ledger.record_many(
+        [
+            {"type": "model.retired", "payload": deployed(), "id": "r-1"},
+            {"type": "model.retired", "payload": deployed(), "id": "r-1"},
+        ]
+    )
     assert receipts[0] == receipts[1] and len(ledger) == 2
     with pytest.raises(ValidationError, match="twice in this batch"):
-        ledger.record_many([
-            {"type": "model.retired", "payload": deployed(), "id": "r-2"},
-            {"type": "model.retired", "payload": deployed("9"), "id": "r-2"},
-        ])
+        ledger.record_many(
+            [
+                {"type": "model.retired", "payload": deployed(), "id": "r-2"},
+                {"type": "model.retired", "payload": deployed("9"), "id": "r-2"},
+            ]
+        )
     assert len(ledger) == 2
 
 
-def test_a_batch_is_all_or_nothing_when_the_database_refuses(ledger: Ledger, tmp_path: Path) -> None:
+def test_a_batch_is_all_or_nothing_when_the_database_refuses(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     ledger.record("model.deployed", payload=deployed(), id="taken")
     # Simulate a concurrent writer taking the id between validation and insert: the
     # unique index refuses the whole transaction.
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        conn.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
     with pytest.raises(StorageError, match="boom"):
-        ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(5)])
+        ledger.record_many(
+            [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(5)]
+        )
     assert len(ledger) == 1
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
         conn.execute("DROP TRIGGER boom")
@@ -131,7 +171,9 @@ def test_append_only_triggers_refuse_update_and_delete(ledger: Ledger, tmp_path:
                 conn.execute(sql)
 
 
-def test_ledger_key_is_private_and_checkpoints_are_signed_notes(ledger: Ledger, tmp_path: Path) -> None:
+def test_ledger_key_is_private_and_checkpoints_are_signed_notes(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     key = tmp_path / "keys" / "ledger.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
@@ -141,12 +183,17 @@ def test_ledger_key_is_private_and_checkpoints_are_signed_notes(ledger: Ledger, 
     verifiers = load_vkey_file(tmp_path / "keys" / "ledger.vkey")
     parsed = open_checkpoint(checkpoint.note, verifiers)
     assert parsed == Checkpoint("test.example/ledger", 10, bytes.fromhex(checkpoint.root))
-    leaves = [bytes(r[0]) for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")]
+    leaves = [
+        bytes(r[0])
+        for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")
+    ]
     assert parsed.root == merkle.root(leaves)
     assert checkpoint.note.splitlines()[:2] == ["test.example/ledger", "10"]
 
 
-def test_passphrase_protected_key(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_protected_key(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AUDITML_KEY_PASSPHRASE", "correct horse")
     with Ledger.create(db_url, origin="t.example/l", key_dir=tmp_path / "k") as ledger:
         ledger.record("model.deployed", payload=deployed())
@@ -158,7 +205,10 @@ def test_passphrase_protected_key(db_url: str, tmp_path: Path, monkeypatch: pyte
         with pytest.raises(ConfigError, match="wrong passphrase"):
             ledger.checkpoint()
     monkeypatch.delenv("AUDITML_KEY_PASSPHRASE")
-    with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger, pytest.raises(ConfigError, match="encrypted"):
+    with (
+        Ledger.open(db_url, key_dir=tmp_path / "k") as ledger,
+        pytest.raises(ConfigError, match="encrypted"),
+    ):
         ledger.checkpoint()
 
 
@@ -169,29 +219,54 @@ def test_key_readable_by_others_is_refused(ledger: Ledger, tmp_path: Path) -> No
 
 
 def test_automatic_checkpoints_every_n_events(tmp_path: Path, clock: StepClock) -> None:
-    (tmp_path / "auditml.toml").write_text("[auditml]\ncheckpoint_every_events = 100\ncheckpoint_every_seconds = 0\n")
-    with Ledger.create(f"sqlite:///{tmp_path}/a.db", origin="t.example/a", key_dir=tmp_path / "k", clock=clock) as ledger:
+    (tmp_path / "auditml.toml").write_text(
+        "[auditml]\ncheckpoint_every_events = 100\ncheckpoint_every_seconds = 0\n"
+    )
+    with Ledger.create(
+        f"sqlite:///{tmp_path}/a.db", origin="t.example/a", key_dir=tmp_path / "k", clock=clock
+    ) as ledger:
         for start in range(0, 350, 50):
-            ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(start, start + 50)])
+            ledger.record_many(
+                [
+                    {"type": "model.deployed", "payload": deployed(str(i))}
+                    for i in range(start, start + 50)
+                ]
+            )
         assert [c.size for c in ledger.checkpoints()] == [100, 200, 300]
         assert ledger.verify().checkpoints_verified == 3
 
 
-def test_inclusion_proofs_from_stored_nodes_match_the_reference(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(300)])
-    leaves = [bytes(r[0]) for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")]
+def test_inclusion_proofs_from_stored_nodes_match_the_reference(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger.record_many(
+        [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(300)]
+    )
+    leaves = [
+        bytes(r[0])
+        for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")
+    ]
     for size in (1, 2, 15, 16, 17, 255, 256, 257, 300):
         for seq in {0, size // 2, size - 1}:
             assert ledger.inclusion_proof(seq, size) == merkle.inclusion_proof(seq, size, leaves)
         for old in (0, 1, size // 3, size - 1, size):
-            assert ledger.consistency_proof(old, size) == merkle.consistency_proof(old, size, leaves)
+            assert ledger.consistency_proof(old, size) == merkle.consistency_proof(
+                old, size, leaves
+            )
     # Only levels 4, 8, ... are stored: about n/15 rows, not n.
-    assert rows(tmp_path / "ledger.db", "SELECT DISTINCT level FROM tree_nodes ORDER BY level") == [(4,), (8,)]
-    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM tree_nodes") == [(300 // 16 + 300 // 256,)]
+    assert rows(tmp_path / "ledger.db", "SELECT DISTINCT level FROM tree_nodes ORDER BY level") == [
+        (4,),
+        (8,),
+    ]
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM tree_nodes") == [
+        (300 // 16 + 300 // 256,)
+    ]
 
 
 def test_prove_writes_evidence_that_verifies_offline(ledger: Ledger, tmp_path: Path) -> None:
-    receipts = ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i)), "id": f"d-{i}"} for i in range(40)])
+    receipts = ledger.record_many(
+        [{"type": "model.deployed", "payload": deployed(str(i)), "id": f"d-{i}"} for i in range(40)]
+    )
     evidence = ledger.prove("d-17")  # no checkpoint yet: prove signs one first
     assert evidence["format"] == "auditml.evidence/v1"
     assert evidence["events"][0]["seq"] == receipts[17].seq
@@ -200,16 +275,27 @@ def test_prove_writes_evidence_that_verifies_offline(ledger: Ledger, tmp_path: P
     # Proofs against an older checkpoint stay valid after the ledger grows.
     ledger.record("model.retired", payload=deployed())
     older = ledger.prove(17, size=40)
-    assert verify_evidence(older, load_vkey_file(tmp_path / "keys" / "ledger.vkey")).checkpoint.size == 40
+    assert (
+        verify_evidence(older, load_vkey_file(tmp_path / "keys" / "ledger.vkey")).checkpoint.size
+        == 40
+    )
 
 
 def test_events_reads_filter_and_order(ledger: Ledger) -> None:
-    ledger.record("model.deployed", payload=deployed("1"), system="credit", occurred_at="2026-02-01T00:00:00Z")
-    ledger.record("model.retired", payload=deployed("1"), system="credit", occurred_at="2026-03-01T00:00:00Z")
-    ledger.record("model.deployed", payload=deployed("2"), system="fraud", occurred_at="2026-04-01T00:00:00Z")
+    ledger.record(
+        "model.deployed", payload=deployed("1"), system="credit", occurred_at="2026-02-01T00:00:00Z"
+    )
+    ledger.record(
+        "model.retired", payload=deployed("1"), system="credit", occurred_at="2026-03-01T00:00:00Z"
+    )
+    ledger.record(
+        "model.deployed", payload=deployed("2"), system="fraud", occurred_at="2026-04-01T00:00:00Z"
+    )
     assert [e.seq for e in ledger.events(type="model.deployed")] == [0, 2]
     assert [e.seq for e in ledger.events(system="credit", newest_first=True)] == [1, 0]
-    assert [e.seq for e in ledger.events(since="2026-02-15T00:00:00Z", until="2026-04-01T00:00:00Z")] == [1]
+    assert [
+        e.seq for e in ledger.events(since="2026-02-15T00:00:00Z", until="2026-04-01T00:00:00Z")
+    ] == [1]
     assert ledger.get(1).type == "model.retired" and ledger.get(ledger.get(2).id).seq == 2
 
 
@@ -217,14 +303,20 @@ def test_open_without_a_ledger_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="run `auditml init`"):
         Ledger.open(f"sqlite:///{tmp_path}/missing.db")
     with pytest.raises(ConfigError, match="already holds the ledger"):
-        Ledger.create(f"sqlite:///{tmp_path}/x.db", origin="a.example/x", key_dir=tmp_path / "k").close()
+        Ledger.create(
+            f"sqlite:///{tmp_path}/x.db", origin="a.example/x", key_dir=tmp_path / "k"
+        ).close()
         Ledger.create(f"sqlite:///{tmp_path}/x.db", origin="a.example/x", key_dir=tmp_path / "k")
 
 
 def test_automatic_checkpoint_after_t_seconds_of_ledger_time(tmp_path: Path) -> None:
-    (tmp_path / "auditml.toml").write_text("[auditml]\ncheckpoint_every_events = 0\ncheckpoint_every_seconds = 3600\n")
+    (tmp_path / "auditml.toml").write_text(
+        "[auditml]\ncheckpoint_every_events = 0\ncheckpoint_every_seconds = 3600\n"
+    )
     clock = StepClock()
-    with Ledger.create(f"sqlite:///{tmp_path}/t.db", origin="t.example/t", key_dir=tmp_path / "k", clock=clock) as ledger:
+    with Ledger.create(
+        f"sqlite:///{tmp_path}/t.db", origin="t.example/t", key_dir=tmp_path / "k", clock=clock
+    ) as ledger:
         ledger.record("model.deployed", payload=deployed("1"))
         assert ledger.checkpoints() == []
         clock.now = clock.now.replace(hour=clock.now.hour + 2)

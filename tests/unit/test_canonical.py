@@ -107,9 +107,7 @@ def test_rfc_section_3_2_3_key_sorting() -> None:
     expected_order = ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
     expected = (
         "{"
-        + ",".join(
-            f'"{k if k != chr(13) else chr(92) + "r"}":"{value[k]}"' for k in expected_order
-        )
+        + ",".join(f'"{k if k != chr(13) else chr(92) + "r"}":"{value[k]}"' for k in expected_order)
         + "}"
     ).encode()
     assert canonicalize(value) == expected
@@ -120,7 +118,7 @@ def test_rfc_section_3_2_3_key_sorting() -> None:
 
 def test_string_escaping_rfc_3_2_2_2() -> None:
     controls = "".join(chr(c) for c in range(0x20))
-    out = canonicalize(controls + "\"\\/\x7f\u2028\u2029\u00e9\U0001f600")
+    out = canonicalize(controls + '"\\/\x7f\u2028\u2029\u00e9\U0001f600')
     assert out == (
         b'"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007'
         b"\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
@@ -257,8 +255,27 @@ def test_fast_float_range_repr_equals_es6(x: float, negate: bool) -> None:
 # --------------------------------------------------------------------------- #
 
 _TRICKY_CHARS = st.sampled_from(
-    ["\x00", "\x1f", "\b", "\n", '"', "\\", "/", "\x7f", "\x80", "\u2028", "\ue000",
-     "\uffff", "\U00010000", "\U0001f600", "\U0010ffff", "a", "Z", "\u00e9", "~"]
+    [
+        "\x00",
+        "\x1f",
+        "\b",
+        "\n",
+        '"',
+        "\\",
+        "/",
+        "\x7f",
+        "\x80",
+        "\u2028",
+        "\ue000",
+        "\uffff",
+        "\U00010000",
+        "\U0001f600",
+        "\U0010ffff",
+        "a",
+        "Z",
+        "\u00e9",
+        "~",
+    ]
 )
 _TEXT = st.one_of(
     st.text(max_size=12),  # every code point except surrogates
@@ -267,8 +284,24 @@ _TEXT = st.one_of(
 _FLOATS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),  # includes subnormals, +/-0, extremes
     st.sampled_from(
-        [0.0, -0.0, 5e-324, -5e-324, 1.7976931348623157e308, 1e16, 1e21, 1e-4, 1e-6, 1e-7,
-         9999999999999998.0, 0.00009999999999999999, 2.0**53, 1e23, 0.1, -1.5]
+        [
+            0.0,
+            -0.0,
+            5e-324,
+            -5e-324,
+            1.7976931348623157e308,
+            1e16,
+            1e21,
+            1e-4,
+            1e-6,
+            1e-7,
+            9999999999999998.0,
+            0.00009999999999999999,
+            2.0**53,
+            1e23,
+            0.1,
+            -1.5,
+        ]
     ),
     st.floats(min_value=1e-4, max_value=1e16),  # the fast-path range and its edges
     st.integers(-(2**60), 2**60).map(float),

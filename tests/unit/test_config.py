@@ -15,7 +15,9 @@ def test_defaults(isolated: Path) -> None:
 
 
 def test_precedence_and_relative_paths(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (isolated / "auditml.toml").write_text('[auditml]\nurl = "sqlite:///data/l.db"\nkey_dir = "keys"\n')
+    (isolated / "auditml.toml").write_text(
+        '[auditml]\nurl = "sqlite:///data/l.db"\nkey_dir = "keys"\n'
+    )
     settings = load_settings()
     assert settings.url == f"sqlite:///{isolated / 'data' / 'l.db'}"  # relative to the file
     assert settings.key_dir == isolated / "keys"
@@ -26,9 +28,11 @@ def test_precedence_and_relative_paths(isolated: Path, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[auditml]\nurll = 'x'\n", "unknown setting 'urll'"),
-     ("[auditml]\ncheckpoint_every_events = 'ten'\n", "wrong type"),
-     ("not toml [", "not valid TOML")],
+    [
+        ("[auditml]\nurll = 'x'\n", "unknown setting 'urll'"),
+        ("[auditml]\ncheckpoint_every_events = 'ten'\n", "wrong type"),
+        ("not toml [", "not valid TOML"),
+    ],
 )
 def test_bad_config_is_a_clear_error(isolated: Path, text: str, message: str) -> None:
     (isolated / "auditml.toml").write_text(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError as PydanticError
@@ -15,9 +15,14 @@ ACTOR = {"id": "ana", "kind": "human"}
 
 
 def test_times_are_utc_microseconds_z_and_four_digit_years() -> None:
-    assert format_time(datetime(2026, 1, 31, 10, 0, tzinfo=timezone(timedelta(hours=1)))) == "2026-01-31T09:00:00.000000Z"
-    assert format_time(datetime(999, 1, 1, tzinfo=timezone.utc)) == "0999-01-01T00:00:00.000000Z"
-    assert parse_time("2026-03-01T12:00:00.5-02:00", where="t") == datetime(2026, 3, 1, 14, 0, 0, 500000, tzinfo=timezone.utc)
+    assert (
+        format_time(datetime(2026, 1, 31, 10, 0, tzinfo=timezone(timedelta(hours=1))))
+        == "2026-01-31T09:00:00.000000Z"
+    )
+    assert format_time(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
+    assert parse_time("2026-03-01T12:00:00.5-02:00", where="t") == datetime(
+        2026, 3, 1, 14, 0, 0, 500000, tzinfo=UTC
+    )
     with pytest.raises(ValidationError, match="no timezone"):
         parse_time(datetime(2026, 1, 1), where="t")
     with pytest.raises(ValidationError, match="not an ISO 8601"):
@@ -31,19 +36,38 @@ def test_uuid7_is_version_7_and_time_ordered() -> None:
 
 
 def test_prepare_event_defaults_and_refusals() -> None:
-    event = prepare_event({"type": "model.deployed", "payload": {"a": 1}}, default_system="credit", default_actor=ACTOR)
+    event = prepare_event(
+        {"type": "model.deployed", "payload": {"a": 1}},
+        default_system="credit",
+        default_actor=ACTOR,
+    )
     assert (event.system, event.actor, event.id, event.occurred_at) == ("credit", ACTOR, None, None)
     with pytest.raises(ValidationError, match="unknown field.*colour"):
-        prepare_event({"type": "model.deployed", "payload": {}, "colour": "red"}, default_system="s", default_actor=ACTOR)
+        prepare_event(
+            {"type": "model.deployed", "payload": {}, "colour": "red"},
+            default_system="s",
+            default_actor=ACTOR,
+        )
     with pytest.raises(ValidationError, match="system"):
-        prepare_event({"type": "model.deployed", "payload": {}, "system": " bad"}, default_system="s", default_actor=ACTOR)
+        prepare_event(
+            {"type": "model.deployed", "payload": {}, "system": " bad"},
+            default_system="s",
+            default_actor=ACTOR,
+        )
 
 
 def test_envelope_model_anchors_patterns() -> None:
     data = {
-        "v": 1, "seq": 0, "id": "ok-id", "type": "model.deployed", "system": "s",
-        "recorded_at": "2026-01-01T00:00:00.000000Z", "occurred_at": "2026-01-01T00:00:00.000000Z",
-        "actor": ACTOR, "payload": {}, "prev": "0" * 64,
+        "v": 1,
+        "seq": 0,
+        "id": "ok-id",
+        "type": "model.deployed",
+        "system": "s",
+        "recorded_at": "2026-01-01T00:00:00.000000Z",
+        "occurred_at": "2026-01-01T00:00:00.000000Z",
+        "actor": ACTOR,
+        "payload": {},
+        "prev": "0" * 64,
     }
     assert Envelope.from_json(data).to_json() == data
     with pytest.raises(PydanticError):

@@ -9,7 +9,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditml.errors import SignatureError, ValidationError
-from auditml.ledger.note import Checkpoint, Note, Signer, Verifier, open_checkpoint, open_note, sign_note
+from auditml.ledger.note import (
+    Checkpoint,
+    Note,
+    Signer,
+    Verifier,
+    open_checkpoint,
+    open_note,
+    sign_note,
+)
 
 SEED = bytes(range(32))
 
@@ -65,16 +73,20 @@ def test_forged_altered_and_unknown_signatures_are_rejected(signer: Signer) -> N
     # A witness's extra signature by an unknown key does not spoil a valid note.
     witness = Signer("witness.example", Ed25519PrivateKey.generate())
     both = sign_note(Checkpoint("example.com/log", 42, b"\x07" * 32).to_text(), [signer, witness])
-    text, signed_by = open_note(both, [signer.verifier])
+    _text, signed_by = open_note(both, [signer.verifier])
     assert signed_by == [signer.verifier] and len(Note.parse(both).signatures) == 2
 
 
 @pytest.mark.parametrize(
     "text",
-    ["example.com/log\n\u0663\n" + base64.b64encode(b"\x00" * 32).decode() + "\n",  # Arabic-Indic digit
-     "example.com/log\n042\n" + base64.b64encode(b"\x00" * 32).decode() + "\n",
-     "example.com/log\n42\n" + base64.b64encode(b"\x00" * 31).decode() + "\n",
-     "example.com/log\n42\n"],
+    [
+        "example.com/log\n\u0663\n"
+        + base64.b64encode(b"\x00" * 32).decode()
+        + "\n",  # Arabic-Indic digit
+        "example.com/log\n042\n" + base64.b64encode(b"\x00" * 32).decode() + "\n",
+        "example.com/log\n42\n" + base64.b64encode(b"\x00" * 31).decode() + "\n",
+        "example.com/log\n42\n",
+    ],
 )
 def test_malformed_checkpoints_are_refused(text: str) -> None:
     with pytest.raises(ValidationError):

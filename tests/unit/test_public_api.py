@@ -5,9 +5,19 @@ import auditml
 
 def test_exported_names_are_pinned() -> None:
     assert sorted(auditml.__all__) == [
-        "AuditmlError", "ConfigError", "IntegrityError", "Ledger", "NotFoundError", "ProofError",
-        "Receipt", "SignatureError", "SignedCheckpoint", "StorageError", "ValidationError",
-        "VerifyResult", "__version__",
+        "AuditmlError",
+        "ConfigError",
+        "IntegrityError",
+        "Ledger",
+        "NotFoundError",
+        "ProofError",
+        "Receipt",
+        "SignatureError",
+        "SignedCheckpoint",
+        "StorageError",
+        "ValidationError",
+        "VerifyResult",
+        "__version__",
     ]
     for name in auditml.__all__:
         assert hasattr(auditml, name)
@@ -17,5 +27,10 @@ def test_error_hierarchy_and_exit_codes() -> None:
     assert issubclass(auditml.ProofError, auditml.IntegrityError)
     assert issubclass(auditml.SignatureError, auditml.IntegrityError)
     assert auditml.IntegrityError.exit_code == 1
-    for error in (auditml.ValidationError, auditml.ConfigError, auditml.StorageError, auditml.NotFoundError):
+    for error in (
+        auditml.ValidationError,
+        auditml.ConfigError,
+        auditml.StorageError,
+        auditml.NotFoundError,
+    ):
         assert issubclass(error, auditml.AuditmlError) and error.exit_code == 2

@@ -72,8 +72,8 @@ def path(m: int, d: list[bytes]) -> list[bytes]:
         return []
     k = split_point(n)
     if m < k:
-        return path(m, d[:k]) + [mth(d[k:])]
-    return path(m - k, d[k:]) + [mth(d[:k])]
+        return [*path(m, d[:k]), mth(d[k:])]
+    return [*path(m - k, d[k:]), mth(d[:k])]
 
 
 def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
@@ -83,8 +83,8 @@ def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
         return [] if b else [mth(d)]
     k = split_point(n)
     if m <= k:
-        return subproof(m, d[:k], b) + [mth(d[k:])]
-    return subproof(m - k, d[k:], False) + [mth(d[:k])]
+        return [*subproof(m, d[:k], b), mth(d[k:])]
+    return [*subproof(m - k, d[k:], False), mth(d[:k])]
 
 
 def proof(m: int, d: list[bytes]) -> list[bytes]:
@@ -106,8 +106,8 @@ def path_nodes(m: int, lo: int, hi: int) -> list[tuple[int, int, str]]:
         return []
     k = split_point(n)
     if m < k:
-        return path_nodes(m, lo, lo + k) + [(lo + k, hi, "R")]
-    return path_nodes(m - k, lo + k, hi) + [(lo, lo + k, "L")]
+        return [*path_nodes(m, lo, lo + k), (lo + k, hi, "R")]
+    return [*path_nodes(m - k, lo + k, hi), (lo, lo + k, "L")]
 
 
 def subproof_nodes(m: int, lo: int, hi: int, b: bool) -> list[tuple[int, int, str]]:
@@ -121,8 +121,8 @@ def subproof_nodes(m: int, lo: int, hi: int, b: bool) -> list[tuple[int, int, st
         return [] if b else [(lo, hi, "S")]
     k = split_point(n)
     if m <= k:
-        return subproof_nodes(m, lo, lo + k, b) + [(lo + k, hi, "R")]
-    return subproof_nodes(m - k, lo + k, hi, False) + [(lo, lo + k, "L")]
+        return [*subproof_nodes(m, lo, lo + k, b), (lo + k, hi, "R")]
+    return [*subproof_nodes(m - k, lo + k, hi, False), (lo, lo + k, "L")]
 
 
 def inclusion_shape(index: int, size: int) -> tuple[str, ...]:
@@ -196,16 +196,22 @@ def main() -> None:
 
     write_json(
         "inclusion.json",
-        {**common, "description": "RFC 9162 2.1.3.1 inclusion proofs PATH(index, D[size]), "
-         "bottom-up; ranges[j] is the leaf range [begin, end) whose MTH is proof[j]",
-         "roots": roots},
+        {
+            **common,
+            "description": "RFC 9162 2.1.3.1 inclusion proofs PATH(index, D[size]), "
+            "bottom-up; ranges[j] is the leaf range [begin, end) whose MTH is proof[j]",
+            "roots": roots,
+        },
         inclusion,
     )
     write_json(
         "consistency.json",
-        {**common, "description": "RFC 9162 2.1.4.1 consistency proofs PROOF(size1, D[size2]); "
-         "ranges[j] is the leaf range [begin, end) whose MTH is proof[j]",
-         "roots": roots},
+        {
+            **common,
+            "description": "RFC 9162 2.1.4.1 consistency proofs PROOF(size1, D[size2]); "
+            "ranges[j] is the leaf range [begin, end) whose MTH is proof[j]",
+            "roots": roots,
+        },
         consistency,
     )
 
