@@ -41,7 +41,7 @@ _ENV = {
     "AUDITML_URL": "url",
     "AUDITML_HOME": "key_dir",
 }
-_TOML_KEYS = {
+_TOML_KEYS: dict[str, type | tuple[type, ...]] = {
     "url": str,
     "key_dir": str,
     "checkpoint_every_events": int,
@@ -93,12 +93,15 @@ def load_settings(**overrides: Any) -> Settings:
         if "key_dir" in values:
             values["key_dir"] = (base / values["key_dir"]).resolve()
         settings = replace(settings, **values)
+    changes: dict[str, Any] = {}
     for env, field in _ENV.items():
         if os.environ.get(env):
             value = os.environ[env]
-            settings = replace(settings, **{field: Path(value) if field == "key_dir" else value})
-    given = {k: (Path(v) if k == "key_dir" else v) for k, v in overrides.items() if v is not None}
-    return replace(settings, **given)
+            changes[field] = Path(value) if field == "key_dir" else value
+    for key, value in overrides.items():
+        if value is not None:
+            changes[key] = Path(value) if key == "key_dir" else value
+    return replace(settings, **changes)
 
 
 def write_config(path: Path, *, url: str, key_dir: str) -> None:

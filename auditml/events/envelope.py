@@ -150,7 +150,7 @@ def _check_type(event_type: object, where: str) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValidationError(
             f"{where}: unknown event type {event_type!r}{hint}; "
-            "see DESIGN.md section 4 / `docs/FORMAT.md` for the vocabulary"
+            "docs/FORMAT.md section 15 lists the event types"
         )
     return event_type
 
@@ -204,8 +204,8 @@ def prepare_event(
             f"{where}: unknown field(s) {unknown}; allowed: {', '.join(sorted(RECORD_KEYS))}"
         )
     event_type = item.get("type")
-    if event_type not in EVENT_TYPES:
-        _check_type(event_type, where)
+    if type(event_type) is not str or event_type not in EVENT_TYPES:
+        event_type = _check_type(event_type, where)
     payload = item.get("payload")
     if type(payload) is not dict:
         if not isinstance(payload, Mapping):

@@ -81,6 +81,7 @@ def test_recorded_at_never_decreases_even_when_the_clock_goes_back(
         ),
         ({"type": "model.deployed", "payload": deployed(), "id": "has space"}, "event id"),
         ({"type": "model.deployed", "payload": [1, 2]}, "must be a JSON object"),
+        ({"type": ["model.deployed"], "payload": {}}, "unknown event type"),
         (
             {"type": "model.deployed", "payload": deployed(), "personal": {"name": "Ana"}},
             "personal",
