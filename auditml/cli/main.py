@@ -33,7 +33,7 @@ def main(
     home: Annotated[
         Path | None, typer.Option(help="Key directory (overrides AUDITML_HOME).")
     ] = None,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     OPTIONS.url, OPTIONS.home, OPTIONS.debug = url, home, debug
 
