@@ -626,6 +626,12 @@ class Ledger:
         trusted = None
         if trusted_checkpoint is not None:
             trusted, trusted_events = self._load_trusted(trusted_checkpoint, keys)
+            if head.size < trusted.size:
+                raise IntegrityError(
+                    f"the ledger holds {head.size} events, fewer than the trusted checkpoint's "
+                    f"{trusted.size}: it was rolled back",
+                    seq=head.size,
+                )
             self._compare_trusted_events(trusted_events)
         if deep:
             self._verify_deep(head.size, checkpoints, trusted, progress)
@@ -728,12 +734,6 @@ class Ledger:
             for checkpoint in checkpoints:
                 self._compare_root(conn, checkpoint, "checkpoint")
             if trusted is not None:
-                if size < trusted.size:
-                    raise IntegrityError(
-                        f"the ledger holds {size} events, fewer than the trusted checkpoint's "
-                        f"{trusted.size}: it was rolled back",
-                        seq=size,
-                    )
                 self._compare_root(conn, trusted, "trusted checkpoint")
 
     def _compare_root(self, conn: Any, checkpoint: Checkpoint, what: str) -> None:
@@ -760,12 +760,6 @@ class Ledger:
         for checkpoint in checkpoints:
             targets.setdefault(checkpoint.size, []).append((checkpoint, "checkpoint"))
         if trusted is not None:
-            if size < trusted.size:
-                raise IntegrityError(
-                    f"the ledger holds {size} events, fewer than the trusted checkpoint's "
-                    f"{trusted.size}: it was rolled back",
-                    seq=size,
-                )
             targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
         verify_deep(self._store, self._settings.url, size, targets, progress)
 
