@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
@@ -21,8 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from auditml.errors import ValidationError
+from auditml.events.timefmt import format_time as format_time
+from auditml.events.timefmt import parse_time as parse_time
 from auditml.events.vocabulary import EVENT_TYPES
 from auditml.ledger.canonical import canonicalize, check_json
+from auditml.privacy.crypto import check_raw_subject
+from auditml.privacy.fields import sealed_fields
 
 FORMAT_VERSION = 1
 ZERO_HASH = "0" * 64
@@ -89,35 +92,6 @@ class Envelope(BaseModel):
         return data
 
 
-def format_time(moment: datetime) -> str:
-    """Return RFC 3339 UTC with microseconds and Z, the only form stored in the ledger."""
-    # isoformat pads the year to four digits, which strftime("%Y") does not for years < 1000.
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def parse_time(value: object, *, where: str) -> datetime:
-    """Parse an aware datetime or an ISO 8601 string with an offset into UTC.
-
-    Raises ValidationError for naive times (no timezone) and unparsable strings.
-    """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValidationError(
-                f"{where}: {value!r} is not an ISO 8601 timestamp; use e.g. 2026-01-31T09:30:00Z"
-            ) from exc
-    else:
-        raise ValidationError(f"{where}: expected a timestamp string, got {type(value).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationError(
-            f"{where}: timestamp {str(value)!r} has no timezone; add Z (UTC) or an offset like +01:00"
-        )
-    return moment.astimezone(UTC)
-
-
 def uuid7(now_ms: int | None = None) -> str:
     """Return a new UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -139,6 +113,7 @@ class PreparedEvent(NamedTuple):
     actor: dict[str, str]
     id: str | None = None
     occurred_at: str | None = None
+    #: The raw subject identifier, held in memory only: the sequencer turns it into a token.
     subject: str | None = None
     #: Whether the payload needs the slow canonical serializer (see canonical.check_json).
     slow: bool = False
@@ -217,15 +192,23 @@ def prepare_event(
         slow = check_json(payload, at="payload")
     except ValidationError as exc:
         raise ValidationError(f"{where} ({event_type}): {exc}") from None
-    if item.get("personal") is not None:
+    personal = item.get("personal")
+    if personal is not None:
+        if not isinstance(personal, Mapping):
+            raise ValidationError(f"{where}: personal must be a JSON object, e.g. {{'email': ...}}")
+        try:
+            check_json(personal, at="personal")
+        except ValidationError as exc:
+            raise ValidationError(f"{where} ({event_type}): {exc}") from None
+        payload = {**payload, "personal": dict(personal)}
+    subject = item.get("subject")
+    if subject is not None:
+        subject = check_raw_subject(subject, where)
+    elif sealed_fields(event_type) & payload.keys():
+        fields = ", ".join(sorted(sealed_fields(event_type) & payload.keys()))
         raise ValidationError(
-            f"{where}: `personal` cannot be recorded yet: personal data is only stored sealed, and "
-            "sealing arrives with the privacy layer; leave personal data out of the ledger"
-        )
-    if item.get("subject") is not None:
-        raise ValidationError(
-            f"{where}: `subject` cannot be recorded yet: raw subject identifiers never enter the "
-            "ledger, and pseudonymous subject tokens arrive with the privacy layer"
+            f"{where} ({event_type}): personal fields ({fields}) are sealed under the data "
+            "subject's key: give the subject"
         )
     event_id = item.get("id")
     if event_id is not None and (type(event_id) is not str or not ID_PATTERN.fullmatch(event_id)):
@@ -252,18 +235,27 @@ def prepare_event(
         default_actor if actor is None else check_actor(actor, where),
         event_id,
         occurred_at,
-        None,
+        subject,
         slow,
     )
 
 
-def same_content(event: PreparedEvent, stored: Mapping[str, Any]) -> bool:
-    """Whether a retried request asks for the event already stored under its id."""
+def same_content(
+    event: PreparedEvent,
+    stored: Mapping[str, Any],
+    *,
+    token: str | None,
+    payload: Mapping[str, Any],
+) -> bool:
+    """Whether a retried request asks for the event already stored under its id.
+
+    `token` is the event's subject token and `payload` the stored payload, unsealed.
+    """
     return (
         stored["type"] == event.type
-        and canonicalize(stored["payload"]) == canonicalize(event.payload)
+        and canonicalize(payload) == canonicalize(event.payload)
         and stored["system"] == event.system
         and stored["actor"] == event.actor
-        and stored.get("subject") == event.subject
+        and stored.get("subject") == token
         and (event.occurred_at is None or stored["occurred_at"] == event.occurred_at)
     )

@@ -47,6 +47,17 @@ from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger
 from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
 from auditml.ledger.store import CheckpointRow, Head, Store, events
+from auditml.privacy.crypto import (
+    lookup_hash,
+    new_data_key,
+    new_token,
+    seal_fields,
+    unseal_fields,
+    unwrap_key,
+    wrap_key,
+)
+from auditml.privacy.fields import sealed_fields
+from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_keys
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
@@ -120,6 +131,7 @@ class Ledger:
         self.origin = store.origin()
         self._signer: Signer | None = None
         self._signer_loaded = False
+        self._privacy: PrivacyKeys | None = None
         # The frontier of the tree at the size we last saw, so appends need no reads.
         self._frontier: merkle.CompactRange | None = None
         self._frontier_tip: bytes | None = None
@@ -170,6 +182,7 @@ class Ledger:
             if key_path.exists()
             else create_ledger_key(settings.key_dir, origin)
         )
+        create_privacy_keys(settings.key_dir)
         with store.write() as conn:
             verifier = signer.verifier
             store.add_public_key(
@@ -207,6 +220,70 @@ class Ledger:
                 self._signer = None
             self._signer_loaded = self._signer is not None
         return self._signer
+
+    def _privacy_keys(self) -> PrivacyKeys:
+        if self._privacy is None:
+            self._privacy = load_privacy_keys(self._settings.key_dir)
+        return self._privacy
+
+    def subject_token(self, subject: str) -> str | None:
+        """Return the pseudonymous token of a raw subject identifier, or None if unknown.
+
+        Raises ConfigError when the privacy keys are not available.
+        """
+        lookup = lookup_hash(self._privacy_keys().lookup_secret, subject)
+        with self._store.read() as conn:
+            found = self._store.subjects_by_lookup(conn, [lookup])
+        return found[lookup][0] if lookup in found else None
+
+    def _resolve_subjects(self, conn: Any, raw: set[str], now: str) -> dict[str, tuple[str, bytes]]:
+        """Return {raw id: (token, data key)}, creating subjects seen for the first time."""
+        if not raw:
+            return {}
+        keys = self._privacy_keys()
+        lookups = {subject: lookup_hash(keys.lookup_secret, subject) for subject in raw}
+        found = self._store.subjects_by_lookup(conn, list(lookups.values()))
+        resolved: dict[str, tuple[str, bytes]] = {}
+        created = []
+        for subject, lookup in lookups.items():
+            if lookup in found:
+                token, wrapped = found[lookup]
+                resolved[subject] = (token, unwrap_key(keys.kek, token, wrapped))
+            else:
+                token, data_key = new_token(), new_data_key()
+                created.append(
+                    {
+                        "lookup": lookup,
+                        "token": token,
+                        "created_at": now,
+                        "wrapped_key": wrap_key(keys.kek, token, data_key),
+                    }
+                )
+                resolved[subject] = (token, data_key)
+        self._store.insert_subjects(conn, created)
+        return resolved
+
+    def _unsealer(self, conn: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Return a function that opens an envelope's sealed fields (cached per subject)."""
+        cache: dict[str, bytes | None] = {}
+
+        def open_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
+            token = envelope.get("subject")
+            if token is None or not isinstance(envelope.get("payload"), dict):
+                return envelope
+            if token not in cache:
+                try:
+                    kek = self._privacy_keys().kek
+                except ConfigError:
+                    return envelope  # no keys here: sealed values stay sealed
+                wrapped = self._store.wrapped_keys_by_token(conn, [token]).get(token)
+                cache[token] = None if wrapped is None else unwrap_key(kek, token, wrapped)
+            payload = unseal_fields(
+                envelope["payload"], data_key=cache[token], token=token, event_type=envelope["type"]
+            )
+            return envelope if payload is envelope["payload"] else {**envelope, "payload": payload}
+
+        return open_envelope
 
     def verifiers(self) -> tuple[list[Verifier], str]:
         """Return the trusted checkpoint keys and where they came from.
@@ -312,6 +389,9 @@ class Ledger:
             existing = self._store.bodies_by_id(conn, wanted) if wanted else {}
             now = format_time(self._clock())
             recorded_at = max(now, head.last_recorded_at or now)
+            subjects = self._resolve_subjects(
+                conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
+            )
             prev = head.last_leaf_hash.hex() if head.last_leaf_hash else ZERO_HASH
             seq = head.size
             rows: list[tuple[Any, ...]] = []
@@ -323,12 +403,21 @@ class Ledger:
             for position, event in enumerate(prepared):
                 client_id = event.id
                 if client_id is not None and (client_id in existing or client_id in in_batch):
-                    receipts.append(
-                        self._idempotent(event, _label(labels, position), existing, in_batch)
-                    )
+                    where = _label(labels, position)
+                    receipts.append(self._idempotent(event, where, existing, in_batch, subjects))
                     continue
                 event_id = client_id or uuid7()
                 occurred_at = event.occurred_at or recorded_at
+                payload, token = event.payload, None
+                if event.subject is not None:
+                    token, data_key = subjects[event.subject]
+                    payload = seal_fields(
+                        payload,
+                        sealed_fields(event.type),
+                        data_key=data_key,
+                        token=token,
+                        event_type=event.type,
+                    )
                 envelope = {
                     "v": FORMAT_VERSION,
                     "seq": seq,
@@ -338,11 +427,11 @@ class Ledger:
                     "recorded_at": recorded_at,
                     "occurred_at": occurred_at,
                     "actor": event.actor,
-                    "payload": event.payload,
+                    "payload": payload,
                     "prev": prev,
                 }
-                if event.subject is not None:
-                    envelope["subject"] = event.subject
+                if token is not None:
+                    envelope["subject"] = token
                 body = canonicalize_checked(envelope, slow=event.slow)
                 if len(body) > limit:
                     self._check_size(event, _label(labels, position), limit)
@@ -355,7 +444,7 @@ class Ledger:
                         event.system,
                         recorded_at,
                         occurred_at,
-                        event.subject,
+                        token,
                         body,
                         leaf,
                     )
@@ -384,12 +473,23 @@ class Ledger:
         where: str,
         existing: Mapping[str, tuple[int, bytes, bytes]],
         in_batch: Mapping[str, tuple[PreparedEvent, Receipt]],
+        subjects: Mapping[str, tuple[str, bytes]],
     ) -> Receipt:
         """The receipt for a retried event id, or ValidationError if the content differs."""
         assert event.id is not None
         if event.id in existing:
             seq, body, leaf = existing[event.id]
-            if not same_content(event, json.loads(body)):
+            stored = json.loads(body)
+            token, data_key = subjects[event.subject] if event.subject is not None else (None, None)
+            same_subject = stored.get("subject") == token
+            payload = (
+                unseal_fields(
+                    stored["payload"], data_key=data_key, token=token, event_type=stored["type"]
+                )
+                if same_subject
+                else stored["payload"]
+            )
+            if not same_content(event, stored, token=token, payload=payload):
                 raise ValidationError(
                     f"{where}: id {event.id!r} is already recorded (seq {seq}) with different "
                     "content; event ids are idempotency keys: use a new id for a new event"
@@ -480,7 +580,7 @@ class Ledger:
         """Return one event by seq or id; raise NotFoundError if there is none."""
         with self._store.read() as conn:
             row = self._row(conn, seq_or_id)
-        return Envelope.from_json(json.loads(row.body))
+            return Envelope.from_json(self._unsealer(conn)(json.loads(row.body)))
 
     def _row(self, conn: Any, seq_or_id: int | str) -> Any:
         if isinstance(seq_or_id, int):
@@ -512,12 +612,13 @@ class Ledger:
             where.append(events.c.occurred_at < format_time(parse_time(until, where="until")))
         count = 0
         with self._store.read() as conn:
+            unseal = self._unsealer(conn)
             for row in self._store.event_rows(
                 conn, start=start, where=where, descending=newest_first
             ):
                 if limit is not None and count >= limit:
                     return
-                yield Envelope.from_json(json.loads(row.body))
+                yield Envelope.from_json(unseal(json.loads(row.body)))
                 count += 1
 
     # -- proofs ---------------------------------------------------------------------

@@ -99,6 +99,17 @@ ledger_info = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+# The one mutable table, and it carries no integrity: deleting a row is how erasure
+# works (the subject's token becomes unlinkable and its sealed fields unreadable).
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("lookup", LargeBinary(32), primary_key=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("wrapped_key", LargeBinary(60), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
 APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
 
 
@@ -407,6 +418,36 @@ class Store:
             if (node_index + 1) << node_level > size:
                 return node_level, node_index
         return None
+
+    def subjects_by_lookup(
+        self, conn: Connection, lookups: Sequence[bytes]
+    ) -> dict[bytes, tuple[str, bytes]]:
+        """Return {lookup hash: (token, wrapped data key)} for the subjects that exist."""
+        found: dict[bytes, tuple[str, bytes]] = {}
+        for start in range(0, len(lookups), 500):
+            chunk = lookups[start : start + 500]
+            marks = ", ".join([self._ph] * len(chunk))
+            sql = f"SELECT lookup, token, wrapped_key FROM subjects WHERE lookup IN ({marks})"
+            for lookup, token, wrapped in conn.exec_driver_sql(sql, tuple(chunk)):
+                found[_as_bytes(lookup)] = (token, _as_bytes(wrapped))
+        return found
+
+    def wrapped_keys_by_token(self, conn: Connection, tokens: Sequence[str]) -> dict[str, bytes]:
+        """Return {token: wrapped data key} for the tokens whose subject is not erased."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(tokens), 500):
+            chunk = tokens[start : start + 500]
+            marks = ", ".join([self._ph] * len(chunk))
+            sql = f"SELECT token, wrapped_key FROM subjects WHERE token IN ({marks})"
+            for token, wrapped in conn.exec_driver_sql(sql, tuple(chunk)):
+                found[token] = _as_bytes(wrapped)
+        return found
+
+    @staticmethod
+    def insert_subjects(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert subject rows: lookup, token, wrapped_key, created_at."""
+        if rows:
+            conn.execute(insert(subjects), list(rows))
 
     @staticmethod
     def leaf_and_time(conn: Connection, seq: int) -> tuple[bytes, str] | None:

@@ -1,0 +1,1 @@
+"""Personal data on an append-only ledger: subject tokens, per-subject keys, sealing."""

@@ -1,0 +1,175 @@
+"""Privacy by default: raw subject identifiers never reach the database, personal fields are sealed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import StepClock
+
+from auditml import ConfigError, IntegrityError, Ledger, ValidationError
+from auditml.ledger.evidence import verify_evidence
+from auditml.ledger.keys import load_vkey_file
+
+RAW = "ana.garcia@example.com"
+PERSONAL = {"name": "Ana García", "email": RAW, "address": "Calle Mayor 1, Madrid"}
+
+
+def decision(**extra: object) -> dict[str, object]:
+    return {
+        "model": "credit",
+        "version": "3.2",
+        "purpose": "creditworthiness assessment",
+        "lawful_basis": "contract",
+        "input_sha256": "ab" * 32,
+        "output": {"decision": "refer", "score": 0.31},
+        "solely_automated": False,
+        "legal_effect": True,
+        **extra,
+    }
+
+
+def database_bytes(tmp_path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in tmp_path.glob("ledger.db*"))
+
+
+def test_raw_identifier_and_personal_data_never_reach_the_database(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    receipt = ledger.record(
+        "decision.made",
+        payload=decision(
+            features={"income": 52000, "postcode": "28013"}, explanation="income below threshold"
+        ),
+        subject=RAW,
+        personal=PERSONAL,
+    )
+    ledger.record(
+        "consent.granted", payload={"purpose": "marketing", "explicit": True}, subject=RAW
+    )
+    stored = database_bytes(tmp_path)
+    for secret in (RAW, "Ana Garc", "Calle Mayor", "28013", "income below threshold"):
+        assert secret.encode() not in stored, secret
+    assert "García".encode() not in stored
+    # Reads open the sealed fields while the subject's key exists.
+    event = ledger.get(receipt.seq)
+    assert event.subject is not None and event.subject.startswith("sub_")
+    assert event.payload["personal"] == PERSONAL
+    assert event.payload["features"] == {"income": 52000, "postcode": "28013"}
+    assert event.payload["explanation"] == "income below threshold"
+    assert event.payload["output"] == {"decision": "refer", "score": 0.31}  # not personal: clear
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        body = json.loads(
+            conn.execute("SELECT body FROM events WHERE seq = ?", (receipt.seq,)).fetchone()[0]
+        )
+    assert set(body["payload"]["personal"]) == {"sealed"} and set(
+        body["payload"]["explanation"]
+    ) == {"sealed"}
+    assert ledger.verify(deep=True).size == 2
+
+
+def test_one_subject_one_token(ledger: Ledger) -> None:
+    first = ledger.record(
+        "consent.granted", payload={"purpose": "scoring", "explicit": True}, subject=RAW
+    )
+    second = ledger.record("consent.withdrawn", payload={"purpose": "scoring"}, subject=RAW)
+    other = ledger.record(
+        "consent.granted", payload={"purpose": "scoring", "explicit": True}, subject="bob"
+    )
+    token = ledger.subject_token(RAW)
+    assert token == ledger.get(first.seq).subject == ledger.get(second.seq).subject
+    assert ledger.get(other.seq).subject not in (None, token)
+    assert ledger.subject_token("nobody@example.com") is None
+
+
+def test_sealed_fields_need_a_subject(ledger: Ledger) -> None:
+    with pytest.raises(ValidationError, match="explanation.*give the subject"):
+        ledger.record("decision.made", payload=decision(explanation="x"))
+    assert len(ledger) == 0
+
+
+def test_erased_subject_reads_as_erased_and_proofs_still_verify(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    receipt = ledger.record(
+        "decision.made", payload=decision(explanation="why"), subject=RAW, personal=PERSONAL
+    )
+    evidence = ledger.prove(receipt.seq)
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        conn.execute("DELETE FROM subjects")  # what erasure does: the key is gone for good
+    event = ledger.get(receipt.seq)
+    assert event.payload["personal"] == {"erased": True} and event.payload["explanation"] == {
+        "erased": True
+    }
+    assert ledger.subject_token(RAW) is None
+    assert ledger.verify(deep=True).size == 1
+    assert (
+        verify_evidence(evidence, load_vkey_file(tmp_path / "keys" / "ledger.vkey")).events_verified
+        == 1
+    )
+
+
+def test_a_sealed_value_moved_to_another_subject_does_not_open(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    ana = ledger.record("decision.made", payload=decision(explanation="ana's reason"), subject=RAW)
+    bob = ledger.record(
+        "decision.made", payload=decision(explanation="bob's reason"), subject="bob"
+    )
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        ana_body = json.loads(
+            conn.execute("SELECT body FROM events WHERE seq = ?", (ana.seq,)).fetchone()[0]
+        )
+        bob_body = json.loads(
+            conn.execute("SELECT body FROM events WHERE seq = ?", (bob.seq,)).fetchone()[0]
+        )
+        bob_body["payload"]["explanation"] = ana_body["payload"]["explanation"]
+        conn.execute(
+            "UPDATE events SET body = ? WHERE seq = ?", (json.dumps(bob_body).encode(), bob.seq)
+        )
+    with pytest.raises(IntegrityError, match="does not open"):
+        ledger.get(bob.seq)
+
+
+def test_retries_with_personal_data_are_idempotent(ledger: Ledger) -> None:
+    first = ledger.record(
+        "decision.made", payload=decision(), subject=RAW, personal=PERSONAL, id="d-1"
+    )
+    assert (
+        ledger.record("decision.made", payload=decision(), subject=RAW, personal=PERSONAL, id="d-1")
+        == first
+    )
+    with pytest.raises(ValidationError, match="different content"):
+        ledger.record(
+            "decision.made", payload=decision(), subject=RAW, personal={"name": "Other"}, id="d-1"
+        )
+    with pytest.raises(ValidationError, match="different content"):
+        ledger.record(
+            "decision.made", payload=decision(), subject="bob", personal=PERSONAL, id="d-1"
+        )
+    assert len(ledger) == 1
+
+
+def test_without_the_privacy_keys(db_url: str, tmp_path: Path, clock: StepClock) -> None:
+    with Ledger.create(
+        db_url, origin="t.example/p", key_dir=tmp_path / "keys", clock=clock
+    ) as ledger:
+        seq = ledger.record("decision.made", payload=decision(explanation="why"), subject=RAW).seq
+    for name in ("subjects.kek", "subjects.lookup"):
+        assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
+        (tmp_path / "keys" / name).unlink()
+    with Ledger.open(db_url, key_dir=tmp_path / "keys") as ledger:
+        assert set(ledger.get(seq).payload["explanation"]) == {"sealed"}  # unreadable, not erased
+        with pytest.raises(ConfigError, match="privacy keys"):
+            ledger.record(
+                "consent.granted", payload={"purpose": "x", "explicit": True}, subject=RAW
+            )
+        ledger.record(
+            "model.deployed", payload={"model": "m", "version": "1", "environment": "prod"}
+        )
