@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger
 from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
 from auditml.ledger.store import CheckpointRow, Head, Store, events
+from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
     lookup_hash,
     new_data_key,
@@ -132,6 +134,7 @@ class Ledger:
         self._signer: Signer | None = None
         self._signer_loaded = False
         self._privacy: PrivacyKeys | None = None
+        self._writer: GroupCommitWriter | None = None
         # The frontier of the tree at the size we last saw, so appends need no reads.
         self._frontier: merkle.CompactRange | None = None
         self._frontier_tip: bytes | None = None
@@ -147,13 +150,18 @@ class Ledger:
         key_dir: str | Path | None = None,
         system: str = "default",
         actor: Mapping[str, str] | None = None,
+        group_commit: bool = False,
     ) -> Ledger:
         """Open an existing ledger (url from AUDITML_URL / auditml.toml when omitted).
 
+        With `group_commit`, `record` from many threads shares transactions (see `submit`).
         Raises ConfigError if there is no ledger at that URL.
         """
         settings = load_settings(url=url, key_dir=key_dir)
-        return cls(Store.connect(settings.url), settings, clock=clock, system=system, actor=actor)
+        ledger = cls(Store.connect(settings.url), settings, clock=clock, system=system, actor=actor)
+        if group_commit:
+            ledger._start_writer()
+        return ledger
 
     @classmethod
     def create(
@@ -196,6 +204,9 @@ class Ledger:
         return cls(store, settings, clock=clock, system=system, actor=actor)
 
     def close(self) -> None:
+        """Drain the group-commit writer (if any) and release the database."""
+        if self._writer is not None:
+            self._writer.close()
         self._store.close()
 
     def __enter__(self) -> Ledger:
@@ -335,7 +346,60 @@ class Ledger:
             "id": id,
             "system": system,
         }
+        if self._writer is not None:
+            return self._writer.submit(self._prepare(item, "event")).result()
         return self.record_many([item])[0]
+
+    def submit(
+        self,
+        type: str,
+        *,
+        payload: Mapping[str, Any],
+        subject: str | None = None,
+        personal: Mapping[str, Any] | None = None,
+        actor: Mapping[str, str] | None = None,
+        occurred_at: datetime | str | None = None,
+        id: str | None = None,
+        system: str | None = None,
+    ) -> Future[Receipt]:
+        """Queue an event for group commit and return at once (fire-and-forget, explicitly).
+
+        The event is validated now (ValidationError is raised here, nothing queued); the
+        future resolves to its receipt once durable, or to the error that kept it out.
+        `flush()` waits for everything queued; closing the ledger or interpreter exit
+        drains the queue.
+        """
+        item = {
+            "type": type,
+            "payload": payload,
+            "subject": subject,
+            "personal": personal,
+            "actor": actor,
+            "occurred_at": occurred_at,
+            "id": id,
+            "system": system,
+        }
+        prepared = self._prepare(item, "event")
+        return self._start_writer().submit(prepared)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every submitted event is durable (or has failed)."""
+        if self._writer is not None:
+            self._writer.flush(timeout)
+
+    def _start_writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            self._writer = GroupCommitWriter(self._append_batch)
+        return self._writer
+
+    def _append_batch(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
+        with _collector_paused():
+            return self._append(prepared, None)
+
+    def _prepare(self, item: Mapping[str, Any], where: str) -> PreparedEvent:
+        return prepare_event(
+            item, default_system=self._system, default_actor=self._actor, where=where
+        )
 
     def record_many(
         self, items: Iterable[Mapping[str, Any]], *, labels: Sequence[str] | None = None

@@ -1,0 +1,136 @@
+"""Group commit: many threads record, one thread commits their events in shared transactions.
+
+A durable commit (fsync) costs milliseconds whatever its size, so committing events one
+by one caps a serving process at a few hundred per second. The writer collects what
+threads submit for up to `max_delay` seconds or `max_batch` events and appends them in
+one transaction. Each caller still gets its own receipt only once its event is durable,
+and each failure reaches the callers whose events it concerned: nothing is dropped
+silently. Validation happens in the caller's thread before anything is queued, so one
+caller's bad event never fails another caller's batch.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from auditml.errors import StorageError, ValidationError
+
+if TYPE_CHECKING:
+    from auditml.events.envelope import PreparedEvent
+    from auditml.ledger.ledger import Receipt
+
+Append = Callable[[Sequence["PreparedEvent"]], list["Receipt"]]
+# A queued item: an event and its caller's future, or (None, future) for a flush marker.
+# None on its own asks the thread to stop.
+_Item = tuple["PreparedEvent | None", Future[Any]]
+
+
+class GroupCommitWriter:
+    """A background thread that appends submitted events in batches."""
+
+    def __init__(self, append: Append, *, max_batch: int = 1000, max_delay: float = 0.005) -> None:
+        self._append = append
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="auditml-group-commit", daemon=True)
+        self._thread.start()
+        # Drain at interpreter exit, without keeping the writer alive for atexit's sake.
+        ref = weakref.ref(self)
+
+        def drain() -> None:
+            writer = ref()
+            if writer is not None:
+                writer.close()
+
+        self._atexit = drain
+        atexit.register(drain)
+
+    def submit(self, event: PreparedEvent) -> Future[Receipt]:
+        """Queue a validated event; the future resolves to its receipt once durable."""
+        future: Future[Receipt] = Future()
+        with self._lock:
+            if self._closed:
+                raise StorageError("the ledger's writer is closed; open the ledger again to record")
+            self._queue.put((event, future))
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Return once everything submitted before this call is durable (or failed)."""
+        marker: Future[None] = Future()
+        self._queue.put((None, marker))
+        marker.result(timeout)
+
+    def close(self) -> None:
+        """Drain the queue and stop the thread. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        atexit.unregister(self._atexit)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._max_delay
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Item]) -> None:
+        events: list[PreparedEvent] = []
+        futures: list[Future[Any]] = []
+        markers: list[Future[Any]] = []
+        for event, future in batch:
+            if event is None:
+                markers.append(future)
+            else:
+                events.append(event)
+                futures.append(future)
+        if events:
+            try:
+                receipts = self._append(events)
+            except ValidationError:
+                # Something only the sequencer can see (an id already taken with other
+                # content, an oversized envelope) concerns one caller: retry one by one so
+                # that only that caller gets the error.
+                for event, future in zip(events, futures, strict=True):
+                    self._commit_one(event, future)
+            except BaseException as exc:  # every caller of this batch learns of the failure
+                for future in futures:
+                    future.set_exception(exc)
+            else:
+                for future, receipt in zip(futures, receipts, strict=True):
+                    future.set_result(receipt)
+        for marker in markers:
+            marker.set_result(None)
+
+    def _commit_one(self, event: PreparedEvent, future: Future[Receipt]) -> None:
+        try:
+            receipt = self._append([event])[0]
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(receipt)
