@@ -58,6 +58,13 @@ def record(
         str | None, typer.Option("--id", help="Idempotency key for this event.")
     ] = None,
     system: Annotated[str | None, typer.Option(help="The AI system this concerns.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="The data subject's identifier (stored only as a pseudonymous token)."),
+    ] = None,
+    personal: Annotated[
+        str | None, typer.Option(help="Personal data as a JSON object (stored sealed).")
+    ] = None,
     actor_id: Annotated[str | None, typer.Option(help="Who did it (default: you).")] = None,
     actor_kind: Annotated[str, typer.Option(help="human or service.")] = "human",
     actor_role: Annotated[str | None, typer.Option(help="Their role, e.g. dpo.")] = None,
@@ -67,6 +74,9 @@ def record(
     value = parse_json(payload, where="--payload")
     if not isinstance(value, dict):
         raise ValidationError('--payload must be a JSON object, e.g. \'{"model": "credit"}\'')
+    personal_value = None if personal is None else parse_json(personal, where="--personal")
+    if personal_value is not None and not isinstance(personal_value, dict):
+        raise ValidationError('--personal must be a JSON object, e.g. \'{"email": "..."}\'')
     actor = cli_actor()
     if actor_id:
         actor = {"id": actor_id, "kind": actor_kind}
@@ -78,6 +88,8 @@ def record(
             payload=value,
             occurred_at=occurred_at,
             id=event_id,
+            subject=subject,
+            personal=personal_value,
             system=system,
             actor=actor,
         )

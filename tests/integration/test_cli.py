@@ -163,3 +163,23 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     refused = auditml("demo", "--dir", "mine", cwd=tmp_path)
     assert refused.returncode == 2 and "not made by `auditml demo`" in refused.stderr
     shutil.rmtree(tmp_path / "demo")
+
+
+def test_record_with_a_subject_keeps_the_raw_identifier_out_of_the_database(project: Path) -> None:
+    payload = json.dumps({"purpose": "credit scoring", "explicit": True})
+    done = auditml(
+        "record",
+        "consent.granted",
+        "--payload",
+        payload,
+        "--subject",
+        "maria@example.org",
+        "--personal",
+        '{"name": "María"}',
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    [event] = json.loads(auditml("log", "--json", cwd=project).stdout)
+    assert event["subject"].startswith("sub_") and event["payload"]["personal"] == {"name": "María"}
+    stored = b"".join(p.read_bytes() for p in project.glob("auditml.db*"))
+    assert b"maria@example.org" not in stored and "María".encode() not in stored
