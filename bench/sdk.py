@@ -34,8 +34,11 @@ def score(row: dict[str, Any]) -> dict[str, Any]:
 def make_rows(count: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [
-        {"applicant": f"applicant-{rng.randrange(5000)}", "income": rng.randrange(18, 140) * 1000,
-         "debt": rng.randrange(0, 60) * 1000}
+        {
+            "applicant": f"applicant-{rng.randrange(5000)}",
+            "income": rng.randrange(18, 140) * 1000,
+            "debt": rng.randrange(0, 60) * 1000,
+        }
         for _ in range(count)
     ]
 
@@ -66,9 +69,16 @@ def bench_auditml(directory: Path, threads: int, per_thread: int) -> tuple[float
     Ledger.create(url, origin="bench.example/sdk", key_dir=directory / "keys").close()
     ledger = Ledger.open(url, key_dir=directory / "keys", group_commit=True)
     predict = decision(
-        ledger, model="credit", version="3.2", purpose="creditworthiness assessment",
-        lawful_basis="contract", subject=lambda row: row["applicant"], inputs=lambda row: row,
-        solely_automated=False, legal_effect=True, durable=True,
+        ledger,
+        model="credit",
+        version="3.2",
+        purpose="creditworthiness assessment",
+        lawful_basis="contract",
+        subject=lambda row: row["applicant"],
+        inputs=lambda row: row,
+        solely_automated=False,
+        legal_effect=True,
+        durable=True,
     )(score)
     rows = [make_rows(per_thread, seed=n) for n in range(threads)]
 
@@ -101,7 +111,9 @@ def bench_plain(threads: int, per_thread: int) -> list[float]:
     return run_threads(work, threads)[1]
 
 
-def bench_mlflow(directory: Path, threads: int, per_thread: int) -> tuple[float, list[float]] | None:
+def bench_mlflow(
+    directory: Path, threads: int, per_thread: int
+) -> tuple[float, list[float]] | None:
     try:
         import mlflow
         from mlflow import MlflowClient
@@ -109,7 +121,9 @@ def bench_mlflow(directory: Path, threads: int, per_thread: int) -> tuple[float,
         return None
     mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
     client = MlflowClient()
-    experiment = client.create_experiment("decisions", artifact_location=str(directory / "artifacts"))
+    experiment = client.create_experiment(
+        "decisions", artifact_location=str(directory / "artifacts")
+    )
     run_id = client.create_run(experiment).info.run_id
     rows = [make_rows(per_thread, seed=n) for n in range(threads)]
 
@@ -126,7 +140,9 @@ def bench_mlflow(directory: Path, threads: int, per_thread: int) -> tuple[float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--per-thread", type=int, default=2000)
     args = parser.parse_args()
@@ -137,7 +153,9 @@ def main() -> None:
         rate = total / seconds
         added50 = (percentile(latencies, 0.5) - percentile(plain, 0.5)) * 1000
         added99 = (percentile(latencies, 0.99) - percentile(plain, 0.99)) * 1000
-        print(f"auditml @decision, durable group commit, {args.threads} threads, {total:,} decisions:")
+        print(
+            f"auditml @decision, durable group commit, {args.threads} threads, {total:,} decisions:"
+        )
         print(f"  {rate:>10,.0f} decisions/s   (target >= 5,000)")
         print(f"  added latency per call: p50 {added50:.2f} ms, p99 {added99:.2f} ms")
         mlflow_result = bench_mlflow(Path(tmp), args.threads, args.per_thread)
@@ -147,8 +165,10 @@ def main() -> None:
     ml_seconds, ml_latencies = mlflow_result
     ml_rate = total / ml_seconds
     print(f"MLflow client log_dict per decision, local SQLite tracking store, same threads:")
-    print(f"  {ml_rate:>10,.0f} decisions/s, p50 {statistics.median(ml_latencies) * 1000:.2f} ms, "
-          f"p99 {percentile(ml_latencies, 0.99) * 1000:.2f} ms")
+    print(
+        f"  {ml_rate:>10,.0f} decisions/s, p50 {statistics.median(ml_latencies) * 1000:.2f} ms, "
+        f"p99 {percentile(ml_latencies, 0.99) * 1000:.2f} ms"
+    )
     print(f"  ratio auditml / MLflow: {rate / ml_rate:.1f}x")
 
 
