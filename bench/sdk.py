@@ -164,7 +164,7 @@ def main() -> None:
         return
     ml_seconds, ml_latencies = mlflow_result
     ml_rate = total / ml_seconds
-    print(f"MLflow client log_dict per decision, local SQLite tracking store, same threads:")
+    print("MLflow client log_dict per decision, local SQLite tracking store, same threads:")
     print(
         f"  {ml_rate:>10,.0f} decisions/s, p50 {statistics.median(ml_latencies) * 1000:.2f} ms, "
         f"p99 {percentile(ml_latencies, 0.99) * 1000:.2f} ms"
