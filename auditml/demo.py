@@ -223,6 +223,7 @@ def run_demo(
                     "type": "decision.made",
                     "actor": serving,
                     "occurred_at": clock.now,
+                    "subject": f"applicant-{rng.randrange(decisions // 3 + 1)}",
                     "payload": {
                         "model": "credit",
                         "version": "3.2",

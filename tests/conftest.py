@@ -48,6 +48,18 @@ def ledger(db_url: str, tmp_path: Path, clock: StepClock) -> Iterator[Ledger]:
         yield opened
 
 
-def deployed(version: str = "1.0", **extra: object) -> dict[str, object]:
-    """A small valid payload for model.deployed."""
+def deployed(version: object = "1.0", **extra: object) -> dict[str, object]:
+    """A small valid payload for model.deployed (extra fields make it invalid on purpose)."""
     return {"model": "credit", "version": version, "environment": "production", **extra}
+
+
+def trained(**params: object) -> dict[str, object]:
+    """A valid model.trained payload with the given params (a free JSON object)."""
+    return {
+        "model": "credit",
+        "version": "1.0",
+        "datasets": ["loans-2025"],
+        "params": params,
+        "metrics": {"auc": 0.87},
+        "artifact_sha256": "ab" * 32,
+    }

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from auditml.cli import demo, integrity, keys, recording
+from auditml.cli import demo, integrity, keys, lineage, recording, schema
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
 from auditml.errors import AuditmlError
@@ -42,6 +42,8 @@ recording.register(app)
 integrity.register(app)
 demo.register(app)
 keys.register(app)
+schema.register(app)
+lineage.register(app)
 
 
 def run() -> None:

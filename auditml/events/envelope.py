@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from auditml.errors import ValidationError
+from auditml.events.payloads import SEALED_FIELDS, SUBJECT_REQUIRED, validate_payload
 from auditml.events.timefmt import format_time as format_time
 from auditml.events.timefmt import parse_time as parse_time
 from auditml.events.vocabulary import EVENT_TYPES
 from auditml.ledger.canonical import canonicalize, check_json
 from auditml.privacy.crypto import check_raw_subject
-from auditml.privacy.fields import sealed_fields
 
 FORMAT_VERSION = 1
 ZERO_HASH = "0" * 64
@@ -125,7 +125,7 @@ def _check_type(event_type: object, where: str) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValidationError(
             f"{where}: unknown event type {event_type!r}{hint}; "
-            "docs/FORMAT.md section 15 lists the event types"
+            "`auditml schema` lists the event types and their fields"
         )
     return event_type
 
@@ -182,30 +182,30 @@ def prepare_event(
     if type(event_type) is not str or event_type not in EVENT_TYPES:
         event_type = _check_type(event_type, where)
     payload = item.get("payload")
-    if type(payload) is not dict:
-        if not isinstance(payload, Mapping):
-            raise ValidationError(
-                f"{where}: payload of {event_type} must be a JSON object, got {type(payload).__name__}"
-            )
-        payload = dict(payload)
-    try:
-        slow = check_json(payload, at="payload")
-    except ValidationError as exc:
-        raise ValidationError(f"{where} ({event_type}): {exc}") from None
+    if not isinstance(payload, Mapping):
+        raise ValidationError(
+            f"{where}: payload of {event_type} must be a JSON object, got {type(payload).__name__}"
+        )
     personal = item.get("personal")
     if personal is not None:
-        if not isinstance(personal, Mapping):
-            raise ValidationError(f"{where}: personal must be a JSON object, e.g. {{'email': ...}}")
-        try:
-            check_json(personal, at="personal")
-        except ValidationError as exc:
-            raise ValidationError(f"{where} ({event_type}): {exc}") from None
-        payload = {**payload, "personal": dict(personal)}
+        if "personal" in payload:
+            raise ValidationError(
+                f"{where} ({event_type}): personal data is given twice, as personal= and as "
+                "payload.personal; give it once"
+            )
+        payload = {**payload, "personal": personal}
+    payload = validate_payload(event_type, payload, where=where)
+    slow = check_json(payload, at="payload")
     subject = item.get("subject")
     if subject is not None:
         subject = check_raw_subject(subject, where)
-    elif sealed_fields(event_type) & payload.keys():
-        fields = ", ".join(sorted(sealed_fields(event_type) & payload.keys()))
+    elif event_type in SUBJECT_REQUIRED:
+        raise ValidationError(
+            f"{where} ({event_type}): subject is required: give the data subject's identifier "
+            "(it is stored only as a pseudonymous token)"
+        )
+    elif SEALED_FIELDS[event_type] & payload.keys():
+        fields = ", ".join(sorted(SEALED_FIELDS[event_type] & payload.keys()))
         raise ValidationError(
             f"{where} ({event_type}): personal fields ({fields}) are sealed under the data "
             "subject's key: give the subject"

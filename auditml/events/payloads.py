@@ -563,8 +563,16 @@ SEALED_FIELDS: dict[str, frozenset[str]] = {
 }
 
 #: The types DESIGN marks "(subject required)".
+# review.completed is here too: its reason is sealed under the subject's key.
 SUBJECT_REQUIRED: frozenset[str] = frozenset(
-    {"consent.granted", "consent.withdrawn", "decision.made", "dsr.received", "erasure.completed"}
+    {
+        "consent.granted",
+        "consent.withdrawn",
+        "decision.made",
+        "dsr.received",
+        "erasure.completed",
+        "review.completed",
+    }
 )
 
 

@@ -40,6 +40,7 @@ from auditml.events.envelope import (
     same_content,
     uuid7,
 )
+from auditml.events.payloads import SEALED_FIELDS
 from auditml.ledger import merkle
 from auditml.ledger.canonical import canonicalize, canonicalize_checked
 from auditml.ledger.deep import verify_deep
@@ -58,7 +59,6 @@ from auditml.privacy.crypto import (
     unwrap_key,
     wrap_key,
 )
-from auditml.privacy.fields import sealed_fields
 from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_keys
 
 Clock = Callable[[], datetime]
@@ -477,7 +477,7 @@ class Ledger:
                     token, data_key = subjects[event.subject]
                     payload = seal_fields(
                         payload,
-                        sealed_fields(event.type),
+                        SEALED_FIELDS[event.type],
                         data_key=data_key,
                         token=token,
                         event_type=event.type,

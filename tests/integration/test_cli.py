@@ -79,7 +79,18 @@ def test_record_log_checkpoint_prove_verify(project: Path) -> None:
 
 
 def test_import_is_all_or_nothing_and_names_the_bad_line(project: Path) -> None:
-    good = {"type": "dataset.registered", "payload": {"dataset_id": "loans", "sha256": "ab" * 32}}
+    good = {
+        "type": "dataset.registered",
+        "payload": {
+            "dataset_id": "loans",
+            "name": "Loans",
+            "uri": "s3://bank/loans.csv",
+            "sha256": "ab" * 32,
+            "contains_personal_data": True,
+            "special_categories": [],
+            "purposes": ["credit scoring"],
+        },
+    }
     lines = [json.dumps(good), "", json.dumps({**good, "occurred_at": "2026-01-01T10:00:00"})]
     (project / "events.jsonl").write_text("\n".join(lines) + "\n")
     failed = auditml("import", "events.jsonl", cwd=project)
@@ -88,7 +99,7 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(project: Path) -> None:
     assert "Traceback" not in failed.stderr
     with sqlite3.connect(project / "auditml.db") as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
-    (project / "bad.jsonl").write_text('{"type": "model.deployed", "payload": {"x": NaN}}\n')
+    (project / "bad.jsonl").write_text('{"type": "model.deployed", "payload": {"model": NaN}}\n')
     assert "NaN" in auditml("import", "bad.jsonl", cwd=project).stderr
     (project / "bad.jsonl").write_bytes(b'{"type": "model.deployed", "payload": {"x": "\xff"}}\n')
     assert "UTF-8" in auditml("import", "bad.jsonl", cwd=project).stderr

@@ -17,7 +17,8 @@ WRITER = textwrap.dedent(
     with Ledger.open(url, key_dir=keys) as ledger:
         for batch in range(20):
             receipts = ledger.record_many(
-                [{"type": "decision.made", "payload": {"writer": name, "n": batch * 25 + i},
+                [{"type": "model.deployed",
+                  "payload": {"model": name, "version": str(batch * 25 + i), "environment": "p"},
                   "id": f"{name}-{batch}-{i}"} for i in range(25)]
             )
             print(*(r.seq for r in receipts), flush=True)

@@ -19,8 +19,9 @@ WRITER = textwrap.dedent(
     import sys
     from auditml import Ledger
     url, keys, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    items = [{"type": "decision.made", "payload": {"model": "credit", "n": i, "pad": "x" * 200}}
-             for i in range(count)]
+    items = [{"type": "model.trained", "payload": {
+        "model": "credit", "version": str(i), "datasets": ["d"], "params": {"pad": "x" * 200},
+        "metrics": {}, "artifact_sha256": "ab" * 32}} for i in range(count)]
     with Ledger.open(url, key_dir=keys) as ledger:
         print("writing", flush=True)
         ledger.record_many(items)
@@ -34,7 +35,15 @@ WRITER = textwrap.dedent(
 def test_sigkill_mid_batch_leaves_all_or_nothing(tmp_path: Path, delay: float) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with Ledger.create(url, origin="test.example/crash", key_dir=tmp_path / "keys") as ledger:
-        ledger.record_many([{"type": "model.deployed", "payload": {"n": i}} for i in range(100)])
+        ledger.record_many(
+            [
+                {
+                    "type": "model.deployed",
+                    "payload": {"model": "m", "version": str(i), "environment": "p"},
+                }
+                for i in range(100)
+            ]
+        )
         ledger.checkpoint()
     batch = 150_000
     writer = subprocess.Popen(
@@ -52,7 +61,7 @@ def test_sigkill_mid_batch_leaves_all_or_nothing(tmp_path: Path, delay: float) -
         result = ledger.verify(deep=True)
         assert result.size == size
         # The ledger keeps working after the crash.
-        ledger.record("model.retired", payload={"n": -1})
+        ledger.record("model.retired", payload={"model": "m", "version": "0", "environment": "p"})
         assert ledger.verify(deep=True).size == size + 1
     if delay < 1.0:
         assert size == 100, "the kill came after the batch committed: make the batch larger"

@@ -48,7 +48,7 @@ def test_threads_share_transactions_and_get_durable_receipts(
 
     def worker(n: int) -> None:
         for i in range(150):
-            receipt = ledger.record("decision.made", payload={"thread": n, "i": i})
+            receipt = ledger.record("model.deployed", payload=deployed(f"{n}.{i}"))
             with lock:
                 receipts.append(receipt.seq)
             assert count_visible(tmp_path, receipt.seq)  # durable: another connection sees it

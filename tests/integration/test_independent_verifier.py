@@ -327,15 +327,30 @@ def verify_evidence(doc: Any, trusted: Sequence[VerifierKey]) -> CheckpointBody:
 ORIGIN = "test.example/ledger"
 
 
+def _trained(
+    i: int, params: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A valid model.trained payload whose free objects carry the JCS test content."""
+    return {
+        "model": "credit",
+        "version": f"{i}.0",
+        "datasets": ["loans-2025"],
+        "params": params,
+        "metrics": metrics or {},
+        "artifact_sha256": "ab" * 32,
+    }
+
+
 def _payload(i: int) -> dict[str, Any]:
     """Payloads that exercise JCS: floats, unicode, escapes, nesting, key order."""
     kind = i % 5
     if kind == 0:
         return {"model": "credit", "version": f"{i}.0", "environment": "production"}
     if kind == 1:
-        return {
-            "model": "credit",
-            "metrics": {
+        return _trained(
+            i,
+            {"lr": 0.001, "layers": [64, 32, 1], "dropout": 1 / 3},
+            {
                 "auc": 0.871 + i / 1e6,
                 "loss": 1e-7 * (i + 1),
                 "big": 1e21,
@@ -344,36 +359,35 @@ def _payload(i: int) -> dict[str, Any]:
                 "tiny": 5e-324,
                 "zero": -0.0,
             },
-            "params": {"lr": 0.001, "layers": [64, 32, 1], "dropout": 1 / 3},
-        }
+        )
     if kind == 2:
-        return {
-            "name": "Zürich – 中文 – \U0001f600",
-            "quote": 'a "quoted" \\ back\\slash / slash',
-            "controls": "tab\tnew\nline\x01\x1f\x7f\u2028",
-            "\U0001f600": "astral key",
-            "\ue000": "private-use key",
-            "é": 1,
-            "e": 2,
-        }
+        return _trained(i, _UNICODE)
     if kind == 3:
-        return {
-            "nested": {"a": [{"b": {"c": [1, 2.5, None, True, False, "x"]}}], "empty": {}},
-            "list": [],
-            "int": -(2**53 - 1),
-            "max": 2**53 - 1,
-        }
-    return {"index": i, "text": "ascii only", "flag": i % 2 == 0}
+        return _trained(
+            i,
+            {
+                "nested": {"a": [{"b": {"c": [1, 2.5, None, True, False, "x"]}}], "empty": {}},
+                "list": [],
+                "int": -(2**53 - 1),
+                "max": 2**53 - 1,
+            },
+        )
+    return {"model": "credit", "version": f"{i}", "environment": "staging"}
+
+
+_UNICODE = {
+    "name": "Zürich – 中文 – \U0001f600",
+    "quote": 'a "quoted" \\ back\\slash / slash',
+    "controls": "tab\tnew\nline\x01\x1f\x7f\u2028",
+    "\U0001f600": "astral key",
+    "\ue000": "private-use key",
+    "é": 1,
+    "e": 2,
+}
 
 
 def _items(start: int, stop: int) -> list[dict[str, Any]]:
-    types = (
-        "model.deployed",
-        "model.trained",
-        "dataset.registered",
-        "decision.made",
-        "incident.reported",
-    )
+    types = ("model.deployed", "model.trained", "model.trained", "model.trained", "model.retired")
     return [{"type": types[i % 5], "payload": _payload(i)} for i in range(start, stop)]
 
 
@@ -513,7 +527,8 @@ def test_leaf_hashes_equal_the_events_table(tmp_path: Path) -> None:
 
 
 def test_jcs_details_survive_the_round_trip(tmp_path: Path) -> None:
-    payload = _payload(2) | {"floats": [0.1, 1e21, 1e-7, 123.456, 2.0, -0.0, 1e15, 2.0**53 - 1]}
+    params = _UNICODE | {"floats": [0.1, 1e21, 1e-7, 123.456, 2.0, -0.0, 1e15, 2.0**53 - 1]}
+    payload = _trained(2, params)
     with _create(tmp_path) as ledger:
         ledger.record("model.trained", payload=payload)
         evidence = _as_file(ledger.prove(0))

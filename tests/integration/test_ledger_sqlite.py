@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import StepClock, deployed
+from conftest import StepClock, deployed, trained
 
 from auditml import ConfigError, Ledger, StorageError, ValidationError
 from auditml.ledger import merkle
@@ -67,14 +67,17 @@ def test_recorded_at_never_decreases_even_when_the_clock_goes_back(
             {"type": "model.deployd", "payload": {}},
             "unknown event type 'model.deployd' (did you mean 'model.deployed'?)",
         ),
-        ({"type": "model.deployed", "payload": {"x": float("nan")}}, "NaN"),
-        ({"type": "model.deployed", "payload": {"x": float("inf")}}, "Infinity"),
-        ({"type": "model.deployed", "payload": {"x": "\ud800"}}, "UTF-8"),
-        ({"type": "model.deployed", "payload": {"x": 2**60}}, "/payload/x"),
+        ({"type": "model.trained", "payload": trained(x=float("nan"))}, "NaN"),
+        ({"type": "model.trained", "payload": trained(x=float("inf"))}, "Infinity"),
+        ({"type": "model.trained", "payload": trained(x="\ud800")}, "UTF-8"),
+        ({"type": "model.trained", "payload": trained(x=2**60)}, "payload.params: integer"),
         (
-            {"type": "model.deployed", "payload": {"blob": "a" * 300_000}},
+            {"type": "model.trained", "payload": trained(blob="a" * 300_000)},
             "over the limit of 262144",
         ),
+        ({"type": "model.deployed", "payload": {"model": "m"}}, "payload.version"),
+        ({"type": "model.deployed", "payload": deployed(colour="red")}, "colour"),
+        ({"type": "model.deployed", "payload": deployed(version=3)}, "payload.version"),
         (
             {"type": "model.deployed", "payload": deployed(), "occurred_at": "2026-01-01T10:00:00"},
             "no timezone",

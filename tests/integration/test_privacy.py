@@ -85,8 +85,14 @@ def test_one_subject_one_token(ledger: Ledger) -> None:
 
 
 def test_sealed_fields_need_a_subject(ledger: Ledger) -> None:
-    with pytest.raises(ValidationError, match="explanation.*give the subject"):
+    with pytest.raises(ValidationError, match="decision.made.*subject is required"):
         ledger.record("decision.made", payload=decision(explanation="x"))
+    with pytest.raises(ValidationError, match="personal fields .personal. are sealed"):
+        ledger.record(
+            "model.deployed",
+            payload={"model": "m", "version": "1", "environment": "p"},
+            personal={"note": "x"},
+        )
     assert len(ledger) == 0
 
 

@@ -37,20 +37,37 @@ def test_uuid7_is_version_7_and_time_ordered() -> None:
 
 def test_prepare_event_defaults_and_refusals() -> None:
     event = prepare_event(
-        {"type": "model.deployed", "payload": {"a": 1}},
+        {
+            "type": "model.deployed",
+            "payload": {"model": "m", "version": "1", "environment": "prod"},
+        },
         default_system="credit",
         default_actor=ACTOR,
     )
     assert (event.system, event.actor, event.id, event.occurred_at) == ("credit", ACTOR, None, None)
+    with pytest.raises(ValidationError, match=r"payload\.environment"):
+        prepare_event(
+            {"type": "model.deployed", "payload": {"model": "m", "version": "1"}},
+            default_system="s",
+            default_actor=ACTOR,
+        )
     with pytest.raises(ValidationError, match="unknown field.*colour"):
         prepare_event(
-            {"type": "model.deployed", "payload": {}, "colour": "red"},
+            {
+                "type": "model.deployed",
+                "payload": {"model": "m", "version": "1", "environment": "p"},
+                "colour": "red",
+            },
             default_system="s",
             default_actor=ACTOR,
         )
     with pytest.raises(ValidationError, match="system"):
         prepare_event(
-            {"type": "model.deployed", "payload": {}, "system": " bad"},
+            {
+                "type": "model.deployed",
+                "payload": {"model": "m", "version": "1", "environment": "p"},
+                "system": " bad",
+            },
             default_system="s",
             default_actor=ACTOR,
         )

@@ -516,6 +516,7 @@ def test_sealed_fields_and_subject_required() -> None:
         "decision.made",
         "dsr.received",
         "erasure.completed",
+        "review.completed",
     } == SUBJECT_REQUIRED
 
 

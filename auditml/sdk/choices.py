@@ -1,0 +1,129 @@
+"""The closed value sets of vocabulary v1 (DESIGN.md section 4), as types for your annotations.
+
+Each ``Literal`` type lets a type checker catch ``stage="deploy"``; the matching tuple
+is what the helpers check at run time before anything is recorded. A test keeps both
+equal to the payload models of `auditml.events.payloads`.
+
+Example::
+
+    from auditml.sdk.choices import LawfulBasis
+    def score(applicant: dict, basis: LawfulBasis = "contract") -> float: ...
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "APPROVAL_STAGES",
+    "ASSESSMENT_KINDS",
+    "ASSESSMENT_RESULTS",
+    "DOCUMENT_KINDS",
+    "DSR_KINDS",
+    "DSR_OUTCOMES",
+    "INCIDENT_KINDS",
+    "INCIDENT_OUTCOMES",
+    "LAWFUL_BASES",
+    "NOTICE_AUDIENCES",
+    "NOTIFICATION_RECIPIENTS",
+    "REGISTRATION_DATABASES",
+    "REVIEW_OUTCOMES",
+    "RISK_CLASSES",
+    "SPECIAL_CATEGORIES",
+    "SYSTEM_ROLES",
+    "ApprovalStage",
+    "AssessmentKind",
+    "AssessmentResult",
+    "DocumentKind",
+    "DsrKind",
+    "DsrOutcome",
+    "IncidentKind",
+    "IncidentOutcome",
+    "LawfulBasis",
+    "NoticeAudience",
+    "NotificationRecipient",
+    "RegistrationDatabase",
+    "ReviewOutcome",
+    "RiskClass",
+    "SpecialCategory",
+    "SystemRole",
+]
+
+#: The six lawful bases of GDPR Art. 6(1)(a)-(f).
+LawfulBasis = Literal[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interests",
+]
+LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
+
+#: GDPR Art. 9(1) special categories, plus Art. 10 criminal convictions and offences.
+SpecialCategory = Literal[
+    "racial_or_ethnic_origin",
+    "political_opinions",
+    "religious_or_philosophical_beliefs",
+    "trade_union_membership",
+    "genetic_data",
+    "biometric_data",
+    "health_data",
+    "sex_life_or_sexual_orientation",
+    "criminal_convictions_and_offences",
+]
+SPECIAL_CATEGORIES: tuple[SpecialCategory, ...] = get_args(SpecialCategory)
+
+#: The organisation's role for a system under the AI Act.
+SystemRole = Literal["provider", "deployer", "both"]
+SYSTEM_ROLES: tuple[SystemRole, ...] = get_args(SystemRole)
+
+#: AI Act risk classes.
+RiskClass = Literal["high", "limited", "minimal", "prohibited"]
+RISK_CLASSES: tuple[RiskClass, ...] = get_args(RiskClass)
+
+#: The gate an approval passes.
+ApprovalStage = Literal["deployment", "training", "policy"]
+APPROVAL_STAGES: tuple[ApprovalStage, ...] = get_args(ApprovalStage)
+
+#: What a human review of a decision concluded.
+ReviewOutcome = Literal["upheld", "overridden"]
+REVIEW_OUTCOMES: tuple[ReviewOutcome, ...] = get_args(ReviewOutcome)
+
+AssessmentKind = Literal["dpia", "fria", "risk", "bias", "conformity", "evaluation"]
+ASSESSMENT_KINDS: tuple[AssessmentKind, ...] = get_args(AssessmentKind)
+
+AssessmentResult = Literal["pass", "fail", "accepted_risk"]
+ASSESSMENT_RESULTS: tuple[AssessmentResult, ...] = get_args(AssessmentResult)
+
+#: Technical documentation, record of processing, instructions for use, post-market
+#: monitoring plan, quality management system.
+DocumentKind = Literal["tech_doc", "ropa", "instructions", "pmm_plan", "qms"]
+DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
+
+#: What a data subject asks for (GDPR Art. 15-22).
+DsrKind = Literal[
+    "access", "erasure", "objection", "rectification", "contest", "explanation", "portability"
+]
+DSR_KINDS: tuple[DsrKind, ...] = get_args(DsrKind)
+
+DsrOutcome = Literal["completed", "refused"]
+DSR_OUTCOMES: tuple[DsrOutcome, ...] = get_args(DsrOutcome)
+
+IncidentKind = Literal["breach", "serious_incident", "malfunction"]
+INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
+
+#: The harm an incident caused (AI Act Art. 3(49)).
+IncidentOutcome = Literal["death", "health", "infrastructure", "rights", "property", "none"]
+INCIDENT_OUTCOMES: tuple[IncidentOutcome, ...] = get_args(IncidentOutcome)
+
+NotificationRecipient = Literal[
+    "supervisory_authority", "market_surveillance_authority", "provider", "subject", "workers"
+]
+NOTIFICATION_RECIPIENTS: tuple[NotificationRecipient, ...] = get_args(NotificationRecipient)
+
+NoticeAudience = Literal["workers", "subjects"]
+NOTICE_AUDIENCES: tuple[NoticeAudience, ...] = get_args(NoticeAudience)
+
+RegistrationDatabase = Literal["eu", "national"]
+REGISTRATION_DATABASES: tuple[RegistrationDatabase, ...] = get_args(RegistrationDatabase)

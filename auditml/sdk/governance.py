@@ -1,0 +1,248 @@
+"""Record the organisational facts around an AI system: its registration in your register
+and in official databases, assessments, documents, notices, staff training, log purges,
+suspension.
+
+Example::
+
+    register_system(ledger, "Credit scoring", role="deployer", risk_class="high",
+                    purposes=["creditworthiness assessment"], public_authority=False)
+    record_assessment(ledger, "dpia", "credit@3.2", "pass", signer="dpo-anna")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Unpack
+
+from auditml.ledger.ledger import Ledger, Receipt
+from auditml.sdk import _common
+from auditml.sdk._common import EventOptions
+from auditml.sdk.choices import (
+    ASSESSMENT_KINDS,
+    ASSESSMENT_RESULTS,
+    DOCUMENT_KINDS,
+    NOTICE_AUDIENCES,
+    REGISTRATION_DATABASES,
+    RISK_CLASSES,
+    SYSTEM_ROLES,
+    AssessmentKind,
+    AssessmentResult,
+    DocumentKind,
+    NoticeAudience,
+    RegistrationDatabase,
+    RiskClass,
+    SystemRole,
+)
+
+__all__ = [
+    "give_notice",
+    "record_assessment",
+    "record_document",
+    "record_log_purge",
+    "record_registration",
+    "record_staff_training",
+    "register_system",
+    "suspend_system",
+]
+
+
+def register_system(
+    ledger: Ledger,
+    name: str,
+    *,
+    role: SystemRole,
+    risk_class: RiskClass,
+    purposes: str | Iterable[str],
+    public_authority: bool,
+    annex_iii_point: str | None = None,
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `system.registered`: an AI system entered your register.
+
+    `name` is human-readable; the system's id is the envelope's ``system`` (the ledger's
+    default unless given in `options`). `role` is provider, deployer or both;
+    `risk_class` high, limited, minimal or prohibited; `annex_iii_point` e.g. ``"5(b)"``.
+
+    Example::
+
+        register_system(ledger, "Credit scoring", role="deployer", risk_class="high",
+                        purposes="creditworthiness", public_authority=False, annex_iii_point="5(b)")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "register_system"
+    payload = _common.compact(
+        {
+            "name": _common.text(name, "name", where),
+            "role": _common.choice(role, SYSTEM_ROLES, "role", where),
+            "risk_class": _common.choice(risk_class, RISK_CLASSES, "risk_class", where),
+            "annex_iii_point": _common.optional_text(annex_iii_point, "annex_iii_point", where),
+            "purposes": _common.names(purposes, "purposes", where),
+            "public_authority": _common.flag(public_authority, "public_authority", where),
+        }
+    )
+    return _common.record(ledger, "system.registered", payload, options)
+
+
+def record_assessment(
+    ledger: Ledger,
+    kind: AssessmentKind,
+    target: str,
+    result: AssessmentResult,
+    *,
+    signer: str,
+    summary: str | None = None,
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `assessment.completed`: a DPIA, FRIA, risk, bias, conformity or evaluation.
+
+    `target` is what was assessed (``model@version``, a dataset_id or the system);
+    `result` is pass, fail or accepted_risk; `signer` who signed it off.
+
+    Example::
+
+        record_assessment(ledger, "bias", "credit@3.2", "accepted_risk", signer="dpo-anna",
+                          summary="disparity 1.08 within the agreed 1.25")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "record_assessment"
+    payload = _common.compact(
+        {
+            "kind": _common.choice(kind, ASSESSMENT_KINDS, "kind", where),
+            "target": _common.text(target, "target", where),
+            "result": _common.choice(result, ASSESSMENT_RESULTS, "result", where),
+            "signer": _common.text(signer, "signer", where),
+            "summary": _common.optional_text(summary, "summary", where),
+        }
+    )
+    return _common.record(ledger, "assessment.completed", payload, options)
+
+
+def record_document(
+    ledger: Ledger,
+    kind: DocumentKind,
+    target: str,
+    version: str,
+    document: str | os.PathLike[str],
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `document.versioned`: version `version` of a compliance document was issued.
+
+    `kind` is tech_doc, ropa, instructions, pmm_plan or qms; `target` what it covers;
+    `document` the file (hashed here, streamed) or its SHA-256 (64 hex characters).
+
+    Example::
+
+        record_document(ledger, "tech_doc", "credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
+
+    Raises ValidationError (nothing recorded) for a bad argument or an unreadable file.
+    """
+    where = "record_document"
+    payload = {
+        "kind": _common.choice(kind, DOCUMENT_KINDS, "kind", where),
+        "target": _common.text(target, "target", where),
+        "version": _common.text(version, "version", where),
+        "sha256": _common.digest_of(document, "document", where),
+    }
+    return _common.record(ledger, "document.versioned", payload, options)
+
+
+def record_registration(
+    ledger: Ledger,
+    database: RegistrationDatabase,
+    target: str,
+    reference: str,
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `registration.completed`: `target` was registered in the ``"eu"`` or
+    ``"national"`` database (AI Act Art. 49, 71) under `reference`.
+
+    Example::
+
+        record_registration(ledger, "eu", "credit-scoring", "EU-AI-2026-000123")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "record_registration"
+    payload = {
+        "database": _common.choice(database, REGISTRATION_DATABASES, "database", where),
+        "target": _common.text(target, "target", where),
+        "reference": _common.text(reference, "reference", where),
+    }
+    return _common.record(ledger, "registration.completed", payload, options)
+
+
+def record_staff_training(
+    ledger: Ledger, person: str, course: str, **options: Unpack[EventOptions]
+) -> Receipt:
+    """Record `training.completed`: a staff member completed AI literacy or oversight
+    training (AI Act Art. 4, 26(2)). Use a staff id for `person`: it is stored in clear.
+
+    Example::
+
+        record_staff_training(ledger, "emp-311", "human oversight of credit decisions")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "record_staff_training"
+    payload = {
+        "person": _common.text(person, "person", where),
+        "course": _common.text(course, "course", where),
+    }
+    return _common.record(ledger, "training.completed", payload, options)
+
+
+def give_notice(
+    ledger: Ledger, audience: NoticeAudience, target: str, **options: Unpack[EventOptions]
+) -> Receipt:
+    """Record `notice.given`: ``"workers"`` or ``"subjects"`` were told that `target` (a
+    system or model) is in use (AI Act Art. 26(7), 50).
+
+    Example::
+
+        give_notice(ledger, "workers", "shift-planner")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "give_notice"
+    payload = {
+        "audience": _common.choice(audience, NOTICE_AUDIENCES, "audience", where),
+        "target": _common.text(target, "target", where),
+    }
+    return _common.record(ledger, "notice.given", payload, options)
+
+
+def record_log_purge(
+    ledger: Ledger, up_to: datetime | str, reason: str, **options: Unpack[EventOptions]
+) -> Receipt:
+    """Record `log.purged`: operational logs before `up_to` were deleted, and why.
+
+    Example::
+
+        record_log_purge(ledger, "2025-10-01T00:00:00Z", "retention rule: 6 months")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "record_log_purge"
+    payload = {
+        "up_to": _common.timestamp(up_to, "up_to", where),
+        "reason": _common.text(reason, "reason", where),
+    }
+    return _common.record(ledger, "log.purged", payload, options)
+
+
+def suspend_system(ledger: Ledger, reason: str, **options: Unpack[EventOptions]) -> Receipt:
+    """Record `system.suspended`: the system (``system`` in `options`, else the ledger's)
+    was taken out of use (e.g. AI Act Art. 26(5)).
+
+    Example::
+
+        suspend_system(ledger, "serious incident inc-9 under investigation", system="credit")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    payload = {"reason": _common.text(reason, "reason", "suspend_system")}
+    return _common.record(ledger, "system.suspended", payload, options)
