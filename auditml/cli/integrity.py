@@ -13,7 +13,7 @@ from rich.table import Table
 
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
-from auditml.errors import ConfigError, ValidationError
+from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.evidence import verify_evidence as check_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
@@ -53,7 +53,13 @@ def prove(
 ) -> None:
     """Write an evidence file proving that an event is in the signed ledger."""
     with OPTIONS.open_ledger() as ledger:
-        evidence = ledger.prove(event, size=size)
+        ref: int | str = event
+        if event.isdigit():  # a seq, unless an event carries these digits as its id
+            try:
+                ledger.get(event)
+            except NotFoundError:
+                ref = int(event)
+        evidence = ledger.prove(ref, size=size)
     write_public(output, json.dumps(evidence, indent=2, ensure_ascii=False) + "\n")
     item = evidence["events"][0]
     console.print(

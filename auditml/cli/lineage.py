@@ -70,21 +70,39 @@ def lineage(
             "decisions, erasure.",
         ),
     ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            metavar="ID",
+            help="A data subject's own identifier (looked up as its token; never stored).",
+        ),
+    ] = None,
     system: Annotated[str | None, typer.Option(help="Only events of this AI system.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Trace lineage: a model version's data, a dataset's impact, or a subject's."""
     kind, value = _one_question(
-        {"MODEL@VERSION": model_version, "--dataset": dataset, "--subject-token": subject_token}
+        {
+            "MODEL@VERSION": model_version,
+            "--dataset": dataset,
+            "--subject-token": subject_token,
+            "--subject": subject,
+        }
     )
     # Check the syntax before touching the ledger.
     model_key = parse_model_version(value) if kind == "MODEL@VERSION" else None
-    wanted = PROVENANCE_EVENT_TYPES | (SUBJECT_EVENT_TYPES if kind == "--subject-token" else set())
+    by_subject = kind in ("--subject-token", "--subject")
+    wanted = PROVENANCE_EVENT_TYPES | (SUBJECT_EVENT_TYPES if by_subject else set())
     with OPTIONS.open_ledger() as ledger:
+        if kind == "--subject":
+            token = ledger.subject_token(value)
+            if token is None:
+                raise NotFoundError(
+                    "no events about that subject in this ledger (never recorded, or erased)"
+                )
+            value = token  # the raw identifier goes no further than this block
         graph = build_lineage(_events_as_of_now(ledger, wanted, system))
-        # A `--subject RAW_ID` option joins the table above and resolves its token here,
-        # while the ledger is open: `ledger.subject_token(raw_id)`, where None (unknown)
-        # becomes a NotFoundError. The raw identifier goes no further than this block.
     result: ModelUpstream | DatasetImpact | SubjectImpact
     try:
         if model_key is not None:

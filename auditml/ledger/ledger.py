@@ -647,11 +647,14 @@ class Ledger:
             return Envelope.from_json(self._unsealer(conn)(json.loads(row.body)))
 
     def _row(self, conn: Any, seq_or_id: int | str) -> Any:
+        # An int is a position, a str an event id (ids may be all digits).
         if isinstance(seq_or_id, int):
             return self._store.event_by(conn, seq=seq_or_id)
-        if isinstance(seq_or_id, str) and seq_or_id.isdigit():
-            return self._store.event_by(conn, seq=int(seq_or_id))
         return self._store.event_by(conn, event_id=seq_or_id)
+
+    def now(self) -> datetime:
+        """The ledger's clock: what `recorded_at` of an event recorded now would say."""
+        return parse_time(self._clock(), where="the ledger clock")
 
     def events(
         self,
@@ -660,12 +663,24 @@ class Ledger:
         system: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
+        subject: str | None = None,
+        subject_token: str | None = None,
         start: int = 0,
         limit: int | None = None,
         newest_first: bool = False,
     ) -> Iterator[Envelope]:
-        """Yield events in seq order (or newest first), filtered by type, system and occurred_at."""
+        """Yield events in seq order (or newest first).
+
+        Filters: event type, system, occurred_at in [since, until), and the data subject,
+        given as the raw identifier (`subject`) or as its token (`subject_token`).
+        """
         where = []
+        if subject is not None:
+            subject_token = self.subject_token(subject)
+            if subject_token is None:
+                return  # a subject never recorded (or erased) has no events
+        if subject_token is not None:
+            where.append(events.c.subject == subject_token)
         if type is not None:
             where.append(events.c.type == type)
         if system is not None:

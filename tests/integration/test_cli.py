@@ -194,3 +194,32 @@ def test_record_with_a_subject_keeps_the_raw_identifier_out_of_the_database(proj
     assert event["subject"].startswith("sub_") and event["payload"]["personal"] == {"name": "María"}
     stored = b"".join(p.read_bytes() for p in project.glob("auditml.db*"))
     assert b"maria@example.org" not in stored and "María".encode() not in stored
+
+
+def test_lineage_by_raw_subject(project: Path) -> None:
+    decision = {
+        "model": "credit",
+        "version": "3.2",
+        "purpose": "scoring",
+        "lawful_basis": "contract",
+        "input_sha256": "ab" * 32,
+        "output": {"score": 0.4},
+        "solely_automated": False,
+        "legal_effect": True,
+    }
+    lines = [
+        {
+            "type": "consent.granted",
+            "subject": "maria@example.org",
+            "payload": {"purpose": "scoring", "explicit": True},
+        },
+        {"type": "decision.made", "subject": "maria@example.org", "payload": decision},
+    ]
+    (project / "e.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert auditml("import", "e.jsonl", cwd=project).returncode == 0
+    done = auditml("lineage", "--subject", "maria@example.org", "--json", cwd=project)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["subject"].startswith("sub_") and "maria" not in done.stdout
+    unknown = auditml("lineage", "--subject", "nobody@example.org", cwd=project)
+    assert unknown.returncode == 2 and "no events about that subject" in unknown.stderr

@@ -179,3 +179,16 @@ def test_without_the_privacy_keys(db_url: str, tmp_path: Path, clock: StepClock)
         ledger.record(
             "model.deployed", payload={"model": "m", "version": "1", "environment": "prod"}
         )
+
+
+def test_events_filter_by_subject_raw_or_token(ledger: Ledger) -> None:
+    ledger.record("consent.granted", payload={"purpose": "scoring", "explicit": True}, subject=RAW)
+    ledger.record(
+        "consent.granted", payload={"purpose": "scoring", "explicit": True}, subject="bob"
+    )
+    ledger.record("decision.made", payload=decision(), subject=RAW)
+    mine = [e.type for e in ledger.events(subject=RAW)]
+    assert mine == ["consent.granted", "decision.made"]
+    token = ledger.subject_token(RAW)
+    assert [e.seq for e in ledger.events(subject_token=token)] == [0, 2]
+    assert list(ledger.events(subject="nobody")) == []
