@@ -37,6 +37,7 @@ def make_events(count: int, seed: int = 1) -> list[dict[str, Any]]:
         {
             "type": "decision.made",
             "id": f"dec-{seed}-{i}",
+            "subject": f"applicant-{rng.randrange(5000)}",
             "payload": {
                 "model": "credit",
                 "version": "3.2",
@@ -74,6 +75,7 @@ def minimal_pipeline(path: Path, events: list[dict[str, Any]]) -> float:
     rows = []
     for seq, event in enumerate(events):
         # The same envelope auditml stores (docs/FORMAT.md), hash-chained the same way.
+        pseudonym = "sub_" + hashlib.sha256(event["subject"].encode()).hexdigest()[:26]
         body = json.dumps(
             {
                 "v": 1,
@@ -86,12 +88,14 @@ def minimal_pipeline(path: Path, events: list[dict[str, Any]]) -> float:
                 "actor": actor,
                 "payload": event["payload"],
                 "prev": prev,
+                # A pseudonym of the same length as auditml's tokens, without keys.
+                "subject": pseudonym,
             },
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
         leaf = hashlib.sha256(b"\x00" + body).digest()
-        rows.append((seq, event["id"], event["type"], "default", now, now, None, body, leaf))
+        rows.append((seq, event["id"], event["type"], "default", now, now, pseudonym, body, leaf))
         prev = leaf.hex()
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

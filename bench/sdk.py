@@ -78,7 +78,7 @@ def bench_auditml(directory: Path, threads: int, per_thread: int) -> tuple[float
         inputs=lambda row: row,
         solely_automated=False,
         legal_effect=True,
-        durable=True,
+        wait=True,
     )(score)
     rows = [make_rows(per_thread, seed=n) for n in range(threads)]
 

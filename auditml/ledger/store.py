@@ -167,6 +167,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         # Reads through a memory map instead of one read() system call per page.
         cursor.execute("PRAGMA mmap_size=1073741824")
+        # Large batches touch many index pages; keep them in memory (64 MiB).
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
