@@ -182,6 +182,17 @@ class Ledger:
         settings = load_settings(url=url, key_dir=key_dir)
         Verifier(origin, bytes(32))  # validates the name before anything is written
         store = Store.connect(settings.url, must_exist=False)
+        existing = store.existing_origin()
+        if existing is not None:
+            raise ConfigError(f"this database already holds the ledger {existing!r}")
+        vkey_path = settings.key_dir / LEDGER_VKEY_FILE
+        if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
+            raise ConfigError(
+                f"{settings.key_dir} already holds the key of another ledger "
+                f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
+                "directory (key_dir=, --home or AUDITML_HOME)"
+            )
+
         now = format_time((clock or _utcnow)())
         store.create_schema(origin=origin, created_at=now)
         key_path = settings.key_dir / "ledger.key"
@@ -386,6 +397,11 @@ class Ledger:
         """Wait until every submitted event is durable (or has failed)."""
         if self._writer is not None:
             self._writer.flush(timeout)
+
+    def _settle(self) -> None:
+        # Reads, proofs and checkpoints see every event this process has submitted.
+        if self._writer is not None:
+            self._writer.flush()
 
     def _start_writer(self) -> GroupCommitWriter:
         if self._writer is None:
@@ -612,6 +628,7 @@ class Ledger:
 
         Raises ConfigError when the ledger key is not available.
         """
+        self._settle()
         signer = self._signing_key(required=True)
         assert signer is not None
         with self._store.write() as conn:
@@ -626,10 +643,12 @@ class Ledger:
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """Return every checkpoint, oldest first."""
+        self._settle()
         with self._store.read() as conn:
             return [_signed(row) for row in self._store.checkpoint_rows(conn)]
 
     def latest_checkpoint(self) -> SignedCheckpoint | None:
+        self._settle()
         with self._store.read() as conn:
             rows = self._store.checkpoint_rows(conn, latest_only=True)
         return _signed(rows[0]) if rows else None
@@ -637,11 +656,13 @@ class Ledger:
     # -- reading --------------------------------------------------------------------
 
     def __len__(self) -> int:
+        self._settle()
         with self._store.read() as conn:
             return self._store.head(conn).size
 
     def get(self, seq_or_id: int | str) -> Envelope:
         """Return one event by seq or id; raise NotFoundError if there is none."""
+        self._settle()
         with self._store.read() as conn:
             row = self._row(conn, seq_or_id)
             return Envelope.from_json(self._unsealer(conn)(json.loads(row.body)))
@@ -674,6 +695,7 @@ class Ledger:
         Filters: event type, system, occurred_at in [since, until), and the data subject,
         given as the raw identifier (`subject`) or as its token (`subject_token`).
         """
+        self._settle()
         where = []
         if subject is not None:
             subject_token = self.subject_token(subject)
@@ -713,6 +735,7 @@ class Ledger:
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
         """Return the RFC 9162 inclusion proof of seq in the tree of the given size."""
+        self._settle()
         if not 0 <= seq < size:
             raise ValidationError(f"seq {seq} is not inside a tree of size {size}")
         with self._store.read() as conn:
@@ -720,6 +743,7 @@ class Ledger:
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """Return the RFC 9162 consistency proof from size1 to size2."""
+        self._settle()
         if not 0 <= size1 <= size2:
             raise ValidationError(f"no consistency proof from size {size1} to size {size2}")
         with self._store.read() as conn:
@@ -738,6 +762,7 @@ class Ledger:
         it does not cover the events yet. Raises NotFoundError for an unknown event or
         checkpoint size, ConfigError if a checkpoint is needed but the key is missing.
         """
+        self._settle()
         with self._store.read() as conn:
             rows = [self._row(conn, ref) for ref in refs]
             if size is not None:
@@ -790,6 +815,7 @@ class Ledger:
         prove the ledger extends a checkpoint held outside the database.
         The IntegrityError names the first bad seq (`.seq`) and what is wrong.
         """
+        self._settle()
         started = time.perf_counter()
         keys, key_source = self.verifiers()
         with self._store.read() as conn:

@@ -261,6 +261,14 @@ class Store:
                         conn.exec_driver_sql(statement)
             conn.execute(insert(ledger_info).values(origin=origin, format=1, created_at=created_at))
 
+    def existing_origin(self) -> str | None:
+        """The origin of the ledger this database holds, or None for an empty database."""
+        with self.read() as conn:
+            if not self.engine.dialect.has_table(conn, "ledger_info"):
+                return None
+            value = conn.execute(select(ledger_info.c.origin)).scalar()
+        return None if value is None else str(value)
+
     def origin(self) -> str:
         """Return the ledger's origin; raise ConfigError when the database has no ledger."""
         try:

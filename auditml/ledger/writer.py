@@ -2,11 +2,12 @@
 
 A durable commit (fsync) costs milliseconds whatever its size, so committing events one
 by one caps a serving process at a few hundred per second. The writer collects what
-threads submit for up to `max_delay` seconds or `max_batch` events and appends them in
-one transaction. Each caller still gets its own receipt only once its event is durable,
-and each failure reaches the callers whose events it concerned: nothing is dropped
-silently. Validation happens in the caller's thread before anything is queued, so one
-caller's bad event never fails another caller's batch.
+threads submit while they keep coming (each within `linger` of the last, for at most
+`max_delay` seconds or `max_batch` events) and appends them in one transaction. Each
+caller still gets its own receipt only once its event is durable, and each failure
+reaches the callers whose events it concerned: nothing is dropped silently. Validation
+happens in the caller's thread before anything is queued, so one caller's bad event
+never fails another caller's batch.
 """
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ _Item = tuple["PreparedEvent | None", Future[Any]]
 class GroupCommitWriter:
     """A background thread that appends submitted events in batches."""
 
-    def __init__(self, append: Append, *, max_batch: int = 1000, max_delay: float = 0.005) -> None:
+    def __init__(
+        self,
+        append: Append,
+        *,
+        max_batch: int = 1000,
+        max_delay: float = 0.005,
+        linger: float = 0.0003,
+    ) -> None:
         self._append = append
         self._max_batch = max_batch
         self._max_delay = max_delay
+        self._linger = linger
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -87,10 +96,14 @@ class GroupCommitWriter:
             if first is None:
                 return
             batch = [first]
+            # Collect while events keep coming (each within `linger`), for at most
+            # `max_delay`: callers that just got their receipts resubmit within
+            # microseconds, while an idle moment commits at once.
             deadline = time.monotonic() + self._max_delay
             while len(batch) < self._max_batch:
+                wait = min(self._linger, deadline - time.monotonic())
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:

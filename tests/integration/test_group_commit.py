@@ -130,3 +130,16 @@ def test_close_and_interpreter_exit_drain_the_queue(url: str, tmp_path: Path) ->
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert count(tmp_path) == 700
+
+
+def test_reads_proofs_and_checkpoints_see_submitted_events(url: str, tmp_path: Path) -> None:
+    ledger = Ledger.open(url, key_dir=tmp_path / "keys")
+    futures = [ledger.submit("model.deployed", payload=deployed(str(i))) for i in range(30)]
+    assert ledger.checkpoint().size == 30  # no flush needed: the checkpoint waits for them
+    evidence = ledger.prove(futures[-1].result().id)
+    assert evidence["events"][0]["seq"] == 29
+    ledger.submit("model.retired", payload=deployed("x"))
+    assert len(ledger) == 31 and [e.type for e in ledger.events(type="model.retired")] == [
+        "model.retired"
+    ]
+    ledger.close()

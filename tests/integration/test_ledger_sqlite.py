@@ -323,3 +323,12 @@ def test_automatic_checkpoint_after_t_seconds_of_ledger_time(tmp_path: Path) -> 
         clock.now = clock.now.replace(hour=clock.now.hour + 2)
         ledger.record("model.deployed", payload=deployed("2"))
         assert [c.size for c in ledger.checkpoints()] == [2]
+
+
+def test_a_key_directory_belongs_to_one_ledger(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="already holds the key of another ledger"):
+        Ledger.create(
+            f"sqlite:///{tmp_path}/other.db", origin="other.example/l", key_dir=tmp_path / "keys"
+        )
+    # Refused before anything was written: no tables in the new database.
+    assert rows(tmp_path / "other.db", "SELECT name FROM sqlite_master") == []
