@@ -16,9 +16,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format() -> None:
-    lint = run("ruff", "check", "auditml", "tests", "bench")
+    lint = run("ruff", "check", "auditml", "tests", "bench", "examples")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    formatted = run("ruff", "format", "--check", "auditml", "tests", "bench")
+    formatted = run("ruff", "format", "--check", "auditml", "tests", "bench", "examples")
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
