@@ -32,8 +32,19 @@ ZERO_HASH = "0" * 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
 RECORD_KEYS = frozenset(
-    {"type", "payload", "subject", "personal", "actor", "occurred_at", "id", "system"}
+    {
+        "type",
+        "payload",
+        "subject",
+        "subject_token",
+        "personal",
+        "actor",
+        "occurred_at",
+        "id",
+        "system",
+    }
 )
+TOKEN_PATTERN = re.compile(r"sub_[a-z2-7]{26}")
 
 
 class Actor(BaseModel):
@@ -117,6 +128,9 @@ class PreparedEvent(NamedTuple):
     subject: str | None = None
     #: Whether the payload needs the slow canonical serializer (see canonical.check_json).
     slow: bool = False
+    #: The subject's token, when the caller names a subject the ledger already knows by
+    #: its token (a reviewer sees a decision, not the person's identifier).
+    subject_token: str | None = None
 
 
 def _check_type(event_type: object, where: str) -> str:
@@ -197,8 +211,17 @@ def prepare_event(
     payload = validate_payload(event_type, payload, where=where)
     slow = check_json(payload, at="payload")
     subject = item.get("subject")
+    token = item.get("subject_token")
+    if subject is not None and token is not None:
+        raise ValidationError(f"{where}: give subject or subject_token, not both")
     if subject is not None:
         subject = check_raw_subject(subject, where)
+    elif token is not None:
+        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+            raise ValidationError(
+                f"{where}: subject_token {token!r} is not a subject token (sub_ and 26 base32 "
+                "characters, as in an event's `subject`)"
+            )
     elif event_type in SUBJECT_REQUIRED:
         raise ValidationError(
             f"{where} ({event_type}): subject is required: give the data subject's identifier "
@@ -237,6 +260,7 @@ def prepare_event(
         occurred_at,
         subject,
         slow,
+        token,
     )
 
 

@@ -285,6 +285,23 @@ class Ledger:
         self._store.insert_subjects(conn, created)
         return resolved
 
+    def _known_tokens(self, conn: Any, tokens: set[str]) -> dict[str, tuple[str, bytes]]:
+        """Return {token: (token, data key)} for tokens of subjects the ledger holds.
+
+        Raises ValidationError for a token it does not hold (unknown, or erased).
+        """
+        if not tokens:
+            return {}
+        kek = self._privacy_keys().kek
+        wrapped = self._store.wrapped_keys_by_token(conn, sorted(tokens))
+        missing = tokens - wrapped.keys()
+        if missing:
+            raise ValidationError(
+                f"subject token {sorted(missing)[0]} is not a subject of this ledger (unknown, "
+                "or erased): nothing can be recorded about it"
+            )
+        return {token: (token, unwrap_key(kek, token, key)) for token, key in wrapped.items()}
+
     def _unsealer(self, conn: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """Return a function that opens an envelope's sealed fields (cached per subject)."""
         cache: dict[str, bytes | None] = {}
@@ -341,8 +358,14 @@ class Ledger:
         occurred_at: datetime | str | None = None,
         id: str | None = None,
         system: str | None = None,
+        subject_token: str | None = None,
     ) -> Receipt:
         """Record one event durably and return its receipt.
+
+        `subject` is the data subject's own identifier: it is turned into a pseudonymous
+        token and never stored. A subject the ledger already knows can be named by its
+        token instead (`subject_token`, e.g. from the decision a reviewer looks at).
+        Personal fields and `personal` are sealed under the subject's key.
 
         Raises ValidationError (nothing written) for a bad event, StorageError if the
         database refused the write.
@@ -356,6 +379,7 @@ class Ledger:
             "occurred_at": occurred_at,
             "id": id,
             "system": system,
+            "subject_token": subject_token,
         }
         if self._writer is not None:
             return self._writer.submit(self._prepare(item, "event")).result()
@@ -372,6 +396,7 @@ class Ledger:
         occurred_at: datetime | str | None = None,
         id: str | None = None,
         system: str | None = None,
+        subject_token: str | None = None,
     ) -> Future[Receipt]:
         """Queue an event for group commit and return at once (fire-and-forget, explicitly).
 
@@ -389,6 +414,7 @@ class Ledger:
             "occurred_at": occurred_at,
             "id": id,
             "system": system,
+            "subject_token": subject_token,
         }
         prepared = self._prepare(item, "event")
         return self._start_writer().submit(prepared)
@@ -472,6 +498,9 @@ class Ledger:
             subjects = self._resolve_subjects(
                 conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
             )
+            subjects.update(
+                self._known_tokens(conn, {p.subject_token for p in prepared if p.subject_token})
+            )
             prev = head.last_leaf_hash.hex() if head.last_leaf_hash else ZERO_HASH
             seq = head.size
             rows: list[tuple[Any, ...]] = []
@@ -489,8 +518,9 @@ class Ledger:
                 event_id = client_id or uuid7()
                 occurred_at = event.occurred_at or recorded_at
                 payload, token = event.payload, None
-                if event.subject is not None:
-                    token, data_key = subjects[event.subject]
+                named = event.subject if event.subject is not None else event.subject_token
+                if named is not None:
+                    token, data_key = subjects[named]
                     payload = seal_fields(
                         payload,
                         SEALED_FIELDS[event.type],
@@ -560,7 +590,8 @@ class Ledger:
         if event.id in existing:
             seq, body, leaf = existing[event.id]
             stored = json.loads(body)
-            token, data_key = subjects[event.subject] if event.subject is not None else (None, None)
+            named = event.subject if event.subject is not None else event.subject_token
+            token, data_key = subjects[named] if named is not None else (None, None)
             same_subject = stored.get("subject") == token
             payload = (
                 unseal_fields(

@@ -192,3 +192,19 @@ def test_events_filter_by_subject_raw_or_token(ledger: Ledger) -> None:
     token = ledger.subject_token(RAW)
     assert [e.seq for e in ledger.events(subject_token=token)] == [0, 2]
     assert list(ledger.events(subject="nobody")) == []
+
+
+def test_a_known_subject_can_be_named_by_its_token(ledger: Ledger) -> None:
+    decided = ledger.record("decision.made", payload=decision(), subject=RAW)
+    token = ledger.get(decided.seq).subject
+    assert token is not None
+    review = {"decision_id": decided.id, "outcome": "overridden", "reason": "income was misread"}
+    reviewed = ledger.record("review.completed", payload=review, subject_token=token)
+    event = ledger.get(reviewed.seq)
+    assert event.subject == token and event.payload["reason"] == "income was misread"
+    with pytest.raises(ValidationError, match="not a subject of this ledger"):
+        ledger.record("review.completed", payload=review, subject_token="sub_" + "a" * 26)
+    with pytest.raises(ValidationError, match="not a subject token"):
+        ledger.record("review.completed", payload=review, subject_token=RAW)
+    with pytest.raises(ValidationError, match="not both"):
+        ledger.record("review.completed", payload=review, subject=RAW, subject_token=token)
