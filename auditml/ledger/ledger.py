@@ -30,6 +30,7 @@ from auditml.errors import (
 from auditml.events.envelope import (
     FORMAT_VERSION,
     NAME_PATTERN,
+    RECORD_KEYS,
     ZERO_HASH,
     Envelope,
     PreparedEvent,
@@ -370,17 +371,7 @@ class Ledger:
         Raises ValidationError (nothing written) for a bad event, StorageError if the
         database refused the write.
         """
-        item = {
-            "type": type,
-            "payload": payload,
-            "subject": subject,
-            "personal": personal,
-            "actor": actor,
-            "occurred_at": occurred_at,
-            "id": id,
-            "system": system,
-            "subject_token": subject_token,
-        }
+        item = _request(locals())
         if self._writer is not None:
             return self._writer.submit(self._prepare(item, "event")).result()
         return self.record_many([item])[0]
@@ -405,18 +396,7 @@ class Ledger:
         `flush()` waits for everything queued; closing the ledger or interpreter exit
         drains the queue.
         """
-        item = {
-            "type": type,
-            "payload": payload,
-            "subject": subject,
-            "personal": personal,
-            "actor": actor,
-            "occurred_at": occurred_at,
-            "id": id,
-            "system": system,
-            "subject_token": subject_token,
-        }
-        prepared = self._prepare(item, "event")
+        prepared = self._prepare(_request(locals()), "event")
         return self._start_writer().submit(prepared)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -999,6 +979,11 @@ class Ledger:
         if trusted is not None:
             targets.setdefault(trusted.size, []).append((trusted, "trusted checkpoint"))
         verify_deep(self._store, self._settings.url, size, targets, progress)
+
+
+def _request(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The record request (the shape of a `record_many` item) from `record`'s arguments."""
+    return {key: arguments[key] for key in RECORD_KEYS}
 
 
 @contextmanager
