@@ -824,7 +824,7 @@ class _Story:
             if when <= STORY_END:
                 self.agenda.at(when, self.review, receipt.id, applicant, reviewer, overridden)
 
-    def review(self, decision_id: str, applicant: str, reviewer: _Person, overridden: bool) -> None:
+    def review(self, decision_id: str, reviewer: _Person, overridden: bool) -> None:
         reason = (
             "payslips show a lower debt-to-income ratio than scored; approved by hand"
             if overridden
@@ -836,7 +836,6 @@ class _Story:
             "overridden" if overridden else "upheld",
             reason,
             reviewer.actor,
-            subject=applicant,
         )
         self.counts["review.completed"] += 1
         self.month().reviews += 1
@@ -920,7 +919,7 @@ class _Story:
         self.receive("DSR-2026-003", "contest", self.chosen["contested"])
 
     def review_the_contested_refusal(self) -> None:
-        self.review(self.contested_decision_id, self.chosen["contested"], RUI, overridden=True)
+        self.review(self.contested_decision_id, RUI, overridden=True)
         self.tell("review.completed", f"{RUI.name} ({RUI.title}) overrides it")
 
     def withdraw_unnoticed(self) -> None:

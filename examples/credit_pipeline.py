@@ -30,7 +30,7 @@ from auditml.sdk import (
     decision,
     deploy_model,
     derive_dataset,
-    grant_consent,
+    grant_consents,
     record_decisions,
     record_review,
     register_dataset,
@@ -107,9 +107,9 @@ def main(directory: Path) -> dict[str, Any]:
             lawful_basis="consent",
             retention="P5Y",
         )
-        for applicant in applicants:
-            # The raw id never enters the ledger: it becomes a pseudonymous token.
-            grant_consent(ledger, applicant["id"], PURPOSE, notice_version="2026-01")
+        # One consent.granted per applicant, all in one transaction. The raw ids never
+        # enter the ledger: each becomes a pseudonymous token.
+        grant_consents(ledger, [a["id"] for a in applicants], PURPOSE, notice_version="2026-01")
 
         # 2. A derived dataset: the train/test split, written to a folder and hashed.
         train, test = train_test_split(
@@ -179,8 +179,7 @@ def main(directory: Path) -> dict[str, Any]:
 
         new_applicants = make_applicants(24, seed=2, first_id=1000)
         online, batch = new_applicants[:4], new_applicants[4:]
-        for applicant in new_applicants:
-            grant_consent(ledger, applicant["id"], PURPOSE, notice_version="2026-01")
+        grant_consents(ledger, [a["id"] for a in new_applicants], PURPOSE, notice_version="2026-01")
         predictions = [(applicant, predict(applicant)) for applicant in online]
         ledger.flush()  # the decorator queues its events (group commit); wait for them here
 
@@ -203,7 +202,8 @@ def main(directory: Path) -> dict[str, Any]:
         )
         predictions += zip(batch, outputs, strict=True)
 
-        # 7. A declined applicant contests; a loan officer reviews the decision.
+        # 7. A declined applicant contests; a loan officer reviews the decision. The
+        # decision's id is enough: the review is about the decision's (tokenised) subject.
         declined = next(i for i, output in enumerate(outputs) if not output["approved"])
         reviewed = receipts[declined]
         record_review(
@@ -212,7 +212,6 @@ def main(directory: Path) -> dict[str, Any]:
             "overridden",
             "payslips show a permanent contract since March",  # sealed, like explanations
             reviewer="loan-officer@bank.example",
-            subject=batch[declined]["id"],
         )
 
         # 8. Sign a checkpoint, re-check everything, prove the reviewed decision.

@@ -26,7 +26,7 @@ from auditml.sdk.approvals import (
     verify_approval_signature,
 )
 from auditml.sdk.code_version import git_revision
-from auditml.sdk.consent import consent_state, grant_consent, withdraw_consent
+from auditml.sdk.consent import consent_state, grant_consent, grant_consents, withdraw_consent
 from auditml.sdk.datasets import DatasetRecord, derive_dataset, register_dataset
 from auditml.sdk.decisions import decision, input_sha256, record_decision, record_decisions
 from auditml.sdk.deployments import deploy_model, retire_model
@@ -62,6 +62,7 @@ __all__ = [
     "git_revision",
     "give_notice",
     "grant_consent",
+    "grant_consents",
     "input_sha256",
     "receive_request",
     "record_assessment",

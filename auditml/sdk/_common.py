@@ -22,7 +22,21 @@ T = TypeVar("T", bound=str)
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class EventOptions(TypedDict, total=False):
+class BatchOptions(TypedDict, total=False):
+    """Envelope fields a batch helper applies to every event of the batch.
+
+    - actor: who did it, e.g. ``{"id": "ana", "kind": "human", "role": "dpo"}``
+      (default: the ledger's actor).
+    - occurred_at: when it happened, an aware datetime or ISO 8601 string (default: now).
+    - system: the AI system it concerns (default: the ledger's system).
+    """
+
+    actor: Mapping[str, str] | None
+    occurred_at: datetime | str | None
+    system: str | None
+
+
+class EventOptions(BatchOptions, total=False):
     """Envelope fields every helper passes through to `Ledger.record` unchanged.
 
     - actor: who did it, e.g. ``{"id": "ana", "kind": "human", "role": "dpo"}``
@@ -33,10 +47,7 @@ class EventOptions(TypedDict, total=False):
     - system: the AI system it concerns (default: the ledger's system).
     """
 
-    actor: Mapping[str, str] | None
-    occurred_at: datetime | str | None
     id: str | None
-    system: str | None
 
 
 def record(
@@ -46,13 +57,19 @@ def record(
     options: EventOptions,
     *,
     subject: str | None = None,
+    subject_token: str | None = None,
     personal: Mapping[str, Any] | None = None,
 ) -> Receipt:
-    """Record one event durably with the caller's envelope options."""
+    """Record one event durably with the caller's envelope options.
+
+    The subject is named by its raw identifier (`subject`) or, for a subject the ledger
+    already knows, by its pseudonymous token (`subject_token`), never both.
+    """
     return ledger.record(
         event_type,
         payload=payload,
         subject=subject,
+        subject_token=subject_token,
         personal=personal,
         actor=options.get("actor"),
         occurred_at=options.get("occurred_at"),

@@ -319,10 +319,12 @@ def _target_recorded(ledger: Ledger, target: str) -> bool | None:
             for e in ledger.events(type=event_type)
         )
     if kind == "system":
-        return any(
-            rest in (e.system, e.payload.get("name"))
-            for e in ledger.events(type="system.registered")
-        )
+        # Approval targets are not about a data subject, so only the envelope's system is
+        # a filter the ledger applies; a system named by its registered name is looked for
+        # among the registrations.
+        if any(True for _ in ledger.events(type="system.registered", system=rest, limit=1)):
+            return True
+        return any(e.payload.get("name") == rest for e in ledger.events(type="system.registered"))
     return None
 
 

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Literal, ParamSpec, TypeVar, Unpack, cast, overload
 
 from auditml.errors import ValidationError
+from auditml.events.envelope import ID_PATTERN
 from auditml.events.jsonable import to_jsonable
 from auditml.ledger.canonical import canonicalize
 from auditml.ledger.ledger import Ledger, Receipt
@@ -266,6 +267,7 @@ def decision(
     output: Callable[[Any], Any] | None = None,
     keep_features: bool = False,
     wait: bool = False,
+    id: ArgumentPicker | None = None,
     actor: Mapping[str, str] | None = None,
     system: str | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -283,6 +285,15 @@ def decision(
     ``{"result": value}``). `explain`, if given, is called as ``explain(result, *args,
     **kwargs)`` and its text or mapping is stored sealed.
 
+    `id`, if given, picks the event id of each call's decision the same way (e.g.
+    ``id="request_id"``, or ``id=lambda request: request.headers["X-Request-Id"]``): 1-128
+    characters of ``A-Za-z0-9._:-``. It is your handle on what was recorded: later,
+    ``ledger.prove(request_id)`` proves the decision and ``record_review(ledger,
+    request_id, ...)`` records its review. It is also an idempotency key: a retried call
+    with the same id and the same decision returns the original receipt, while the same
+    id with a different decision is refused (raised with ``wait=True``, logged
+    otherwise), so an id must name one decision. Without `id`, the ledger makes one.
+
     By default the event is queued for group commit (`Ledger.submit`), so serving waits
     microseconds, not for a disk flush; a queued event that later fails to be written is
     logged on the ``auditml.sdk.decisions`` logger. ``wait=True`` returns only once the
@@ -294,8 +305,11 @@ def decision(
 
         @decision(ledger, model="credit", version="3.2", purpose="credit scoring",
                   lawful_basis="contract", subject="customer_id", inputs="features",
-                  solely_automated=True, legal_effect=True)
-        def score(customer_id: str, features: dict) -> dict: ...
+                  solely_automated=True, legal_effect=True, id="request_id")
+        def score(customer_id: str, features: dict, request_id: str) -> dict: ...
+
+        score("c-1042", {"income": 52000}, request_id="req-8f3a")
+        evidence = ledger.prove("req-8f3a")
 
     Raises ValidationError at decoration time for a bad argument or a parameter name the
     function does not have.
@@ -320,25 +334,29 @@ def decision(
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         pick_subject = _picker(function, subject, "subject")
         pick_inputs = _picker(function, inputs, "inputs")
+        pick_id = None if id is None else _picker(function, id, "id")
         call_where = f"decision {label} ({getattr(function, '__qualname__', function)!r})"
 
-        def before(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str, Any]:
+        def before(
+            args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> tuple[str, str, Any, str | None]:
             raw_subject = _subject(pick_subject(args, kwargs), call_where)
             digest, features = spec.inputs(pick_inputs(args, kwargs), call_where)
-            return raw_subject, digest, features
+            event_id = None if pick_id is None else _event_id(pick_id(args, kwargs), call_where)
+            return raw_subject, digest, features, event_id
 
         def submit(
-            prepared: tuple[str, str, Any],
+            prepared: tuple[str, str, Any, str | None],
             result: Any,
             args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Future[Receipt]:
-            raw_subject, digest, features = prepared
+            raw_subject, digest, features, event_id = prepared
             recorded = output(result) if output is not None else result
             explanation = explain(result, *args, **kwargs) if explain is not None else None
             payload = spec.payload(call_where, digest, features, recorded, explanation)
             future = ledger.submit(
-                "decision.made", payload=payload, subject=raw_subject, **envelope
+                "decision.made", payload=payload, subject=raw_subject, id=event_id, **envelope
             )
             if not wait:
                 future.add_done_callback(functools.partial(_log_failure, label))
@@ -483,6 +501,18 @@ def _subject(value: object, where: str) -> str:
         f"{where}: subject is required for decision.made: the data subject's identifier "
         f"(a non-empty string or an integer id, stored only as a pseudonymous token), got "
         f"{_common.show(value)}"
+    )
+
+
+def _event_id(value: object, where: str) -> str:
+    """The event id a decorated call picked: an idempotency key of the envelope's format."""
+    if isinstance(value, str) and ID_PATTERN.fullmatch(value):
+        return value
+    raise ValidationError(
+        f"{where}: id picked {_common.show(value)}, but an event id must be 1-128 characters "
+        "of A-Z a-z 0-9 . _ : -; pick an argument that always holds such an id (e.g. the "
+        "request id), convert it in a function (id=lambda request: str(request.id)), or "
+        "leave id= out to let the ledger make one"
     )
 
 

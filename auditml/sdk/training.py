@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Unpack
@@ -84,6 +85,7 @@ class TrainingRun:
         datasets: str | Iterable[str],
         code_version: str | None,
         options: EventOptions,
+        code_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         where = "training_run"
         self._ledger = ledger
@@ -93,6 +95,8 @@ class TrainingRun:
         self._given_code_version = _common.optional_text(code_version, "code_version", where)
         #: The code version recorded: as given, else the git commit found on entering.
         self.code_version = self._given_code_version
+        #: The directory whose git commit is taken: as given, else `_default_code_dir()`.
+        self.code_dir = _directory(code_dir, where) if code_dir is not None else None
         self.params: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         #: SHA-256 of the model artifact, once `set_artifact` was called.
@@ -126,7 +130,9 @@ class TrainingRun:
     def __enter__(self) -> TrainingRun:
         if self._given_code_version is None:
             # Taken on entry: the code that starts the run is the code that trains.
-            self.code_version = git_revision()
+            if self.code_dir is None:
+                self.code_dir = _default_code_dir()
+            self.code_version = git_revision(self.code_dir)
         return self
 
     def __exit__(
@@ -163,15 +169,20 @@ def training_run(
     version: str,
     datasets: str | Iterable[str],
     code_version: str | None = None,
+    code_dir: str | os.PathLike[str] | None = None,
     **options: Unpack[EventOptions],
 ) -> TrainingRun:
     """Start a training run; use it as a context manager (see `TrainingRun`).
 
     `model.trained` is recorded (durably) when the ``with`` block ends normally; when the
     block raises, nothing is recorded and the exception propagates unchanged. Without
-    `code_version`, the git commit of the working directory is taken on entry
-    (``-dirty`` when it has uncommitted changes; absent outside a repository, see
-    `git_revision`). `options` are the envelope fields (actor, occurred_at, id, system).
+    `code_version`, the git commit of `code_dir` is taken on entry (``-dirty`` when it
+    has uncommitted changes; absent outside a repository, see `git_revision`). `code_dir`
+    defaults to the directory of the script being run (``__main__``'s file), so
+    ``python ~/src/credit/train.py`` records the commit of ``~/src/credit`` whatever the
+    working directory; in a session without a script file (a notebook, ``python -c``)
+    it is the working directory. `options` are the envelope fields (actor, occurred_at,
+    id, system).
 
     Example::
 
@@ -179,7 +190,12 @@ def training_run(
             run.log_params({"max_depth": 6}); run.set_artifact("model.pkl")
         print(run.receipt)
 
-    Raises ValidationError for a bad argument (here), and on leaving the block if no
+        # the training code lives elsewhere than the script that starts it:
+        with training_run(ledger, model="credit", version="3.3", datasets="loans-2025",
+                          code_dir="/srv/ml/credit-model") as run: ...
+
+    Raises ValidationError for a bad argument (here; `code_dir` must be an existing
+    directory), and on leaving the block if no
     artifact was set or the event is refused.
     """
     return TrainingRun(
@@ -189,7 +205,34 @@ def training_run(
         datasets=datasets,
         code_version=code_version,
         options=options,
+        code_dir=code_dir,
     )
+
+
+def _default_code_dir() -> str:
+    """The directory whose git commit a training run records when not told otherwise.
+
+    The directory of the ``__main__`` module's file (the script being run, or the
+    module's file under ``python -m``) if there is one, else the working directory.
+    """
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(path, str) and path:
+        return os.path.dirname(os.path.abspath(path))
+    return os.getcwd()
+
+
+def _directory(value: object, where: str) -> str:
+    if not isinstance(value, str | os.PathLike) or not os.fspath(value):
+        raise ValidationError(
+            f"{where}: code_dir must be a directory path, got {_common.show(value)}"
+        )
+    directory = os.fspath(value)
+    if not isinstance(directory, str) or not os.path.isdir(directory):
+        raise ValidationError(
+            f"{where}: code_dir {directory!r} is not an existing directory; pass the folder "
+            "of the training code's git checkout (or code_version= to record a version as given)"
+        )
+    return directory
 
 
 def _named_values(values: Mapping[str, Any], field: str) -> dict[str, Any]:

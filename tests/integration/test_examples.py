@@ -65,6 +65,13 @@ def test_credit_pipeline_records_what_it_says(tmp_path: Path) -> None:
             "review.completed": 1,
         }
         assert len(facts["applicants"]) == 424 and len(facts["predictions"]) == 24
+        # Consents are recorded in bulk: one transaction (one recorded_at) per batch.
+        consents = by_type["consent.granted"]
+        assert [e.subject for e in consents] == [
+            ledger.subject_token(applicant) for applicant in facts["applicants"]
+        ]
+        assert len({e.recorded_at for e in consents[:400]}) == 1
+        assert len({e.recorded_at for e in consents[400:]}) == 1
         registered = by_type["dataset.registered"][0].payload
         assert registered["contains_personal_data"] is True
         assert registered["lawful_basis"] == "consent" and registered["retention"] == "P5Y"

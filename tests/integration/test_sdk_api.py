@@ -29,6 +29,7 @@ def test_exported_names_are_pinned() -> None:
         "git_revision",
         "give_notice",
         "grant_consent",
+        "grant_consents",
         "input_sha256",
         "receive_request",
         "record_assessment",

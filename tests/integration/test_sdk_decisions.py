@@ -15,7 +15,9 @@ import pytest
 from auditml import Ledger, StorageError, ValidationError
 from auditml.events.payloads import validate_payload
 from auditml.ledger.canonical import canonicalize
-from auditml.sdk import decision, input_sha256, record_decision, record_decisions
+from auditml.ledger.evidence import verify_evidence
+from auditml.ledger.keys import load_vkey_file
+from auditml.sdk import decision, input_sha256, record_decision, record_decisions, record_review
 
 RAW = "ana.garcia@example.com"
 COMMON: dict[str, Any] = {
@@ -310,6 +312,72 @@ def test_record_decision_durable_or_queued(ledger: Ledger) -> None:
     assert decisions(ledger)[0].payload["personal"] == {"email": RAW}
 
 
+def test_the_decorator_records_under_the_id_it_picks(ledger: Ledger, tmp_path: Path) -> None:
+    @decision(ledger, subject="customer_id", inputs="features", id="request_id", **COMMON)
+    def score(customer_id: str, features: dict[str, Any], request_id: str) -> dict[str, Any]:
+        return {"score": features["income"] / 100_000}
+
+    score(RAW, {"income": 52000}, request_id="req-8f3a")
+    score(RAW, {"income": 61000}, "req-8f3b")  # positional works too
+    # The id is the caller's handle: no flush needed, reads see queued events.
+    event = ledger.get("req-8f3a")
+    assert event.type == "decision.made" and event.payload["output"] == {"score": 0.52}
+    assert ledger.get("req-8f3b").payload["output"] == {"score": 0.61}
+    evidence = ledger.prove("req-8f3a")
+    trusted = load_vkey_file(tmp_path / "keys" / "ledger.vkey")
+    assert verify_evidence(evidence, trusted).events_verified == 1
+    review = record_review(ledger, "req-8f3a", "upheld", "income checked", "ana")
+    assert ledger.get(review.id).subject == event.subject == ledger.subject_token(RAW)
+
+    # An idempotency key: a retried call with the same decision records nothing twice ...
+    score(RAW, {"income": 52000}, request_id="req-8f3a")
+    ledger.flush()
+    assert len(decisions(ledger)) == 2
+
+
+def test_an_id_picked_by_a_function_and_a_conflicting_retry(ledger: Ledger) -> None:
+    @decision(
+        ledger,
+        subject=lambda request: request["customer"],
+        inputs=lambda request: request["features"],
+        id=lambda request: f"req:{request['id']}",
+        wait=True,
+        **COMMON,
+    )
+    def score(request: dict[str, Any]) -> float:
+        return float(request["features"]["income"]) / 100_000
+
+    assert score({"id": 1, "customer": RAW, "features": {"income": 50000}}) == 0.5
+    assert ledger.get("req:1").subject == ledger.subject_token(RAW)
+    # ... while the same id for another decision is refused (raised, as wait=True).
+    with pytest.raises(ValidationError, match="id 'req:1' is already recorded"):
+        score({"id": 1, "customer": RAW, "features": {"income": 70000}})
+    assert len(decisions(ledger)) == 1
+
+
+@pytest.mark.parametrize(
+    ("picked", "message"),
+    [
+        (None, "id picked None, but an event id must be 1-128 characters"),
+        ("has space", "id picked 'has space', but an event id must be"),
+        (42, r"id picked 42, .*convert it in a function \(id=lambda request: str"),
+    ],
+)
+def test_a_bad_picked_id_is_refused_before_the_function_runs(
+    ledger: Ledger, picked: object, message: str
+) -> None:
+    ran: list[object] = []
+
+    @decision(ledger, subject="customer_id", inputs="features", id="request_id", **COMMON)
+    def score(customer_id: str, features: dict[str, Any], request_id: object) -> int:
+        ran.append(request_id)
+        return 1
+
+    with pytest.raises(ValidationError, match=r"decision credit@3\.2 .*score.*: " + message):
+        score(RAW, {"a": 1}, picked)
+    assert ran == [] and len(ledger) == 0
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -318,6 +386,8 @@ def test_record_decision_durable_or_queued(ledger: Ledger) -> None:
         ({"model": ""}, "model must be a non-empty string"),
         ({"subject": "missing_param"}, "subject='missing_param' is not a parameter of"),
         ({"explain": "text"}, "explain must be a function"),
+        ({"id": "request"}, "id='request' is not a parameter of"),
+        ({"id": 7}, "id must be a parameter name or a function, got int"),
     ],
 )
 def test_decorator_mistakes_are_refused_at_decoration_time(

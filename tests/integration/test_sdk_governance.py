@@ -24,6 +24,7 @@ from auditml.sdk import (
     extend_request,
     give_notice,
     grant_consent,
+    grant_consents,
     receive_request,
     record_assessment,
     record_decision,
@@ -159,6 +160,8 @@ def test_approving_an_unrecorded_target_is_recorded_with_a_warning(
         public_authority=False,
     )
     assert approve(ledger, "system:default", "deployment", "ok").target_recorded is True
+    assert approve(ledger, "system:Credit scoring", "deployment", "ok").target_recorded is True
+    assert approve(ledger, "system:other", "deployment", "ok").target_recorded is False
 
 
 @pytest.mark.parametrize(
@@ -214,28 +217,114 @@ def test_consent_state_replays_the_subjects_events_newest_wins(
         grant_consent(ledger, "", "marketing")
 
 
+def test_grant_consents_records_a_batch_in_one_transaction(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subjects = [f"c-{n}@example.com" for n in range(50)]
+    calls: list[int] = []
+    record_many = ledger.record_many
+    monkeypatch.setattr(
+        ledger, "record_many", lambda items, **kw: calls.append(1) or record_many(items, **kw)
+    )
+    receipts = grant_consents(
+        ledger, subjects, "marketing", notice_version="2026-01", occurred_at=NOW
+    )
+    assert calls == [1]  # one record_many: one transaction
+    assert [r.seq for r in receipts] == list(range(50))
+    granted = list(ledger.events(type="consent.granted"))
+    assert [e.subject for e in granted] == [ledger.subject_token(s) for s in subjects]
+    assert {e.occurred_at for e in granted} == {NOW_TEXT}
+    assert granted[0].payload == {
+        "purpose": "marketing",
+        "explicit": True,
+        "notice_version": "2026-01",
+    }
+    assert consent_state(ledger, subjects[7]) == {"marketing": True}
+    assert b"@example.com" not in database_bytes(tmp_path)
+    # Idempotency keys, one per subject: a re-run records nothing twice.
+    first = grant_consents(ledger, ["a", "b"], "research", explicit=False, ids=["k-a", "k-b"])
+    again = grant_consents(ledger, ["a", "b"], "research", explicit=False, ids=["k-a", "k-b"])
+    assert first == again and len(ledger) == 52
+    assert grant_consents(ledger, [], "research") == []
+
+
+@pytest.mark.parametrize(
+    ("subjects", "change", "message"),
+    [
+        (["a", "", "c"], {}, r"grant_consents: subjects\[1\] must be a non-empty string"),
+        ("c-1042", {}, "got the single string 'c-1042'; use grant_consent for one subject"),
+        (["a", "b"], {"ids": ["k-1"]}, "one id per subject is needed, got 1 ids for 2"),
+        (["a", "b"], {"ids": ["k-1", "bad id"]}, r"subjects\[1\]: event id 'bad id' must be"),
+        (["a"], {"id": "k-1"}, r"unexpected option\(s\) id \(give one idempotency key"),
+        (["a"], {"purpose": ""}, "purpose must be a non-empty string"),
+        (["a"], {"explicit": "yes"}, "explicit must be True or False"),
+    ],
+)
+def test_grant_consents_refuses_mistakes_recording_nothing(
+    ledger: Ledger, subjects: Any, change: dict[str, Any], message: str
+) -> None:
+    arguments: dict[str, Any] = {"purpose": "marketing", **change}
+    with pytest.raises(ValidationError, match=message):
+        grant_consents(ledger, subjects, **arguments)
+    assert len(ledger) == 0
+
+
 # -- reviews ---------------------------------------------------------------------------
 
 
 def test_review_is_by_a_human_with_a_sealed_reason(ledger: Ledger, tmp_path: Path) -> None:
     decision_id = decide(ledger)
-    record_review(
-        ledger, decision_id, "overridden", "payslips show a higher income", "ana", subject=RAW
-    )
+    # The decision's id is enough: the review is about the decision's subject.
+    record_review(ledger, decision_id, "overridden", "payslips show a higher income", "ana")
     event = only(ledger, "review.completed")
     assert event.actor.to_json() == {"id": "ana", "kind": "human"}
     assert event.payload["reason"] == "payslips show a higher income"
     assert event.subject == only(ledger, "decision.made").subject
+    assert list(ledger.events(subject=RAW, type="review.completed")) == [event]
     assert b"payslips" not in database_bytes(tmp_path)
     with pytest.raises(ValidationError, match="outcome must be one of upheld, overridden"):
-        record_review(ledger, decision_id, "approved", "r", "ana", subject=RAW)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="is about another subject"):
-        record_review(ledger, decision_id, "upheld", "r", "ana", subject="bo@example.com")
+        record_review(ledger, decision_id, "approved", "r", "ana")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="is a review.completed, not a decision.made"):
+        record_review(ledger, event.id, "upheld", "r", "ana")
     with pytest.raises(ValidationError, match="is a review.completed, not a decision.made"):
         record_review(ledger, event.id, "upheld", "r", "ana", subject=RAW)
-    # A decision recorded elsewhere (not in this ledger) is not refused.
+    with pytest.raises(
+        ValidationError, match=r"record_review: this ledger has no event with id 'elsewhere-1'"
+    ):
+        record_review(ledger, "elsewhere-1", "upheld", "r", "ana")
+    assert len(list(ledger.events(type="review.completed"))) == 1
+
+
+def test_review_with_the_subject_given_checks_it_is_the_decisions(ledger: Ledger) -> None:
+    decision_id = decide(ledger)
+    receipt = record_review(ledger, decision_id, "upheld", "checked", "ana", subject=RAW)
+    assert ledger.get(receipt.id).subject == ledger.get(decision_id).subject
+    with pytest.raises(ValidationError, match="is about another subject"):
+        record_review(ledger, decision_id, "upheld", "r", "ana", subject="bo@example.com")
+    # A decision recorded elsewhere (not in this ledger) is not refused when the subject
+    # is given: the reason is sealed under that person's key.
     record_review(ledger, "elsewhere-1", "upheld", "r", {"id": "bo", "kind": "human"}, subject=RAW)
     assert len(list(ledger.events(type="review.completed"))) == 2
+
+
+def test_review_of_a_decision_still_queued_for_group_commit(ledger: Ledger) -> None:
+    queued = record_decision(
+        ledger,
+        model="credit",
+        version="3.2",
+        purpose="credit scoring",
+        lawful_basis="contract",
+        subject=RAW,
+        inputs={"income": 1},
+        output={"score": 0.1},
+        solely_automated=True,
+        legal_effect=True,
+        wait=False,
+        id="req-1",
+    )
+    receipt = record_review(ledger, "req-1", "upheld", "checked", "ana")  # reads flush first
+    assert queued.result(timeout=10).id == "req-1"
+    assert ledger.get(receipt.id).subject == ledger.subject_token(RAW)
 
 
 # -- everything else: one call each, read back -------------------------------------------------

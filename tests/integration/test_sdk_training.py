@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,20 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def no_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as from a notebook: no ``__main__`` file, so the working directory is the
+    default code directory (under pytest, ``__main__`` is pytest's own script)."""
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+
+
+def run_as_script(monkeypatch: pytest.MonkeyPatch, script: Path) -> None:
+    """Make `script` the ``__main__`` file, as ``python script`` would."""
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
 
 
 @pytest.fixture
@@ -140,6 +156,49 @@ def test_outside_a_repository_or_without_git_the_code_version_is_absent(
     assert "code_version" not in trained(ledger)[0]
     monkeypatch.setattr(code_version_module.shutil, "which", lambda name: None)
     assert git_revision() is None
+
+
+def test_the_commit_is_of_the_scripts_directory_whatever_the_working_directory(
+    ledger: Ledger, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = git(repo, "rev-parse", "HEAD")
+    elsewhere = tmp_path / "jobs"  # not in a repository (GIT_CEILING_DIRECTORIES)
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert git_revision() is None
+    run_as_script(monkeypatch, repo / "train.py")  # python ~/project/train.py
+    with training_run(ledger, model="m", version="1", datasets="d") as run:
+        run.set_artifact("ab" * 32)
+    assert run.code_dir == str(repo)
+    assert trained(ledger)[0]["code_version"] == commit
+    # A script outside any repository records no code version, even from inside one.
+    monkeypatch.chdir(repo)
+    run_as_script(monkeypatch, elsewhere / "train.py")
+    with training_run(ledger, model="m", version="2", datasets="d") as run:
+        run.set_artifact("ab" * 32)
+    assert "code_version" not in trained(ledger)[1]
+
+
+def test_code_dir_names_the_checkout_to_record(
+    ledger: Ledger, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = git(repo, "rev-parse", "HEAD")
+    monkeypatch.chdir(tmp_path)
+    run_as_script(monkeypatch, tmp_path / "launcher.py")  # not in the repository
+    with training_run(ledger, model="m", version="1", datasets="d", code_dir=repo) as run:
+        run.set_artifact("ab" * 32)
+    assert run.code_dir == str(repo) and trained(ledger)[0]["code_version"] == commit
+    # An explicit code version wins over code_dir.
+    with training_run(
+        ledger, model="m", version="2", datasets="d", code_dir=str(repo), code_version="v2"
+    ) as run:
+        run.set_artifact("ab" * 32)
+    assert trained(ledger)[1]["code_version"] == "v2"
+    with pytest.raises(ValidationError, match=r"training_run: code_dir '.*missing' is not an exi"):
+        training_run(ledger, model="m", version="3", datasets="d", code_dir=tmp_path / "missing")
+    with pytest.raises(ValidationError, match="code_dir must be a directory path, got 3"):
+        training_run(ledger, model="m", version="3", datasets="d", code_dir=3)  # type: ignore[arg-type]
+    assert len(ledger) == 2
 
 
 def test_a_block_without_an_artifact_is_refused_on_exit(ledger: Ledger, repo: Path) -> None:
