@@ -822,7 +822,7 @@ class _Story:
             reviewer = self.rng.choice(REVIEWERS)
             overridden = self.rng.random() < 0.3
             if when <= STORY_END:
-                self.agenda.at(when, self.review, receipt.id, applicant, reviewer, overridden)
+                self.agenda.at(when, self.review, receipt.id, reviewer, overridden)
 
     def review(self, decision_id: str, reviewer: _Person, overridden: bool) -> None:
         reason = (
