@@ -177,6 +177,7 @@ def test_ledger_key_is_private_and_checkpoints_are_signed_notes(
 ) -> None:
     key = tmp_path / "keys" / "ledger.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (tmp_path / "keys" / ".gitignore").read_text().splitlines()[-1] == "*"
     assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(10)])
     checkpoint = ledger.checkpoint()
