@@ -1,0 +1,1 @@
+"""Policy evaluation: rules, check kinds and the calendars their deadlines run on."""
