@@ -1,0 +1,996 @@
+"""The closed set of check kinds: pure, streaming judges over events.
+
+Every check is fed the ledger's events in (occurred_at, seq) order, one at a time, and
+gives `Outcome`s: `feed(event)` returns the outcomes that just became final, and
+`finish(as_of)` returns what is still open at `as_of` (pending, or fail when overdue).
+"Earlier" and "after" mean earlier or later in that feed order. A check holds only what
+open obligations need (indexes by match key), never the ledger; `open_count` is the
+size of those indexes.
+
+Shared conventions:
+- `match_on`: a list of (trigger_path, counterpart_path) pairs, or single paths meaning
+  the same path on both sides. A path is dotted (`payload.incident_id`, `subject`,
+  `actor.id`), or a template with dotted paths in braces, e.g.
+  `"model:{payload.model}@{payload.version}"` to meet `payload.target`. Key values are
+  compared as strings (JSON text for non-strings).
+- `where`: a CEL condition over `trigger` alone: which trigger events the rule applies
+  to. Triggers it rejects get no outcome at all.
+- `candidate_where`: a CEL condition over `trigger` and `candidate`: which counterpart
+  events count for a given trigger.
+- A trigger that lacks a `match_on` field (or a clock start) cannot be judged by a
+  machine: its outcome is `needs_human`, naming the field.
+- Each check counts, in `stats`, the triggers it judged ("triggers") and the outcomes it
+  gave by verdict; the CEL conditions count their own evaluation errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Protocol
+
+from auditml.errors import ValidationError
+from auditml.policy.cel import Condition
+from auditml.policy.model import (
+    MISSING,
+    Event,
+    EvidenceRef,
+    Outcome,
+    Verdict,
+    field,
+    parse_ledger_time,
+)
+
+__all__ = [
+    "Calendar",
+    "Check",
+    "Deadline",
+    "ExistsBefore",
+    "Extension",
+    "FieldsPresent",
+    "ForbidsAfter",
+    "MatchOn",
+    "Matcher",
+    "MinDistinct",
+    "Related",
+    "RequiresPrior",
+    "Retention",
+]
+
+Key = tuple[str, ...]
+MatchOn = Sequence[str | tuple[str, str]]
+
+
+class Calendar(Protocol):
+    """What a deadline needs from a calendar (auditml.policy.calendar.Calendar has it)."""
+
+    def due(self, start: datetime, period: str) -> datetime: ...
+
+
+# ---------------------------------------------------------------------------- keys
+
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def _key_part(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _read(event: Event, path: str) -> Any:
+    """Read a plain dotted path or a `{path}` template; MISSING if any part is absent."""
+    if "{" not in path:
+        return field(event, path)
+    parts: list[str] = []
+    last = 0
+    for match in _TEMPLATE_FIELD.finditer(path):
+        value = field(event, match.group(1).strip())
+        if value is MISSING:
+            return MISSING
+        parts.append(path[last : match.start()])
+        parts.append(_key_part(value))
+        last = match.end()
+    parts.append(path[last:])
+    return "".join(parts)
+
+
+class Matcher:
+    """Builds match keys for the trigger side and the counterpart side of `match_on`."""
+
+    __slots__ = ("counterpart_paths", "trigger_paths")
+
+    def __init__(self, match_on: MatchOn, *, where: str = "match_on") -> None:
+        trigger_paths: list[str] = []
+        counterpart_paths: list[str] = []
+        for item in match_on:
+            if isinstance(item, str):
+                left = right = item
+            elif (
+                isinstance(item, tuple | list)
+                and len(item) == 2
+                and all(isinstance(p, str) and p for p in item)
+            ):
+                left, right = item[0], item[1]
+            else:
+                raise ValidationError(
+                    f"{where}: each entry must be a path or a [trigger_path, counterpart_path] "
+                    f"pair, got {item!r}"
+                )
+            trigger_paths.append(left)
+            counterpart_paths.append(right)
+        self.trigger_paths = tuple(trigger_paths)
+        self.counterpart_paths = tuple(counterpart_paths)
+
+    def trigger_key(self, event: Event) -> Key | str:
+        """The trigger's key, or the first path it lacks."""
+        return self._key(event, self.trigger_paths)
+
+    def counterpart_key(self, event: Event) -> Key | str:
+        """The counterpart's key, or the first path it lacks."""
+        return self._key(event, self.counterpart_paths)
+
+    @staticmethod
+    def _key(event: Event, paths: tuple[str, ...]) -> Key | str:
+        parts: list[str] = []
+        for path in paths:
+            value = _read(event, path)
+            if value is MISSING:
+                return path
+            parts.append(_key_part(value))
+        return tuple(parts)
+
+    def describe(self, key: Key) -> str:
+        """`subject=sub_x, payload.purpose=scoring`, or `` for the empty key."""
+        return ", ".join(
+            f"{path}={value}" for path, value in zip(self.trigger_paths, key, strict=True)
+        )
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _span(delta: timedelta) -> str:
+    """A readable length of time: `2 days 3 hours`, `45 minutes`, `12 seconds`."""
+    seconds = int(abs(delta).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in units if n]
+    if not parts:
+        return f"{secs} second{'s' if secs != 1 else ''}"
+    return " ".join(parts[:2])
+
+
+def _ref(event: Event) -> str:
+    return f"{event.type} (seq {event.seq})"
+
+
+def _for(matcher: Matcher, key: Key) -> str:
+    text = matcher.describe(key)
+    return f" for {text}" if text else ""
+
+
+def _time_of(event: Event, path: str) -> datetime | None:
+    value = field(event, path)
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_ledger_time(value, where=path)
+        except ValidationError:
+            return None
+    return None
+
+
+def _need(condition: Condition | None, variables: tuple[str, ...], where: str) -> None:
+    if condition is not None and tuple(sorted(condition.variables)) != tuple(sorted(variables)):
+        raise ValidationError(
+            f"{where}: the condition {condition.source!r} must be compiled with the variables "
+            f"{', '.join(variables)}, not {', '.join(condition.variables)}"
+        )
+
+
+def _types(value: str | Iterable[str] | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+# ---------------------------------------------------------------------------- base
+
+
+class Check:
+    """Base of the check kinds: the streaming interface and the shared bookkeeping."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, int] = {"triggers": 0}
+
+    def feed(self, event: Event) -> list[Outcome]:
+        """Take the next event (in (occurred_at, seq) order); return outcomes now final."""
+        raise NotImplementedError
+
+    def finish(self, as_of: datetime) -> list[Outcome]:
+        """Return the obligations still open at `as_of`: pending, or fail when overdue."""
+        return []
+
+    @property
+    def open_count(self) -> int:
+        """How many entries the check's indexes hold (what memory it needs)."""
+        return 0
+
+    def _outcome(
+        self,
+        verdict: Verdict,
+        message: str,
+        evidence: Iterable[EvidenceRef] = (),
+        *,
+        due: datetime | None = None,
+        key: Key = (),
+    ) -> Outcome:
+        self.stats[verdict] = self.stats.get(verdict, 0) + 1
+        return Outcome(verdict, message, tuple(evidence), due, key)
+
+    def _unmatched(self, event: Event, path: str, what: str) -> Outcome:
+        return self._outcome(
+            "needs_human",
+            f"{_ref(event)} has no {path}, so it cannot be matched with {what}; "
+            "check it by hand and correct the record.",
+            [EvidenceRef.of("trigger", event)],
+        )
+
+    def _applies(self, where: Condition | None, event: Event) -> bool:
+        return where is None or where.evaluate(trigger=event)
+
+
+# ---------------------------------------------------------------------------- requires_prior
+
+
+class RequiresPrior(Check):
+    """Each trigger needs an earlier `prior` event with the same key, still in force.
+
+    A `prior` stops being in force when an `unless_revoked_by` event with its key comes
+    after it (consent.withdrawn after consent.granted); a later `prior` restores it.
+    State: the priors in force, by key (with no `candidate_where`, only the latest).
+    """
+
+    kind = "requires_prior"
+
+    def __init__(
+        self,
+        trigger: str,
+        prior: str,
+        match_on: MatchOn,
+        unless_revoked_by: str | Sequence[str] | None = None,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+    ) -> None:
+        super().__init__()
+        _need(where, ("trigger",), f"{self.kind} where")
+        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        self.trigger = trigger
+        self.prior = prior
+        self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
+        self.revoked_by = _types(unless_revoked_by)
+        self.where = where
+        self.candidate_where = candidate_where
+        self._in_force: dict[Key, list[Event]] = {}
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(events) for events in self._in_force.values())
+
+    def feed(self, event: Event) -> list[Outcome]:
+        kind = event.type
+        if kind == self.prior:
+            key = self.matcher.counterpart_key(event)
+            if isinstance(key, tuple):
+                held = self._in_force.setdefault(key, [])
+                if self.candidate_where is None:
+                    held[:] = [event]
+                else:
+                    held.append(event)
+        if kind in self.revoked_by:
+            key = self.matcher.counterpart_key(event)
+            if isinstance(key, tuple):
+                self._in_force.pop(key, None)
+        if kind != self.trigger or not self._applies(self.where, event):
+            return []
+        self.stats["triggers"] += 1
+        return [self._judge(event)]
+
+    def _judge(self, event: Event) -> Outcome:
+        key = self.matcher.trigger_key(event)
+        if isinstance(key, str):
+            return self._unmatched(event, key, self.prior)
+        for prior in reversed(self._in_force.get(key, ())):
+            if self.candidate_where is None or self.candidate_where.evaluate(
+                trigger=event, candidate=prior
+            ):
+                return self._outcome(
+                    "pass",
+                    f"{_ref(event)}{_for(self.matcher, key)} follows {_ref(prior)} "
+                    f"of {_when(prior.occurred_at)}"
+                    + (", not revoked since." if self.revoked_by else "."),
+                    [EvidenceRef.of("trigger", event), EvidenceRef.of("counterpart", prior)],
+                    key=key,
+                )
+        missing = f"no earlier {self.prior}"
+        if self.revoked_by:
+            missing += (
+                f" in force (none recorded, or revoked by {' or '.join(sorted(self.revoked_by))})"
+            )
+        return self._outcome(
+            "fail",
+            f"{_ref(event)}{_for(self.matcher, key)} has {missing}.",
+            [EvidenceRef.of("trigger", event)],
+            key=key,
+        )
+
+
+class ExistsBefore(RequiresPrior):
+    """Each trigger needs an earlier `required` event with the same key (nothing revokes it).
+
+    E.g. model.deployed needs an earlier assessment.completed with kind dpia for its
+    target (`candidate_where`: `candidate.payload.kind == "dpia"`).
+    """
+
+    kind = "exists_before"
+
+    def __init__(
+        self,
+        trigger: str,
+        required: str,
+        match_on: MatchOn,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+    ) -> None:
+        super().__init__(trigger, required, match_on, where=where, candidate_where=candidate_where)
+
+
+# ---------------------------------------------------------------------------- deadline
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An event that extends an open deadline by `period`, at most `limit` times.
+
+    An extension counts only when it comes on or before the due date in force; the new
+    due date is `calendar.due(old due date, period)`. `match_on` joins the extension to
+    the trigger; by default the deadline's own `match_on` (extension on the
+    counterpart side, like `satisfied_by`).
+    """
+
+    type: str
+    period: str
+    limit: int = 1
+    match_on: MatchOn | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    trigger: Event
+    key: Key
+    start: datetime
+    period: str
+    due: datetime
+    extensions: list[Event]
+    refused: list[Event]
+
+
+class Deadline(Check):
+    """Each trigger must be followed by a `satisfied_by` event with its key by a due date.
+
+    due = calendar.due(clock start, period); the clock start is the trigger's
+    `clock_field` (e.g. `payload.aware_at`, `payload.received_at`, default occurred_at),
+    and the period comes from the first tier whose condition holds for the trigger,
+    else `period`, else `period_field` read from the trigger (e.g. `payload.retention`).
+    A satisfying event's own time is its `satisfied_clock_field` (default occurred_at;
+    e.g. `payload.sent_at`). Satisfied by the due date: pass; later: fail, saying how
+    late. Still open at `finish(as_of)`: fail if due < as_of, else pending. One
+    satisfying event closes every open obligation with its key that it matches.
+    Overdue obligations stay open until satisfied or finished, so that a late answer is
+    reported as late. State: open obligations, by key.
+    """
+
+    kind = "deadline"
+
+    def __init__(
+        self,
+        trigger: str,
+        satisfied_by: str | Sequence[str],
+        match_on: MatchOn,
+        *,
+        calendar: Calendar,
+        period: str | None = None,
+        tiers: Sequence[tuple[Condition, str]] = (),
+        period_field: str | None = None,
+        clock_field: str = "occurred_at",
+        satisfied_clock_field: str = "occurred_at",
+        extension: Extension | None = None,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+        period_name: str = "period",
+    ) -> None:
+        super().__init__()
+        if period is None and not tiers and period_field is None:
+            raise ValidationError(f"{self.kind}: give a period, tiers or a period_field")
+        _need(where, ("trigger",), f"{self.kind} where")
+        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        for index, (condition, _) in enumerate(tiers):
+            _need(condition, ("trigger",), f"{self.kind} tiers[{index}]")
+        if extension is not None and extension.limit < 1:
+            raise ValidationError(f"{self.kind} extension: limit must be at least 1")
+        self.trigger = trigger
+        self.satisfied_by = _types(satisfied_by)
+        self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
+        self.calendar = calendar
+        self.period = period
+        self.tiers = tuple(tiers)
+        self.period_field = period_field
+        self.clock_field = clock_field
+        self.satisfied_clock_field = satisfied_clock_field
+        self.extension = extension
+        self.extension_matcher = (
+            Matcher(extension.match_on, where=f"{self.kind} extension match_on")
+            if extension is not None and extension.match_on is not None
+            else self.matcher
+        )
+        self.where = where
+        self.candidate_where = candidate_where
+        self.period_name = period_name
+        self._open: dict[Key, list[_Open]] = {}
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(obligations) for obligations in self._open.values())
+
+    def feed(self, event: Event) -> list[Outcome]:
+        out: list[Outcome] = []
+        if event.type in self.satisfied_by and self._open:
+            out.extend(self._satisfy(event))
+        if self.extension is not None and event.type == self.extension.type and self._open:
+            self._extend(event, self.extension)
+        if event.type == self.trigger and self._applies(self.where, event):
+            self.stats["triggers"] += 1
+            refused = self._open_obligation(event)
+            if refused is not None:
+                out.append(refused)
+        return out
+
+    def _period_for(self, event: Event) -> str | None:
+        for condition, period in self.tiers:
+            if condition.evaluate(trigger=event):
+                return period
+        if self.period is not None:
+            return self.period
+        if self.period_field is not None:
+            value = field(event, self.period_field)
+            return value if isinstance(value, str) else None
+        return None
+
+    def _open_obligation(self, event: Event) -> Outcome | None:
+        key = self.matcher.trigger_key(event)
+        if isinstance(key, str):
+            return self._unmatched(event, key, " or ".join(sorted(self.satisfied_by)))
+        trigger_ref = [EvidenceRef.of("trigger", event)]
+        period = self._period_for(event)
+        if period is None:
+            reason = (
+                f"has no {self.period_field}"
+                if self.period_field is not None and not self.tiers
+                else "matches no tier of the rule"
+            )
+            return self._outcome(
+                "not_applicable",
+                f"{_ref(event)}{_for(self.matcher, key)} {reason}, so no deadline applies.",
+                trigger_ref,
+                key=key,
+            )
+        start = _time_of(event, self.clock_field)
+        if start is None:
+            return self._outcome(
+                "needs_human",
+                f"{_ref(event)}{_for(self.matcher, key)} has no valid time in "
+                f"{self.clock_field}, so its deadline cannot be computed; check it by hand.",
+                trigger_ref,
+                key=key,
+            )
+        try:
+            due = self.calendar.due(start, period)
+        except (ValidationError, ValueError) as exc:
+            return self._outcome(
+                "needs_human",
+                f"{_ref(event)}{_for(self.matcher, key)}: the {self.period_name} {period!r} "
+                f"cannot be applied ({exc}); check it by hand.",
+                trigger_ref,
+                key=key,
+            )
+        self._open.setdefault(key, []).append(_Open(event, key, start, period, due, [], []))
+        return None
+
+    def _satisfy(self, event: Event) -> list[Outcome]:
+        key = self.matcher.counterpart_key(event)
+        if isinstance(key, str):
+            return []
+        open_here = self._open.get(key)
+        if not open_here:
+            return []
+        out: list[Outcome] = []
+        remaining: list[_Open] = []
+        for obligation in open_here:
+            if self.candidate_where is not None and not self.candidate_where.evaluate(
+                trigger=obligation.trigger, candidate=event
+            ):
+                remaining.append(obligation)
+                continue
+            out.append(self._closed(obligation, event))
+        if remaining:
+            self._open[key] = remaining
+        else:
+            del self._open[key]
+        return out
+
+    def _closed(self, obligation: _Open, event: Event) -> Outcome:
+        at = _time_of(event, self.satisfied_clock_field) or event.occurred_at
+        evidence = self._evidence(obligation, event)
+        head = (
+            f"{_ref(obligation.trigger)}{_for(self.matcher, obligation.key)} "
+            f"(clock from {_when(obligation.start)}, {self.period_name} {obligation.period}"
+            f"{self._extended(obligation)}, due {_when(obligation.due)})"
+        )
+        if at <= obligation.due:
+            return self._outcome(
+                "pass",
+                f"{head} was met by {_ref(event)} at {_when(at)}.",
+                evidence,
+                due=obligation.due,
+                key=obligation.key,
+            )
+        return self._outcome(
+            "fail",
+            f"{head} was met late: {_ref(event)} at {_when(at)}, "
+            f"{_span(at - obligation.due)} after the due date.{self._refusals(obligation)}",
+            evidence,
+            due=obligation.due,
+            key=obligation.key,
+        )
+
+    def _evidence(self, obligation: _Open, counterpart: Event | None) -> list[EvidenceRef]:
+        refs = [EvidenceRef.of("trigger", obligation.trigger)]
+        if counterpart is not None:
+            refs.append(EvidenceRef.of("counterpart", counterpart))
+        refs.extend(EvidenceRef.of("context", e) for e in obligation.extensions)
+        refs.extend(EvidenceRef.of("context", e) for e in obligation.refused)
+        return refs
+
+    @staticmethod
+    def _extended(obligation: _Open) -> str:
+        if not obligation.extensions:
+            return ""
+        seqs = ", ".join(str(e.seq) for e in obligation.extensions)
+        return f", extended by seq {seqs}"
+
+    def _refusals(self, obligation: _Open) -> str:
+        if not obligation.refused or self.extension is None:
+            return ""
+        seqs = ", ".join(str(e.seq) for e in obligation.refused)
+        return (
+            f" The {self.extension.type} at seq {seqs} did not count: it came after the due "
+            f"date, or beyond the limit of {self.extension.limit}."
+        )
+
+    def _extend(self, event: Event, extension: Extension) -> None:
+        key = self.extension_matcher.counterpart_key(event)
+        if isinstance(key, str):
+            return
+        for obligation in self._open.get(key, ()):
+            if len(obligation.extensions) < extension.limit and event.occurred_at <= obligation.due:
+                obligation.due = self.calendar.due(obligation.due, extension.period)
+                obligation.extensions.append(event)
+            else:
+                obligation.refused.append(event)
+
+    def finish(self, as_of: datetime) -> list[Outcome]:
+        out: list[Outcome] = []
+        wanted = " or ".join(sorted(self.satisfied_by))
+        for obligations in self._open.values():
+            for obligation in obligations:
+                head = (
+                    f"{_ref(obligation.trigger)}{_for(self.matcher, obligation.key)} "
+                    f"(clock from {_when(obligation.start)}, {self.period_name} "
+                    f"{obligation.period}{self._extended(obligation)}) has no {wanted}"
+                )
+                evidence = self._evidence(obligation, None)
+                if obligation.due < as_of:
+                    out.append(
+                        self._outcome(
+                            "fail",
+                            f"{head}: it was due {_when(obligation.due)}, "
+                            f"{_span(as_of - obligation.due)} before {_when(as_of)}."
+                            f"{self._refusals(obligation)}",
+                            evidence,
+                            due=obligation.due,
+                            key=obligation.key,
+                        )
+                    )
+                else:
+                    out.append(
+                        self._outcome(
+                            "pending",
+                            f"{head} yet; it is due {_when(obligation.due)}, "
+                            f"{_span(obligation.due - as_of)} after {_when(as_of)}.",
+                            evidence,
+                            due=obligation.due,
+                            key=obligation.key,
+                        )
+                    )
+        return out
+
+
+# ---------------------------------------------------------------------------- forbids_after
+
+
+class ForbidsAfter(Check):
+    """After a trigger (consent.withdrawn, system.suspended), a `forbidden` event with the
+    same key fails, until a `lifted_by` event with the trigger's key (consent.granted
+    again) ends the ban. `lifted_by` and the trigger are read with the trigger-side
+    paths of `match_on`, `forbidden` with the counterpart side.
+
+    Only violations give outcomes (fail, when the forbidden event arrives): the absence
+    of a fail is the pass; `stats["triggers"]` says how many bans were checked.
+    State: the bans in force, by key (the latest trigger per key).
+    """
+
+    kind = "forbids_after"
+
+    def __init__(
+        self,
+        trigger: str,
+        forbidden: str | Sequence[str],
+        match_on: MatchOn,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+        lifted_by: str | Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        _need(where, ("trigger",), f"{self.kind} where")
+        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        self.trigger = trigger
+        self.forbidden = _types(forbidden)
+        self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
+        self.where = where
+        self.candidate_where = candidate_where
+        self.lifted_by = _types(lifted_by)
+        self._bans: dict[Key, Event] = {}
+
+    @property
+    def open_count(self) -> int:
+        return len(self._bans)
+
+    def feed(self, event: Event) -> list[Outcome]:
+        out: list[Outcome] = []
+        if event.type in self.forbidden and self._bans:
+            key = self.matcher.counterpart_key(event)
+            ban = self._bans.get(key) if isinstance(key, tuple) else None
+            if (
+                ban is not None
+                and isinstance(key, tuple)
+                and (
+                    self.candidate_where is None
+                    or self.candidate_where.evaluate(trigger=ban, candidate=event)
+                )
+            ):
+                out.append(
+                    self._outcome(
+                        "fail",
+                        f"{_ref(event)} at {_when(event.occurred_at)}{_for(self.matcher, key)} "
+                        f"came after {_ref(ban)} at {_when(ban.occurred_at)}, which forbids it.",
+                        [EvidenceRef.of("trigger", ban), EvidenceRef.of("counterpart", event)],
+                        key=key,
+                    )
+                )
+        if event.type in self.lifted_by:
+            key = self.matcher.trigger_key(event)
+            if isinstance(key, tuple):
+                self._bans.pop(key, None)
+        if event.type == self.trigger and self._applies(self.where, event):
+            self.stats["triggers"] += 1
+            key = self.matcher.trigger_key(event)
+            if isinstance(key, str):
+                out.append(self._unmatched(event, key, " or ".join(sorted(self.forbidden))))
+            else:
+                self._bans[key] = event
+        return out
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+class Retention(Check):
+    """How long data may, or must, be kept. Two modes; a rule uses one.
+
+    - At most (`max_age`, or `max_age_field` read from the trigger such as
+      `payload.retention`, falling back to `max_age`): each trigger (dataset.registered)
+      must see a `purged_by` event (erasure.completed, log.purged) with its key within
+      that age, counted from `data_time_field` (default occurred_at). A deadline in all
+      but name: pass, late fail, overdue fail, pending. A trigger with no age at all is
+      not_applicable. `candidate_where` can say which purges cover which data, e.g.
+      `timestamp(candidate.payload.up_to) >= trigger.occurred_at`.
+    - At least (`min_age`): each trigger is itself the purge (log.purged); what it
+      removes, up to `data_time_field` (e.g. `payload.up_to`), must have been at least
+      `min_age` old when it happened: calendar.due(up_to, min_age) <= occurred_at, else
+      fail, saying how early. Final at once; no state.
+    """
+
+    kind = "retention"
+
+    def __init__(
+        self,
+        trigger: str,
+        *,
+        calendar: Calendar,
+        max_age: str | None = None,
+        max_age_field: str | None = None,
+        purged_by: str | Sequence[str] = (),
+        match_on: MatchOn = (),
+        data_time_field: str = "occurred_at",
+        min_age: str | None = None,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+    ) -> None:
+        super().__init__()
+        at_most = max_age is not None or max_age_field is not None
+        if at_most == (min_age is not None):
+            raise ValidationError(
+                f"{self.kind}: give either max_age/max_age_field (data must be purged in "
+                "time) or min_age (data must be kept long enough), not both or neither"
+            )
+        if at_most and not _types(purged_by):
+            raise ValidationError(f"{self.kind}: max_age needs purged_by event type(s)")
+        _need(where, ("trigger",), f"{self.kind} where")
+        self.trigger = trigger
+        self.calendar = calendar
+        self.min_age = min_age
+        self.data_time_field = data_time_field
+        self.where = where
+        self._deadline: Deadline | None = None
+        if at_most:
+            self._deadline = Deadline(
+                trigger,
+                purged_by,
+                match_on,
+                calendar=calendar,
+                period=max_age,
+                period_field=max_age_field,
+                clock_field=data_time_field,
+                where=where,
+                candidate_where=candidate_where,
+                period_name="retention",
+            )
+            self.stats = self._deadline.stats
+
+    @property
+    def open_count(self) -> int:
+        return 0 if self._deadline is None else self._deadline.open_count
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if self._deadline is not None:
+            return self._deadline.feed(event)
+        if event.type != self.trigger or not self._applies(self.where, event):
+            return []
+        self.stats["triggers"] += 1
+        return [self._kept_long_enough(event, self.min_age or "")]
+
+    def _kept_long_enough(self, event: Event, min_age: str) -> Outcome:
+        refs = [EvidenceRef.of("trigger", event)]
+        up_to = _time_of(event, self.data_time_field)
+        if up_to is None:
+            return self._outcome(
+                "needs_human",
+                f"{_ref(event)} has no valid time in {self.data_time_field}, so the age of "
+                "what it removed cannot be computed; check it by hand.",
+                refs,
+            )
+        earliest = self.calendar.due(up_to, min_age)
+        at = event.occurred_at
+        if earliest <= at:
+            return self._outcome(
+                "pass",
+                f"{_ref(event)} at {_when(at)} removed records up to {_when(up_to)}, "
+                f"all at least {min_age} old (allowed from {_when(earliest)}).",
+                refs,
+                due=earliest,
+            )
+        return self._outcome(
+            "fail",
+            f"{_ref(event)} at {_when(at)} removed records up to {_when(up_to)} that had to "
+            f"be kept {min_age}, until {_when(earliest)}: {_span(earliest - at)} too early.",
+            refs,
+            due=earliest,
+        )
+
+    def finish(self, as_of: datetime) -> list[Outcome]:
+        return [] if self._deadline is None else self._deadline.finish(as_of)
+
+
+# ---------------------------------------------------------------------------- min_distinct
+
+
+@dataclass(frozen=True)
+class Related:
+    """Events of `type` joined to the trigger by `match_on` (trigger path, their path);
+    `actor_path` is what identifies their actor (compared with `distinct_by` values)."""
+
+    type: str
+    match_on: MatchOn
+    actor_path: str = "actor.id"
+
+
+class MinDistinct(Check):
+    """Each trigger needs at least `minimum` earlier `counted` events with its key whose
+    `distinct_by` values (default the actor id) differ, not counting the actors of any
+    earlier `exclude_actors_of` event for the trigger (e.g. model.deployed needs two
+    approval.granted by people other than who ran model.trained for that version).
+    State: the counted and excluded events seen, by key.
+    """
+
+    kind = "min_distinct"
+
+    def __init__(
+        self,
+        trigger: str,
+        counted: str,
+        match_on: MatchOn,
+        minimum: int,
+        distinct_by: str = "actor.id",
+        exclude_actors_of: Related | None = None,
+        where: Condition | None = None,
+        candidate_where: Condition | None = None,
+    ) -> None:
+        super().__init__()
+        if minimum < 1:
+            raise ValidationError(f"{self.kind}: minimum must be at least 1, got {minimum}")
+        _need(where, ("trigger",), f"{self.kind} where")
+        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        self.trigger = trigger
+        self.counted = counted
+        self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
+        self.minimum = minimum
+        self.distinct_by = distinct_by
+        self.exclude = exclude_actors_of
+        self.exclude_matcher = (
+            Matcher(exclude_actors_of.match_on, where=f"{self.kind} exclude_actors_of match_on")
+            if exclude_actors_of is not None
+            else None
+        )
+        self.where = where
+        self.candidate_where = candidate_where
+        self._counted: dict[Key, list[Event]] = {}
+        self._excluded: dict[Key, dict[str, Event]] = {}
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(v) for v in self._counted.values()) + sum(
+            len(v) for v in self._excluded.values()
+        )
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if event.type == self.counted:
+            key = self.matcher.counterpart_key(event)
+            if isinstance(key, tuple):
+                self._counted.setdefault(key, []).append(event)
+        exclude, exclude_matcher = self.exclude, self.exclude_matcher
+        if exclude is not None and exclude_matcher is not None and event.type == exclude.type:
+            key = exclude_matcher.counterpart_key(event)
+            actor = field(event, exclude.actor_path)
+            if isinstance(key, tuple) and actor is not MISSING:
+                self._excluded.setdefault(key, {}).setdefault(_key_part(actor), event)
+        if event.type != self.trigger or not self._applies(self.where, event):
+            return []
+        self.stats["triggers"] += 1
+        return [self._judge(event)]
+
+    def _judge(self, event: Event) -> Outcome:
+        key = self.matcher.trigger_key(event)
+        if isinstance(key, str):
+            return self._unmatched(event, key, self.counted)
+        excluded: dict[str, Event] = {}
+        if self.exclude_matcher is not None:
+            exclude_key = self.exclude_matcher.trigger_key(event)
+            if isinstance(exclude_key, tuple):
+                excluded = self._excluded.get(exclude_key, {})
+        distinct: dict[str, Event] = {}
+        barred: dict[str, Event] = {}
+        for candidate in self._counted.get(key, ()):
+            value = field(candidate, self.distinct_by)
+            if value is MISSING:
+                continue
+            if self.candidate_where is not None and not self.candidate_where.evaluate(
+                trigger=event, candidate=candidate
+            ):
+                continue
+            text = _key_part(value)
+            if text in excluded:
+                barred.setdefault(text, candidate)
+            else:
+                distinct.setdefault(text, candidate)
+        evidence = [EvidenceRef.of("trigger", event)]
+        evidence += [EvidenceRef.of("counterpart", e) for e in distinct.values()]
+        evidence += [EvidenceRef.of("context", excluded[name]) for name in barred]
+        found = f"{len(distinct)} {self.counted} by distinct {self.distinct_by}"
+        if distinct:
+            found += f" ({', '.join(sorted(distinct))})"
+        note = ""
+        if barred and self.exclude is not None:
+            names = ", ".join(sorted(barred))
+            note = f"; {names} did not count, having done the {self.exclude.type}"
+        verdict: Verdict = "pass" if len(distinct) >= self.minimum else "fail"
+        return self._outcome(
+            verdict,
+            f"{_ref(event)}{_for(self.matcher, key)} has {found}, "
+            f"{'meeting' if verdict == 'pass' else 'short of'} the minimum of {self.minimum}{note}.",
+            evidence,
+            key=key,
+        )
+
+
+# ---------------------------------------------------------------------------- fields_present
+
+
+class FieldsPresent(Check):
+    """Each event of `type` (that `where` selects) must carry every path in `fields`,
+    non-empty (a JSON null, "", [] or {} counts as missing). Final at once; no state."""
+
+    kind = "fields_present"
+
+    def __init__(self, type: str, fields: Sequence[str], where: Condition | None = None) -> None:
+        super().__init__()
+        if not fields:
+            raise ValidationError(f"{self.kind}: list at least one field")
+        _need(where, ("trigger",), f"{self.kind} where")
+        self.type = type
+        self.fields = tuple(fields)
+        self.where = where
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if event.type != self.type or not self._applies(self.where, event):
+            return []
+        self.stats["triggers"] += 1
+        missing = [path for path in self.fields if _empty(field(event, path))]
+        refs = [EvidenceRef.of("trigger", event)]
+        if missing:
+            return [
+                self._outcome(
+                    "fail",
+                    f"{_ref(event)} lacks {', '.join(missing)}.",
+                    refs,
+                )
+            ]
+        return [self._outcome("pass", f"{_ref(event)} has {', '.join(self.fields)}.", refs)]
+
+
+def _empty(value: Any) -> bool:
+    return (
+        value is MISSING
+        or value is None
+        or (isinstance(value, str | list | dict | tuple) and len(value) == 0)
+    )

@@ -1,0 +1,692 @@
+"""The check kinds, each on hand-built event streams with exact expected outcomes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from auditml.errors import ValidationError
+from auditml.policy.cel import compile_condition
+from auditml.policy.checks import (
+    Deadline,
+    ExistsBefore,
+    Extension,
+    FieldsPresent,
+    ForbidsAfter,
+    Matcher,
+    MinDistinct,
+    Related,
+    RequiresPrior,
+    Retention,
+)
+from auditml.policy.model import MISSING, Event, EvidenceRef, Outcome, field
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class ExactCalendar:
+    """Plain arithmetic: months clamp to the month's last day, no working-day moves."""
+
+    def due(self, start: datetime, period: str) -> datetime:
+        match = re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(\d+)H)?", period)
+        if match is None or period in {"P", "PT"}:
+            raise ValidationError(f"bad period {period!r}")
+        years, months, days, hours = (int(g or 0) for g in match.groups())
+        total = start.month - 1 + months + 12 * years
+        year, month = start.year + total // 12, total % 12 + 1
+        last = (datetime(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+        moved = start.replace(year=year, month=month, day=min(start.day, last))
+        return moved + timedelta(days=days, hours=hours)
+
+
+CAL = ExactCalendar()
+
+
+def ev(
+    seq: int,
+    type_: str,
+    at: datetime = T0,
+    *,
+    subject: str | None = None,
+    actor: str = "ana",
+    **payload: object,
+) -> Event:
+    return Event(
+        seq, f"e{seq}", type_, "credit", subject, {"id": actor, "kind": "human"}, at, at, payload
+    )
+
+
+def run(check: object, events: list[Event]) -> list[Outcome]:
+    out: list[Outcome] = []
+    for event in events:
+        out.extend(check.feed(event))  # type: ignore[attr-defined]
+    return out
+
+
+def refs(*items: tuple[str, Event]) -> tuple[EvidenceRef, ...]:
+    return tuple(EvidenceRef(role, e.seq, e.id) for role, e in items)  # type: ignore[arg-type]
+
+
+def trig(source: str) -> object:
+    return compile_condition(source, variables=["trigger"], where="test")
+
+
+def pair(source: str) -> object:
+    return compile_condition(source, variables=["trigger", "candidate"], where="test")
+
+
+# ---------------------------------------------------------------- model
+
+
+def test_event_from_envelope_and_field_paths() -> None:
+    envelope = {
+        "v": 1,
+        "seq": 7,
+        "id": "abc",
+        "type": "incident.reported",
+        "system": "credit",
+        "recorded_at": "2026-03-02T09:00:01.000000Z",
+        "occurred_at": "2026-03-02T09:00:00.250000Z",
+        "actor": {"id": "ana", "kind": "human"},
+        "payload": {"incident_id": "i-1", "meta": {"a": None}},
+        "prev": "0" * 64,
+    }
+    event = Event.from_envelope(envelope)
+    assert event.occurred_at == datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
+    assert event.recorded_at.tzinfo is not None
+    assert event.subject is None
+    assert field(event, "payload.incident_id") == "i-1"
+    assert field(event, "actor.id") == "ana"
+    assert field(event, "occurred_at") == event.occurred_at
+    assert (field(event, "type"), field(event, "system"), field(event, "id")) == (
+        "incident.reported",
+        "credit",
+        "abc",
+    )
+    assert field(event, "seq") == 7
+    for missing in (
+        "subject",
+        "payload.nope",
+        "payload.incident_id.x",
+        "payload.meta.a",
+        "actor.role",
+        "nope",
+    ):
+        assert field(event, missing) is MISSING
+    with pytest.raises(ValidationError, match="event seq=7 occurred_at"):
+        Event.from_envelope({**envelope, "occurred_at": "2026-03-02T09:00:00"})
+    with pytest.raises(ValidationError, match="'payload' must be an object"):
+        Event.from_envelope({**envelope, "payload": []})
+
+
+def test_matcher_pairs_templates_and_errors() -> None:
+    matcher = Matcher(["subject", ("model:{payload.model}@{payload.version}", "payload.target")])
+    deployed = ev(1, "model.deployed", subject="s", model="credit", version="3.2")
+    approval = ev(2, "approval.granted", subject="s", target="model:credit@3.2")
+    assert matcher.trigger_key(deployed) == ("s", "model:credit@3.2")
+    assert matcher.counterpart_key(approval) == ("s", "model:credit@3.2")
+    assert matcher.trigger_key(ev(3, "model.deployed", subject="s", model="credit")) == (
+        "model:{payload.model}@{payload.version}"
+    )
+    with pytest.raises(ValidationError, match="match_on"):
+        Matcher([("a", "b", "c")])  # type: ignore[list-item]
+
+
+# ---------------------------------------------------------------- requires_prior
+
+
+def consent_rule() -> RequiresPrior:
+    return RequiresPrior(
+        "decision.made",
+        "consent.granted",
+        ["subject", "payload.purpose"],
+        unless_revoked_by="consent.withdrawn",
+        where=trig('trigger.payload.lawful_basis == "consent"'),  # type: ignore[arg-type]
+    )
+
+
+def test_requires_prior_with_revocation() -> None:
+    check = consent_rule()
+    granted = ev(0, "consent.granted", subject="A", purpose="scoring")
+    d1 = ev(1, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
+    d2 = ev(2, "decision.made", subject="B", purpose="scoring", lawful_basis="consent")
+    other_basis = ev(3, "decision.made", subject="B", purpose="scoring", lawful_basis="contract")
+    withdrawn = ev(4, "consent.withdrawn", subject="A", purpose="scoring")
+    d5 = ev(5, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
+    regranted = ev(6, "consent.granted", subject="A", purpose="scoring")
+    d7 = ev(7, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
+    no_purpose = ev(8, "decision.made", subject="A", lawful_basis="consent")
+    out = run(check, [granted, d1, d2, other_basis, withdrawn, d5, regranted, d7, no_purpose])
+    assert [(o.verdict, o.evidence, o.key) for o in out] == [
+        ("pass", refs(("trigger", d1), ("counterpart", granted)), ("A", "scoring")),
+        ("fail", refs(("trigger", d2)), ("B", "scoring")),
+        ("fail", refs(("trigger", d5)), ("A", "scoring")),
+        ("pass", refs(("trigger", d7), ("counterpart", regranted)), ("A", "scoring")),
+        ("needs_human", refs(("trigger", no_purpose)), ()),
+    ]
+    assert out[2].message == (
+        "decision.made (seq 5) for subject=A, payload.purpose=scoring has no earlier "
+        "consent.granted in force (none recorded, or revoked by consent.withdrawn)."
+    )
+    assert "has no payload.purpose" in out[4].message
+    assert check.finish(T0) == []
+    assert check.stats == {"triggers": 5, "pass": 2, "fail": 2, "needs_human": 1}
+    assert check.open_count == 1
+
+
+def test_requires_prior_candidate_where_keeps_all_candidates() -> None:
+    check = RequiresPrior(
+        "decision.made",
+        "consent.granted",
+        ["subject"],
+        candidate_where=pair("candidate.payload.explicit == true"),  # type: ignore[arg-type]
+    )
+    explicit = ev(0, "consent.granted", subject="A", explicit=True)
+    implicit = ev(1, "consent.granted", subject="A", explicit=False)
+    decision = ev(2, "decision.made", subject="A")
+    (outcome,) = run(check, [explicit, implicit, decision])
+    assert outcome.verdict == "pass"
+    assert outcome.evidence == refs(("trigger", decision), ("counterpart", explicit))
+
+
+def test_exists_before_with_template_key_and_kind() -> None:
+    check = ExistsBefore(
+        "model.deployed",
+        "assessment.completed",
+        [("{payload.model}@{payload.version}", "payload.target")],
+        candidate_where=pair('candidate.payload.kind == "dpia"'),  # type: ignore[arg-type]
+    )
+    fria = ev(0, "assessment.completed", kind="fria", target="credit@3.2")
+    deploy1 = ev(1, "model.deployed", model="credit", version="3.2")
+    dpia = ev(2, "assessment.completed", kind="dpia", target="credit@3.2")
+    deploy3 = ev(3, "model.deployed", model="credit", version="3.2")
+    deploy4 = ev(4, "model.deployed", model="credit", version="4.0")
+    out = run(check, [fria, deploy1, dpia, deploy3, deploy4])
+    assert [(o.verdict, o.evidence) for o in out] == [
+        ("fail", refs(("trigger", deploy1))),
+        ("pass", refs(("trigger", deploy3), ("counterpart", dpia))),
+        ("fail", refs(("trigger", deploy4))),
+    ]
+    assert out[0].message == (
+        "model.deployed (seq 1) for {payload.model}@{payload.version}=credit@3.2 has no earlier "
+        "assessment.completed."
+    )
+
+
+def test_prior_must_come_first() -> None:
+    check = ExistsBefore("model.deployed", "assessment.completed", ["payload.target"])
+    deploy = ev(0, "model.deployed", target="m")
+    after = ev(1, "assessment.completed", target="m")
+    assert [o.verdict for o in run(check, [deploy, after])] == ["fail"]
+
+
+# ---------------------------------------------------------------- deadline
+
+
+def breach_rule() -> Deadline:
+    return Deadline(
+        "incident.reported",
+        "notification.sent",
+        [("payload.incident_id", "payload.about")],
+        calendar=CAL,
+        tiers=[(trig('trigger.payload.severity == "high"'), "PT24H")],  # type: ignore[list-item]
+        period="PT72H",
+        clock_field="payload.aware_at",
+        satisfied_clock_field="payload.sent_at",
+        candidate_where=pair('candidate.payload.to == "supervisory_authority"'),  # type: ignore[arg-type]
+    )
+
+
+def aware(hours: float) -> str:
+    return (T0 + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
+    check = breach_rule()
+    high = ev(
+        0,
+        "incident.reported",
+        T0 + timedelta(hours=1),
+        incident_id="i1",
+        severity="high",
+        aware_at=aware(0),
+    )
+    low = ev(
+        1,
+        "incident.reported",
+        T0 + timedelta(hours=1),
+        incident_id="i2",
+        severity="low",
+        aware_at=aware(0),
+    )
+    open_ = ev(
+        2,
+        "incident.reported",
+        T0 + timedelta(hours=2),
+        incident_id="i3",
+        severity="low",
+        aware_at=aware(2),
+    )
+    to_subject = ev(
+        3,
+        "notification.sent",
+        T0 + timedelta(hours=10),
+        to="subject",
+        about="i1",
+        sent_at=aware(10),
+    )
+    sa_high = ev(
+        4,
+        "notification.sent",
+        T0 + timedelta(hours=20),
+        to="supervisory_authority",
+        about="i1",
+        sent_at=aware(20),
+    )
+    sa_low = ev(
+        5,
+        "notification.sent",
+        T0 + timedelta(hours=81),
+        to="supervisory_authority",
+        about="i2",
+        sent_at=aware(80),
+    )
+    out = run(check, [high, low, open_, to_subject, sa_high, sa_low])
+    assert [(o.verdict, o.evidence, o.due, o.key) for o in out] == [
+        (
+            "pass",
+            refs(("trigger", high), ("counterpart", sa_high)),
+            T0 + timedelta(hours=24),
+            ("i1",),
+        ),
+        (
+            "fail",
+            refs(("trigger", low), ("counterpart", sa_low)),
+            T0 + timedelta(hours=72),
+            ("i2",),
+        ),
+    ]
+    assert out[1].message == (
+        "incident.reported (seq 1) for payload.incident_id=i2 (clock from 2026-03-02 09:00:00 UTC, "
+        "period PT72H, due 2026-03-05 09:00:00 UTC) was met late: notification.sent (seq 5) at "
+        "2026-03-05 17:00:00 UTC, 8 hours after the due date."
+    )
+    assert check.open_count == 1
+    due3 = T0 + timedelta(hours=74)
+    (pending,) = check.finish(due3)  # due == as_of: not yet overdue
+    assert (pending.verdict, pending.due, pending.evidence) == (
+        "pending",
+        due3,
+        refs(("trigger", open_)),
+    )
+    assert "it is due 2026-03-05 11:00:00 UTC" in pending.message
+    (overdue,) = check.finish(due3 + timedelta(days=1, hours=2))
+    assert overdue.verdict == "fail"
+    assert overdue.message == (
+        "incident.reported (seq 2) for payload.incident_id=i3 (clock from 2026-03-02 11:00:00 UTC, "
+        "period PT72H) has no notification.sent: it was due 2026-03-05 11:00:00 UTC, "
+        "1 day 2 hours before 2026-03-06 13:00:00 UTC."
+    )
+
+
+def test_deadline_exactly_at_due_passes_and_one_answer_closes_all_with_its_key() -> None:
+    check = Deadline(
+        "dsr.received", "dsr.answered", ["payload.request_id"], calendar=CAL, period="P1D"
+    )
+    a = ev(0, "dsr.received", T0, request_id="r")
+    b = ev(1, "dsr.received", T0 + timedelta(hours=1), request_id="r")
+    answer = ev(2, "dsr.answered", T0 + timedelta(days=1), request_id="r")
+    out = run(check, [a, b, answer])
+    assert [(o.verdict, o.evidence) for o in out] == [
+        ("pass", refs(("trigger", a), ("counterpart", answer))),
+        ("pass", refs(("trigger", b), ("counterpart", answer))),
+    ]
+    assert check.open_count == 0
+
+
+def dsr_rule() -> Deadline:
+    return Deadline(
+        "dsr.received",
+        "dsr.answered",
+        ["payload.request_id"],
+        calendar=CAL,
+        period="P1M",
+        clock_field="payload.received_at",
+        extension=Extension("dsr.extended", "P2M", limit=1),
+    )
+
+
+def at(month: int, day: int) -> datetime:
+    return datetime(2027, month, day, 12, tzinfo=UTC)
+
+
+def test_deadline_extension_in_time_counts() -> None:
+    check = dsr_rule()
+    received = ev(0, "dsr.received", at(1, 31), request_id="r1", received_at="2027-01-31T12:00:00Z")
+    extended = ev(1, "dsr.extended", at(2, 10), request_id="r1", reason="complex")
+    answered = ev(2, "dsr.answered", at(4, 1), request_id="r1", outcome="completed")
+    (outcome,) = run(check, [received, extended, answered])
+    assert outcome.verdict == "pass"
+    assert outcome.due == at(4, 28)  # 31 Jan + P1M = 28 Feb; + P2M = 28 Apr
+    assert outcome.evidence == refs(
+        ("trigger", received), ("counterpart", answered), ("context", extended)
+    )
+    assert "extended by seq 1" in outcome.message
+
+
+def test_deadline_late_extension_and_over_limit_do_not_count() -> None:
+    check = dsr_rule()
+    received = ev(0, "dsr.received", at(1, 28), request_id="r2", received_at="2027-01-28T12:00:00Z")
+    late_ext = ev(1, "dsr.extended", at(3, 5), request_id="r2", reason="late")
+    answered = ev(2, "dsr.answered", at(3, 10), request_id="r2", outcome="completed")
+    (outcome,) = run(check, [received, late_ext, answered])
+    assert (outcome.verdict, outcome.due) == ("fail", at(2, 28))
+    assert outcome.evidence == refs(
+        ("trigger", received), ("counterpart", answered), ("context", late_ext)
+    )
+    assert "10 days after the due date" in outcome.message
+    assert "dsr.extended at seq 1 did not count" in outcome.message
+
+    check = dsr_rule()
+    r3 = ev(0, "dsr.received", at(1, 10), request_id="r3", received_at="2027-01-10T12:00:00Z")
+    ext1 = ev(1, "dsr.extended", at(1, 20), request_id="r3", reason="a")
+    ext2 = ev(2, "dsr.extended", at(1, 21), request_id="r3", reason="b")
+    run(check, [r3, ext1, ext2])
+    (open_,) = check.finish(at(4, 9))
+    assert (open_.verdict, open_.due) == ("pending", at(4, 10))
+    (overdue,) = check.finish(at(6, 1))
+    assert overdue.verdict == "fail"
+    assert overdue.evidence == refs(("trigger", r3), ("context", ext1), ("context", ext2))
+
+
+def test_deadline_unmatched_missing_clock_and_no_tier() -> None:
+    check = Deadline(
+        "incident.reported",
+        "notification.sent",
+        [("payload.incident_id", "payload.about")],
+        calendar=CAL,
+        tiers=[(trig('trigger.payload.kind == "breach"'), "PT72H")],  # type: ignore[list-item]
+        clock_field="payload.aware_at",
+    )
+    out = run(
+        check,
+        [
+            ev(0, "incident.reported", kind="breach", aware_at=aware(0)),
+            ev(1, "incident.reported", incident_id="i", kind="breach"),
+            ev(2, "incident.reported", incident_id="i", kind="breach", aware_at="yesterday"),
+            ev(3, "incident.reported", incident_id="i", kind="malfunction", aware_at=aware(0)),
+        ],
+    )
+    assert [o.verdict for o in out] == [
+        "needs_human",
+        "needs_human",
+        "needs_human",
+        "not_applicable",
+    ]
+    assert check.open_count == 0
+    with pytest.raises(ValidationError, match="give a period"):
+        Deadline("a", "b", ["subject"], calendar=CAL)
+    with pytest.raises(ValidationError, match="variables trigger"):
+        Deadline("a", "b", ["subject"], calendar=CAL, period="P1D", where=pair("true"))  # type: ignore[arg-type]
+
+
+def test_deadline_memory_stays_with_open_obligations() -> None:
+    check = Deadline(
+        "dsr.received", "dsr.answered", ["payload.request_id"], calendar=CAL, period="P1M"
+    )
+    largest = 0
+    outcomes = 0
+    for n in range(100_000):
+        moment = T0 + timedelta(minutes=n)
+        outcomes += len(check.feed(ev(2 * n, "dsr.received", moment, request_id=f"r{n}")))
+        if n >= 2:  # answers trail the requests by two, so a few are always open
+            answered = ev(2 * n + 1, "dsr.answered", moment, request_id=f"r{n - 2}")
+            outcomes += len(check.feed(answered))
+        largest = max(largest, check.open_count, len(check._open))
+    assert largest == 2
+    assert outcomes == 99_998
+    assert len(check._open) == 2
+    assert [o.verdict for o in check.finish(T0)] == ["pending", "pending"]
+
+
+def test_requires_prior_memory_drops_revoked() -> None:
+    check = RequiresPrior(
+        "decision.made", "consent.granted", ["subject"], unless_revoked_by="consent.withdrawn"
+    )
+    for n in range(50_000):
+        subject = f"s{n}"
+        for offset, kind in enumerate(
+            ("consent.granted", "decision.made", "consent.withdrawn", "decision.made")
+        ):
+            check.feed(ev(4 * n + offset, kind, T0, subject=subject))
+        assert check.open_count == 0
+    assert check.stats == {"triggers": 100_000, "pass": 50_000, "fail": 50_000}
+    assert check._in_force == {}
+
+
+# ---------------------------------------------------------------- forbids_after
+
+
+def test_forbids_after_until_lifted() -> None:
+    check = ForbidsAfter(
+        "consent.withdrawn",
+        "decision.made",
+        ["subject", "payload.purpose"],
+        lifted_by="consent.granted",
+    )
+    before = ev(0, "decision.made", subject="A", purpose="scoring")
+    withdrawn = ev(1, "consent.withdrawn", subject="A", purpose="scoring")
+    violating = ev(2, "decision.made", subject="A", purpose="scoring")
+    other_purpose = ev(3, "decision.made", subject="A", purpose="marketing")
+    regranted = ev(4, "consent.granted", subject="A", purpose="scoring")
+    fine = ev(5, "decision.made", subject="A", purpose="scoring")
+    out = run(check, [before, withdrawn, violating, other_purpose, regranted, fine])
+    assert [(o.verdict, o.evidence, o.key) for o in out] == [
+        ("fail", refs(("trigger", withdrawn), ("counterpart", violating)), ("A", "scoring")),
+    ]
+    assert out[0].message == (
+        "decision.made (seq 2) at 2026-03-02 09:00:00 UTC for subject=A, payload.purpose=scoring "
+        "came after consent.withdrawn (seq 1) at 2026-03-02 09:00:00 UTC, which forbids it."
+    )
+    assert check.finish(T0) == []
+    assert check.open_count == 0
+    assert check.stats["triggers"] == 1
+
+
+def test_forbids_after_suspension_by_system() -> None:
+    check = ForbidsAfter(
+        "system.suspended",
+        ["decision.made", "model.deployed"],
+        ["system"],
+        candidate_where=pair("candidate.occurred_at > trigger.occurred_at"),  # type: ignore[arg-type]
+    )
+    suspended = ev(0, "system.suspended", T0, reason="incident")
+    same_instant = ev(1, "decision.made", T0)
+    later = ev(2, "model.deployed", T0 + timedelta(hours=1))
+    out = run(check, [suspended, same_instant, later])
+    assert [(o.verdict, o.evidence, o.key) for o in out] == [
+        ("fail", refs(("trigger", suspended), ("counterpart", later)), ("credit",)),
+    ]
+
+
+# ---------------------------------------------------------------- retention
+
+
+def y(year: int, month: int = 1, day: int = 1) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+def test_retention_max_age() -> None:
+    check = Retention(
+        "dataset.registered",
+        calendar=CAL,
+        max_age_field="payload.retention",
+        purged_by="log.purged",
+        where=trig("trigger.payload.contains_personal_data"),  # type: ignore[arg-type]
+        candidate_where=pair("timestamp(candidate.payload.up_to) >= trigger.occurred_at"),  # type: ignore[arg-type]
+    )
+    d1 = ev(
+        0,
+        "dataset.registered",
+        y(2020),
+        dataset_id="d1",
+        retention="P5Y",
+        contains_personal_data=True,
+    )
+    d2 = ev(
+        1,
+        "dataset.registered",
+        y(2022),
+        dataset_id="d2",
+        retention="P1Y",
+        contains_personal_data=True,
+    )
+    d3 = ev(2, "dataset.registered", y(2022), dataset_id="d3", contains_personal_data=True)
+    d4 = ev(
+        3,
+        "dataset.registered",
+        y(2022),
+        dataset_id="d4",
+        retention="P10Y",
+        contains_personal_data=True,
+    )
+    anon = ev(
+        4,
+        "dataset.registered",
+        y(2022),
+        dataset_id="d5",
+        retention="P1Y",
+        contains_personal_data=False,
+    )
+    purge = ev(5, "log.purged", y(2024, 6), up_to="2021-01-01T00:00:00.000000Z", reason="retention")
+    out = run(check, [d1, d2, d3, d4, anon, purge])
+    assert [(o.verdict, o.evidence, o.due) for o in out] == [
+        ("not_applicable", refs(("trigger", d3)), None),
+        ("pass", refs(("trigger", d1), ("counterpart", purge)), y(2025)),
+    ]
+    assert "has no payload.retention" in out[0].message
+    assert "retention P5Y" in out[1].message
+    final = check.finish(y(2026))
+    assert [(o.verdict, o.evidence, o.due) for o in final] == [
+        ("fail", refs(("trigger", d2)), y(2023)),
+        ("pending", refs(("trigger", d4)), y(2032)),
+    ]
+    assert check.stats["triggers"] == 4
+
+
+def test_retention_min_age_for_purged_logs() -> None:
+    check = Retention("log.purged", calendar=CAL, min_age="P6M", data_time_field="payload.up_to")
+    early = ev(0, "log.purged", y(2026, 5), up_to="2026-01-01T00:00:00.000000Z", reason="space")
+    ok = ev(1, "log.purged", y(2026, 8), up_to="2026-01-01T00:00:00.000000Z", reason="space")
+    exact = ev(2, "log.purged", y(2026, 7), up_to="2026-01-01T00:00:00.000000Z", reason="space")
+    broken = ev(3, "log.purged", y(2026, 8), reason="space")
+    out = run(check, [early, ok, exact, broken])
+    assert [(o.verdict, o.due) for o in out] == [
+        ("fail", y(2026, 7)),
+        ("pass", y(2026, 7)),
+        ("pass", y(2026, 7)),
+        ("needs_human", None),
+    ]
+    assert out[0].message == (
+        "log.purged (seq 0) at 2026-05-01 00:00:00 UTC removed records up to 2026-01-01 00:00:00 UTC "
+        "that had to be kept P6M, until 2026-07-01 00:00:00 UTC: 61 days too early."
+    )
+    assert check.finish(y(2027)) == []
+    assert check.open_count == 0
+
+
+def test_retention_needs_exactly_one_mode() -> None:
+    with pytest.raises(ValidationError, match="either max_age"):
+        Retention("log.purged", calendar=CAL)
+    with pytest.raises(ValidationError, match="either max_age"):
+        Retention("log.purged", calendar=CAL, max_age="P1Y", purged_by="x", min_age="P6M")
+    with pytest.raises(ValidationError, match="purged_by"):
+        Retention("dataset.registered", calendar=CAL, max_age="P1Y")
+
+
+# ---------------------------------------------------------------- min_distinct
+
+
+def test_min_distinct_excludes_the_trainer() -> None:
+    check = MinDistinct(
+        "model.deployed",
+        "approval.granted",
+        [("model:{payload.model}@{payload.version}", "payload.target")],
+        minimum=2,
+        exclude_actors_of=Related("model.trained", ["payload.model", "payload.version"]),
+    )
+    trained = ev(0, "model.trained", actor="tess", model="credit", version="3.2")
+    by_tess = ev(1, "approval.granted", actor="tess", target="model:credit@3.2")
+    by_ana = ev(2, "approval.granted", actor="ana", target="model:credit@3.2")
+    by_ana_again = ev(3, "approval.granted", actor="ana", target="model:credit@3.2")
+    other_target = ev(4, "approval.granted", actor="bob", target="model:credit@3.1")
+    deploy1 = ev(5, "model.deployed", actor="ops", model="credit", version="3.2")
+    by_bob = ev(6, "approval.granted", actor="bob", target="model:credit@3.2")
+    deploy2 = ev(7, "model.deployed", actor="ops", model="credit", version="3.2")
+    out = run(
+        check, [trained, by_tess, by_ana, by_ana_again, other_target, deploy1, by_bob, deploy2]
+    )
+    key = ("model:credit@3.2",)
+    assert [(o.verdict, o.evidence, o.key) for o in out] == [
+        ("fail", refs(("trigger", deploy1), ("counterpart", by_ana), ("context", trained)), key),
+        (
+            "pass",
+            refs(
+                ("trigger", deploy2),
+                ("counterpart", by_ana),
+                ("counterpart", by_bob),
+                ("context", trained),
+            ),
+            key,
+        ),
+    ]
+    assert out[0].message == (
+        "model.deployed (seq 5) for model:{payload.model}@{payload.version}=model:credit@3.2 has "
+        "1 approval.granted by distinct actor.id (ana), short of the minimum of 2; tess did not "
+        "count, having done the model.trained."
+    )
+    with pytest.raises(ValidationError, match="minimum"):
+        MinDistinct("a", "b", ["subject"], minimum=0)
+
+
+# ---------------------------------------------------------------- fields_present
+
+
+def test_fields_present_for_automated_legal_decisions() -> None:
+    check = FieldsPresent(
+        "decision.made",
+        ["payload.explanation", "subject"],
+        where=trig("trigger.payload.solely_automated && trigger.payload.legal_effect"),  # type: ignore[arg-type]
+    )
+    good = ev(
+        0,
+        "decision.made",
+        subject="A",
+        solely_automated=True,
+        legal_effect=True,
+        explanation="score < 600",
+    )
+    empty = ev(
+        1, "decision.made", subject="A", solely_automated=True, legal_effect=True, explanation=""
+    )
+    human = ev(2, "decision.made", subject="A", solely_automated=False, legal_effect=True)
+    bare = ev(3, "decision.made", solely_automated=True, legal_effect=True)
+    out = run(check, [good, empty, human, bare])
+    assert [(o.verdict, o.evidence, o.message) for o in out] == [
+        (
+            "pass",
+            refs(("trigger", good)),
+            "decision.made (seq 0) has payload.explanation, subject.",
+        ),
+        ("fail", refs(("trigger", empty)), "decision.made (seq 1) lacks payload.explanation."),
+        (
+            "fail",
+            refs(("trigger", bare)),
+            "decision.made (seq 3) lacks payload.explanation, subject.",
+        ),
+    ]
+    assert check.finish(T0) == []
+    with pytest.raises(ValidationError, match="at least one field"):
+        FieldsPresent("decision.made", [])
