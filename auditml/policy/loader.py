@@ -1,0 +1,730 @@
+"""Load a policies folder: every rule file, checked against the vocabulary and regimes.yaml.
+
+Layout (DESIGN 9)::
+
+    policies/
+      regimes.yaml              regime dates and calendars (auditml.policy.regimes)
+      gdpr/*.yaml, ai_act/*.yaml, internal/*.yaml, ...   one rule (or a list) a file
+      fixtures/<rule-id>/*.jsonl                         fixture ledgers of the rules' tests
+
+:func:`load_rules` is all or nothing: every problem of every file is collected and
+raised together as one :class:`PolicyError` (a ValidationError, exit code 2), each as
+``FILE:LINE: FIELD: what is wrong``; nothing is returned partially loaded.
+:func:`lint_rules` adds what the engine needs before a rule can be trusted: compiled
+CEL conditions and tests with a pass and a fail fixture whose events are valid.
+
+The loaded :class:`RuleSet` carries a SHA-256 over its canonical form (RFC 8785 JSON of
+the rules sorted by id and the regimes), which findings and reports cite and which
+``policy.changed`` records. It depends on content only: comments, whitespace, key order
+and defaults written out or left implicit do not change it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.resources
+import typing
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml  # type: ignore[import-untyped]  # no stubs installed; nodes are read defensively
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
+
+from auditml.errors import ConfigError, NotFoundError, ValidationError
+from auditml.events.envelope import prepare_event
+from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS
+from auditml.ledger.canonical import canonicalize, parse_json
+from auditml.policy.regimes import Regimes
+from auditml.policy.rules import (
+    CALENDAR_NAME_PATTERN,
+    CHECK_KINDS,
+    ENVELOPE_FIELDS,
+    FIXTURE_PATTERN,
+    REGIME_NAME_PATTERN,
+    RULE_ID_PATTERN,
+    Rule,
+)
+
+__all__ = [
+    "FIXTURES_DIR",
+    "REGIMES_FILE",
+    "PolicyError",
+    "Problem",
+    "RuleSet",
+    "RuleSource",
+    "default_policies_dir",
+    "field_problem",
+    "lint_rules",
+    "load_rules",
+    "read_regimes",
+    "rule_set_sha256",
+]
+
+REGIMES_FILE = "regimes.yaml"
+FIXTURES_DIR = "fixtures"
+RULE_SUFFIX = ".yaml"
+
+#: The event type a check's ``where`` sees as ``candidate``, by check kind.
+CANDIDATE_FIELD = {
+    "deadline": "satisfied_by",
+    "requires_prior": "prior",
+    "forbids_after": "forbidden",
+    "retention": "disposed_by",
+    "min_distinct": "counterpart",
+    "exists_before": "required",
+}
+#: Check parameters that must name a time field.
+TIME_PARAMS = frozenset({"clock_field", "satisfied_clock_field", "disposal_covers"})
+_ENVELOPE_TIMES = frozenset({"occurred_at", "recorded_at"})
+
+_PATTERN_MEANINGS = {
+    RULE_ID_PATTERN: "a rule id of lowercase letters, digits and dashes, e.g. gdpr-33-breach",
+    REGIME_NAME_PATTERN: "a regime name such as gdpr or aiact.annex_iii",
+    CALENDAR_NAME_PATTERN: "a calendar name such as eu or exact",
+    DURATION_PATTERN: "an ISO 8601 duration in whole units such as PT72H, P30D, P1M or P2Y",
+    r"^[A-Z]{2}$": "an ISO 3166-1 alpha-2 country code in capitals, e.g. DE",
+    r"^https?://\S+$": "an http(s) URL",
+    FIXTURE_PATTERN: "a .jsonl path relative to policies/fixtures/, e.g. <rule-id>/pass.jsonl",
+}
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- #
+# Problems                                                                     #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a policy file, where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class PolicyError(ValidationError):
+    """Rule or regime files were refused; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem], *, what: str) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in {what}:\n{lines}")
+
+
+# --------------------------------------------------------------------------- #
+# YAML with line numbers                                                       #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """A parsed YAML file and its node tree, to find the line of any field."""
+
+    file: str
+    data: Any
+    node: yaml.Node
+
+    def line(self, loc: Loc) -> int:
+        """The 1-based line of the deepest node of ``loc`` that exists in the file."""
+        node = self.node
+        line = int(node.start_mark.line) + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                        node, line = value, int(key.start_mark.line) + 1
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    return line
+                node = node.value[part]
+                line = int(node.start_mark.line) + 1
+            else:
+                return line
+        return line
+
+
+def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse one YAML file; problems (unreadable, syntax, duplicate keys, empty) have lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        return None, [Problem(display, None, "", f"cannot read: {reason}")]
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [Problem(display, None, "", "the file is empty")]
+        duplicates = list(_duplicate_keys(node, display))
+        if duplicates:
+            return None, duplicates
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = " ".join(part for part in (exc.context, exc.problem) if part)
+        return None, [Problem(display, line, "", f"invalid YAML: {reason}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(display, None, "", f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    return YamlDoc(display, data, node), []
+
+
+def _duplicate_keys(node: yaml.Node, display: str) -> Iterator[Problem]:
+    # PyYAML keeps the last of two equal keys silently; a rule must not change that way.
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    yield Problem(
+                        display,
+                        line,
+                        key.value,
+                        f"key given twice (first on line {seen[key.value]})",
+                    )
+                seen.setdefault(key.value, line)
+            yield from _duplicate_keys(value, display)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicate_keys(item, display)
+
+
+def validate_model(
+    model: type[M], data: Any, doc: YamlDoc, prefix: Loc = ()
+) -> tuple[M | None, list[Problem]]:
+    """Validate ``data`` (found at ``prefix`` in ``doc``); every error gets a line."""
+    try:
+        return model.model_validate(data), []
+    except PydanticValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = _clean_loc(prefix + tuple(error["loc"]))
+            problems.append(
+                Problem(
+                    doc.file,
+                    doc.line(loc),
+                    dotted(loc),
+                    _describe(model, error),
+                )
+            )
+        return None, problems
+
+
+def _clean_loc(loc: Loc) -> Loc:
+    """Drop pydantic's own location parts: the check kind tag and dict-key markers."""
+    cleaned: list[str | int] = []
+    skip = False
+    for index, part in enumerate(loc):
+        if skip:
+            skip = False
+            continue
+        if part == "[key]":
+            continue
+        cleaned.append(part)
+        if part == "check" and index + 1 < len(loc) and loc[index + 1] in CHECK_KINDS:
+            skip = True
+    return tuple(cleaned)
+
+
+def dotted(loc: Loc) -> str:
+    """``("check", "match_on", 0, 1)`` -> ``check.match_on[0][1]``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(model: type[BaseModel], error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = _show(error.get("input"))
+    if kind == "missing":
+        return "required field missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_at(model, tuple(error["loc"][:-1]))
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"unknown field{hint}"
+    if kind == "union_tag_invalid":
+        return f"unknown check kind {ctx.get('tag')!r}; use one of {', '.join(CHECK_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"missing `kind`; use one of {', '.join(CHECK_KINDS)}"
+    if kind in {"rule_value", "calendar"}:
+        return str(error["msg"])
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}, got {got}"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern"))
+        return f"expected {_PATTERN_MEANINGS.get(pattern, f'text matching {pattern}')}, got {got}"
+    if kind == "string_too_short":
+        return "expected non-empty text"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} item(s)"
+    if kind in {"string_type", "int_type", "bool_type", "list_type", "dict_type", "model_type"}:
+        expected = {
+            "string_type": "text",
+            "int_type": "a whole number",
+            "bool_type": "true or false",
+            "list_type": "a list",
+            "dict_type": "a mapping",
+            "model_type": "a mapping",
+        }[kind]
+        hint = ""
+        if isinstance(error.get("input"), bool) and kind == "string_type":
+            hint = " (YAML reads yes/no/on/off/true/false as booleans: quote the value)"
+        return f"expected {expected}, got {got}{hint}"
+    message = str(error["msg"])
+    return f"{message[:1].lower()}{message[1:]}, got {got}"
+
+
+def _show(value: object) -> str:
+    if value is None or isinstance(value, str | int | float | bool):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _allowed_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names allowed at ``loc`` (a raw pydantic location) below ``model``."""
+    candidates = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in CHECK_KINDS and CHECK_KINDS[part] in candidates:
+            candidates = [CHECK_KINDS[part]]  # the tag of the check union
+            continue
+        candidates = [
+            nested
+            for candidate in candidates
+            if (info := candidate.model_fields.get(part)) is not None
+            for nested in _models_in(info.annotation)
+        ]
+    return sorted(candidates[0].model_fields) if len(candidates) == 1 else []
+
+
+# --------------------------------------------------------------------------- #
+# Field paths against the vocabulary                                           #
+# --------------------------------------------------------------------------- #
+
+
+def _is_time(annotation: object) -> bool:
+    return annotation is datetime or datetime in typing.get_args(annotation)
+
+
+def _is_object(annotation: object) -> bool:
+    if typing.get_origin(annotation) is dict:
+        return True
+    return any(_is_object(arg) for arg in typing.get_args(annotation))
+
+
+def field_problem(event_type: str, path: str, *, time: bool = False) -> str | None:
+    """What is wrong with ``path`` as a field of ``event_type`` events, or None.
+
+    With ``time``, the field must also hold a time (a deadline's clock).
+    """
+    if path in ENVELOPE_FIELDS:
+        if time and path not in _ENVELOPE_TIMES:
+            return f"{path} is not a time; use occurred_at or a time field of the payload"
+        return None
+    head, _, rest = path.partition(".")
+    if head != "payload" or not rest:
+        return (
+            f"{path!r} is not a field of an event; envelope fields are "
+            f"{', '.join(sorted(ENVELOPE_FIELDS))}, payload fields are payload.<name>"
+        )
+    model = PAYLOAD_MODELS[event_type]
+    parts = rest.split(".")
+    for index, part in enumerate(parts):
+        info = model.model_fields.get(part)
+        if info is None:
+            shown = "payload." + ".".join(parts[: index + 1])
+            names = sorted(model.model_fields)
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"{event_type} has no field {shown}{hint}; its fields: {', '.join(names)}"
+        if index == len(parts) - 1:
+            if time and not _is_time(info.annotation):
+                return f"{event_type} {path} is not a time field"
+            return None
+        nested = _models_in(info.annotation)
+        if nested:
+            model = nested[0]
+        elif _is_object(info.annotation):
+            return None  # a free-form object: any key may be there
+        else:
+            return f"{event_type} payload.{'.'.join(parts[: index + 1])} is not an object"
+    return None
+
+
+# --------------------------------------------------------------------------- #
+# The rule set                                                                 #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """Where a rule was read from, to point at any of its fields."""
+
+    file: str
+    path: Path
+    doc: YamlDoc = field(repr=False)
+    prefix: Loc = ()
+
+    def line(self, loc: Loc = ()) -> int:
+        return self.doc.line((*self.prefix, *loc))
+
+    def field(self, loc: Loc) -> str:
+        return dotted((*self.prefix, *loc))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded, validated policies folder."""
+
+    directory: Path
+    rules: tuple[Rule, ...]
+    regimes: Regimes
+    sha256: str
+    sources: Mapping[str, RuleSource] = field(repr=False)
+
+    def get(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        close = difflib.get_close_matches(rule_id, [rule.id for rule in self.rules], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise NotFoundError(
+            f"no rule {rule_id!r} in {self.directory}{hint}; `auditml policy list` lists them"
+        )
+
+
+def rule_set_sha256(rules: Iterable[Rule], regimes: Regimes) -> str:
+    """SHA-256 (hex) of the canonical form: RFC 8785 JSON of the rules by id and the regimes."""
+    form = {
+        "rules": [rule.model_dump(mode="json") for rule in sorted(rules, key=lambda r: r.id)],
+        "regimes": regimes.model_dump(mode="json"),
+    }
+    return hashlib.sha256(canonicalize(form)).hexdigest()
+
+
+def default_policies_dir() -> Path:
+    """The policies folder shipped in the wheel (``auditml.policies``).
+
+    In a source checkout installed in editable mode the package is not mapped; the
+    checkout's own ``policies/`` is used then. Raises ConfigError if neither exists.
+    """
+    try:
+        shipped = importlib.resources.files("auditml.policies")
+    except ModuleNotFoundError:
+        shipped = None
+    if isinstance(shipped, Path) and (shipped / REGIMES_FILE).is_file():
+        return shipped
+    checkout = Path(__file__).resolve().parents[2] / "policies"
+    if (checkout / REGIMES_FILE).is_file():
+        return checkout
+    raise ConfigError(
+        "the shipped policies are missing from this installation; reinstall auditml, "
+        "or name a policies folder with --policies DIR"
+    )
+
+
+def read_regimes(path: Path, display: str) -> tuple[Regimes | None, list[Problem]]:
+    """Read regimes.yaml; returns the model or the problems (with lines)."""
+    if not path.is_file():
+        return None, [Problem(display, None, "", "missing: a policies folder needs regimes.yaml")]
+    doc, problems = read_yaml(path, display)
+    if doc is None:
+        return None, problems
+    return validate_model(Regimes, doc.data, doc)
+
+
+def _rule_files(directory: Path) -> tuple[list[Path], list[Problem]]:
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if relative.parts[0] == FIXTURES_DIR or not path.is_file():
+            continue
+        if relative == Path(REGIMES_FILE):
+            continue
+        if path.suffix == ".yml":
+            problems.append(Problem(str(path), None, "", "rule files end in .yaml, not .yml"))
+        elif path.suffix == RULE_SUFFIX:
+            files.append(path)
+    return files, problems
+
+
+@dataclass
+class _Collected:
+    rules: list[tuple[Rule, RuleSource]]
+    regimes: Regimes | None
+    problems: list[Problem]
+
+
+def _collect(directory: Path) -> _Collected:
+    if not directory.is_dir():
+        raise ConfigError(f"policies folder {directory} does not exist or is not a folder")
+    regimes, problems = read_regimes(directory / REGIMES_FILE, str(directory / REGIMES_FILE))
+    files, file_problems = _rule_files(directory)
+    problems.extend(file_problems)
+    if not files:
+        problems.append(Problem(str(directory), None, "", "no rule files (*.yaml) found"))
+    found: list[tuple[Rule, RuleSource]] = []
+    first_seen: dict[str, RuleSource] = {}
+    for path in files:
+        doc, read_problems = read_yaml(path, str(path))
+        problems.extend(read_problems)
+        if doc is None:
+            continue
+        items: list[tuple[Any, Loc]]
+        if isinstance(doc.data, list):
+            items = [(item, (index,)) for index, item in enumerate(doc.data)]
+            if not items:
+                problems.append(Problem(doc.file, doc.line(()), "", "the list holds no rules"))
+        else:
+            items = [(doc.data, ())]
+        for data, prefix in items:
+            rule, rule_problems = validate_model(Rule, data, doc, prefix)
+            problems.extend(rule_problems)
+            if rule is None:
+                continue
+            source = RuleSource(doc.file, path, doc, prefix)
+            semantic = list(_rule_problems(rule, source, regimes))
+            problems.extend(semantic)
+            if rule.id in first_seen:
+                first = first_seen[rule.id]
+                problems.append(
+                    Problem(
+                        source.file,
+                        source.line(("id",)),
+                        source.field(("id",)),
+                        f"duplicate rule id {rule.id!r}; first defined at "
+                        f"{first.file}:{first.line(('id',))}",
+                    )
+                )
+                continue
+            first_seen[rule.id] = source
+            if not semantic:
+                found.append((rule, source))
+    # Each file's problems together, top to bottom; the order of files is kept.
+    order = {name: index for index, name in enumerate(dict.fromkeys(p.file for p in problems))}
+    problems.sort(key=lambda p: (order[p.file], p.line or 0))
+    return _Collected(found, regimes, problems)
+
+
+def _rule_problems(rule: Rule, source: RuleSource, regimes: Regimes | None) -> Iterator[Problem]:
+    """Cross-file checks: field paths against the vocabulary, regime and calendar names."""
+
+    def problem(loc: Loc, message: str) -> Problem:
+        return Problem(source.file, source.line(loc), source.field(loc), message)
+
+    check = rule.check
+    for loc, event_type, path in check.paths():
+        full_loc = ("check", *loc)
+        name = next((part for part in loc if isinstance(part, str)), "")
+        message = field_problem(event_type, path, time=name in TIME_PARAMS)
+        if message is not None:
+            yield problem(full_loc, message)
+    if regimes is None:
+        return
+    regime = rule.applies.regime
+    if regime is not None and regime not in regimes.regimes:
+        yield problem(("applies", "regime"), _unknown("regime", regime, regimes.regimes))
+    calendar = getattr(check, "calendar", None)
+    if isinstance(calendar, str) and calendar not in regimes.calendars:
+        yield problem(("check", "calendar"), _unknown("calendar", calendar, regimes.calendars))
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {name!r}{hint}; regimes.yaml defines {', '.join(names)}"
+
+
+def load_rules(directory: Path) -> RuleSet:
+    """Load and validate every rule file under ``directory`` (all or nothing).
+
+    Reads every ``*.yaml`` below it except ``regimes.yaml`` and ``fixtures/``; a file
+    holds one rule or a list of rules.
+
+    Raises:
+        ConfigError: the folder does not exist.
+        PolicyError: (a ValidationError) listing every problem of every file as
+            ``FILE:LINE: FIELD: what is wrong``: YAML syntax, schema, unknown event types
+            and payload fields, unknown regimes and calendars, duplicate rule ids.
+    """
+    collected = _collect(directory)
+    if collected.problems or collected.regimes is None:
+        raise PolicyError(collected.problems, what=f"the policies under {directory}")
+    return _rule_set(directory, collected.rules, collected.regimes)
+
+
+def _rule_set(directory: Path, found: list[tuple[Rule, RuleSource]], regimes: Regimes) -> RuleSet:
+    ordered = sorted(found, key=lambda item: item[0].id)
+    return RuleSet(
+        directory=directory,
+        rules=tuple(rule for rule, _ in ordered),
+        regimes=regimes,
+        sha256=rule_set_sha256((rule for rule, _ in ordered), regimes),
+        sources={rule.id: source for rule, source in ordered},
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Lint                                                                         #
+# --------------------------------------------------------------------------- #
+
+_FIXTURE_SYSTEM = "fixture"
+_FIXTURE_ACTOR = {"id": "fixture", "kind": "service"}
+
+
+def lint_rules(directory: Path) -> RuleSet:
+    """Load the rules and check what a rule needs before it can be trusted.
+
+    On top of :func:`load_rules`: every CEL condition compiles, uses only its variables
+    (``trigger``; ``candidate`` in ``where``) and reads fields the events have; every
+    rule has tests with at least one ``pass`` and one ``fail``; every fixture exists and
+    each of its lines is a valid event in the shape ``auditml import`` reads.
+
+    Raises:
+        PolicyError: listing every problem found, load problems included.
+    """
+    collected = _collect(directory)
+    problems = list(collected.problems)
+    checked: dict[Path, list[Problem]] = {}
+    for rule, source in collected.rules:
+        problems.extend(_condition_problems(rule, source))
+        problems.extend(_test_problems(rule, source, directory, checked))
+    if problems or collected.regimes is None:
+        raise PolicyError(problems, what=f"the policies under {directory}")
+    return _rule_set(directory, collected.rules, collected.regimes)
+
+
+def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
+    from auditml.policy.cel import compile_condition, referenced_fields
+
+    check = rule.check
+    for loc, name, text in rule.conditions():
+        variables = ("trigger",) if name == "when" else ("trigger", "candidate")
+        line, where = source.line(loc), source.field(loc)
+        try:
+            compile_condition(text, variables=variables, where="condition")
+        except ValidationError as exc:
+            yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
+            continue
+        types = {"trigger": check.trigger, "candidate": _candidate_type(rule, loc)}
+        for ref in sorted(referenced_fields(text, variables)):
+            variable, _, path = ref.partition(".")
+            event_type = types.get(variable)
+            if event_type is None or path in {"payload", "actor"}:
+                continue
+            message = field_problem(event_type, path)
+            if message is not None:
+                yield Problem(source.file, line, where, f"{variable}: {message}")
+
+
+def _candidate_type(rule: Rule, loc: Loc) -> str | None:
+    """The event type bound to ``candidate`` in the condition at ``loc``."""
+    check = rule.check
+    if len(loc) == 2:  # check.where
+        attribute = CANDIDATE_FIELD.get(check.kind)
+        return None if attribute is None else str(getattr(check, attribute))
+    part = getattr(check, str(loc[1]), None)
+    event = getattr(part, "event", None)
+    return event if isinstance(event, str) else None
+
+
+def _test_problems(
+    rule: Rule, source: RuleSource, directory: Path, checked: dict[Path, list[Problem]]
+) -> Iterator[Problem]:
+    expects = {test.expect for test in rule.tests}
+    missing = [verdict for verdict in ("pass", "fail") if verdict not in expects]
+    if missing:
+        loc: Loc = ("tests",) if rule.tests else ("id",)
+        yield Problem(
+            source.file,
+            source.line(loc),
+            source.field(("tests",)),
+            f"rule {rule.id} needs tests expecting {' and '.join(missing)} "
+            f"(each test: name, fixture under {FIXTURES_DIR}/, expect)",
+        )
+    for index, test in enumerate(rule.tests):
+        path = directory / FIXTURES_DIR / test.fixture
+        if not path.is_file():
+            loc = ("tests", index, "fixture")
+            yield Problem(
+                source.file,
+                source.line(loc),
+                source.field(loc),
+                f"fixture {path} does not exist",
+            )
+            continue
+        if path not in checked:
+            checked[path] = _fixture_problems(path)
+            yield from checked[path]
+
+
+def _fixture_problems(path: Path) -> list[Problem]:
+    """Problems of one fixture ledger: each line an event `auditml import` accepts."""
+    display = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [Problem(display, None, "", f"cannot read: {exc.strerror}")]
+    problems: list[Problem] = []
+    events = 0
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        events += 1
+        try:
+            item = parse_json(line, where="event")
+            if not isinstance(item, dict):
+                raise ValidationError("event: expected a JSON object with type and payload")
+            prepare_event(
+                item,
+                default_system=_FIXTURE_SYSTEM,
+                default_actor=_FIXTURE_ACTOR,
+                where="event",
+            )
+        except ValidationError as exc:
+            problems.append(Problem(display, number, "", str(exc)))
+    if not events:
+        problems.append(Problem(display, None, "", "the fixture holds no events"))
+    return problems

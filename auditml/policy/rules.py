@@ -1,0 +1,777 @@
+"""The rule file schema: what compliance officers write in ``policies/**.yaml`` (DESIGN 9).
+
+One YAML file holds one rule (or a list of rules). A rule says what the law asks
+(``references``, ``description``, ``interpretation``), to whom it applies (``applies``),
+how the ledger shows it is met (``check``: one of a closed set of check kinds, each
+with its own parameters), and how that is tested (``tests``: fixture ledgers with the
+verdict they must get).
+
+The models here check the shape of a rule file, strictly: unknown keys are refused and
+values are not coerced (a quoted ``"2"`` is not a number), with one lossless exception:
+article, paragraph and point numbers may be written unquoted (``article: 33``).
+Checks that need more than one file (event types and fields against the vocabulary,
+regime and calendar names against ``regimes.yaml``, fixtures on disk) live in
+:mod:`auditml.policy.loader`, which also maps every problem to a file and line.
+
+Field paths name a field of an event as the engine reads it: an envelope field
+(``id``, ``type``, ``system``, ``seq``, ``subject``, ``occurred_at``, ``recorded_at``,
+``actor.id``, ``actor.kind``, ``actor.role``) or ``payload.<field>``. A bare name that
+is not an envelope field is taken as a payload field: ``request_id`` means
+``payload.request_id``. Paths are stored in their full form.
+
+Conditions (fields named ``when`` and ``where``) are CEL expressions: ``when`` sees the
+trigger alone (variable ``trigger``), ``where`` sees one trigger/candidate pair
+(variables ``trigger`` and ``candidate``). :meth:`Rule.conditions` lists them for lint.
+
+Everything here is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS, Timestamp
+
+__all__ = [
+    "CHECK_KINDS",
+    "ENVELOPE_FIELDS",
+    "Applies",
+    "Check",
+    "DeadlineCheck",
+    "Exclusion",
+    "ExistsBeforeCheck",
+    "Extension",
+    "FieldsPresentCheck",
+    "ForbidsAfterCheck",
+    "Lift",
+    "MinDistinctCheck",
+    "Reference",
+    "RequiresPriorCheck",
+    "RetentionCheck",
+    "Revocation",
+    "Rule",
+    "RuleTest",
+    "Tier",
+    "full_path",
+    "template_paths",
+]
+
+#: Envelope fields a rule may name (DESIGN 3). ``actor`` alone is an object, so only its parts.
+ENVELOPE_FIELDS = frozenset(
+    {
+        "id",
+        "type",
+        "system",
+        "seq",
+        "subject",
+        "occurred_at",
+        "recorded_at",
+        "actor.id",
+        "actor.kind",
+        "actor.role",
+    }
+)
+
+RULE_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+#: Regime names, e.g. ``gdpr`` or ``aiact.annex_iii``.
+REGIME_NAME_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
+#: Calendar names, e.g. ``eu`` or ``exact``.
+CALENDAR_NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+_SEGMENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_PATH = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# A fixture: a relative path of plain names ending in .jsonl; no "..", no absolute path.
+FIXTURE_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*/)*[A-Za-z0-9_][A-Za-z0-9._-]*\.jsonl$"
+
+
+def _error(reason: str) -> PydanticCustomError:
+    return PydanticCustomError("rule_value", "{reason}", {"reason": reason})
+
+
+# --------------------------------------------------------------------------- #
+# Field types                                                                  #
+# --------------------------------------------------------------------------- #
+
+
+def _number_as_text(value: object) -> object:
+    """``article: 33`` means the text "33": numbers of articles are labels, not amounts."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _known_event_type(value: str) -> str:
+    if value not in PAYLOAD_MODELS:
+        close = difflib.get_close_matches(value, sorted(PAYLOAD_MODELS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _error(f"unknown event type {value!r}{hint}; `auditml schema` lists the event types")
+    return value
+
+
+def full_path(path: str) -> str:
+    """The full form of a field path: ``request_id`` -> ``payload.request_id``."""
+    if path in ENVELOPE_FIELDS or path.startswith(("payload.", "actor.")):
+        return path
+    return f"payload.{path}"
+
+
+def _field_path(value: str) -> str:
+    if not _PATH.fullmatch(value):
+        raise _error(
+            f"{value!r} is not a field path; write e.g. payload.request_id, actor.id or occurred_at"
+        )
+    if value == "payload":
+        raise _error("name a field of the payload, e.g. payload.request_id")
+    return full_path(value)
+
+
+def template_paths(text: str) -> list[str]:
+    """The field paths inside a key template's ``{...}`` placeholders, in order."""
+    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(text)]
+
+
+def _key(value: str) -> str:
+    """A join key: a field path, or a template such as ``model:{payload.model}@{payload.version}``."""
+    if "{" not in value and "}" not in value:
+        return _field_path(value)
+    rest = _PLACEHOLDER.sub("", value)
+    if "{" in rest or "}" in rest:
+        raise _error(f"unbalanced braces in key template {value!r}")
+    paths = template_paths(value)
+    if not paths:
+        raise _error(f"key template {value!r} has no {{field}} placeholder")
+
+    def expand(match: re.Match[str]) -> str:
+        return "{" + _field_path(match.group(1).strip()) + "}"
+
+    return _PLACEHOLDER.sub(expand, value)
+
+
+def _pair(value: object) -> object:
+    """A match_on entry: ``name`` (the same field on both sides) or ``[this, that]``."""
+    if isinstance(value, str):
+        return (value, value)
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise _error(
+                "a match_on entry is a field name present on both events, or a pair "
+                f"[trigger field, other event's field]; got a list of {len(value)}"
+            )
+        return tuple(value)
+    return value
+
+
+def _event_shorthand(value: object) -> object:
+    """``unless_revoked_by: consent.withdrawn`` is short for ``{event: consent.withdrawn}``."""
+    return {"event": value} if isinstance(value, str) else value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise _error("expected a non-empty CEL expression")
+    return value
+
+
+#: Free text written for people.
+Text = Annotated[str, StringConstraints(min_length=1)]
+#: A short label: a title, a name.
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+#: A number or letter of an article, paragraph or point ("33", "5(b)"); written unquoted or not.
+Number = Annotated[Label, BeforeValidator(_number_as_text)]
+#: An ISO 8601 duration in whole units: PT72H, P30D, P1M, P2Y.
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+#: An event type of vocabulary v1 (DESIGN 4).
+EventType = Annotated[str, AfterValidator(_known_event_type)]
+#: A dotted field path of an event; stored in full form (``payload.x``).
+FieldPath = Annotated[str, AfterValidator(_field_path)]
+#: A join key: a field path or a ``{path}`` template.
+Key = Annotated[str, AfterValidator(_key)]
+#: A CEL condition (compiled and checked by lint, see auditml.policy.cel).
+Cel = Annotated[str, AfterValidator(_non_blank)]
+#: ``[trigger side, other side]``; a single name means the same field on both.
+MatchPair = Annotated[tuple[Key, Key], BeforeValidator(_pair)]
+MatchOn = Annotated[list[MatchPair], Field(min_length=1)]
+RegimeName = Annotated[str, StringConstraints(pattern=REGIME_NAME_PATTERN)]
+CalendarName = Annotated[str, StringConstraints(pattern=CALENDAR_NAME_PATTERN)]
+
+Severity = Literal["critical", "high", "medium", "low"]
+Law = Literal["GDPR", "AI Act", "internal"]
+Role = Literal["provider", "deployer", "both"]
+RiskClass = Literal["high", "limited", "minimal", "prohibited"]
+Expect = Literal["pass", "fail", "pending", "not_applicable", "needs_human"]
+
+
+class _Model(BaseModel):
+    """Frozen, unknown keys refused, no coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _unique(items: list[Any], what: str) -> None:
+    seen: set[Any] = set()
+    for item in items:
+        if item in seen:
+            raise _error(f"{what} {item!r} is listed twice")
+        seen.add(item)
+
+
+def _distinct(items: list[str]) -> list[str]:
+    _unique(items, "value")
+    return items
+
+
+# --------------------------------------------------------------------------- #
+# Metadata                                                                     #
+# --------------------------------------------------------------------------- #
+
+
+class Reference(_Model):
+    """Where the obligation is written: ``GDPR Art. 33(1)``, ``AI Act Art. 26(7)``."""
+
+    law: Law = Field(description="GDPR, AI Act, or internal (an internal policy)")
+    article: Number = Field(description="article number, or the internal policy's section")
+    paragraph: Number | None = Field(default=None, description="paragraph, e.g. 1")
+    point: Number | None = Field(default=None, description="point, e.g. a or h")
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
+        default=None, description="link to the text, e.g. on EUR-Lex"
+    )
+
+    def label(self) -> str:
+        """``GDPR Art. 33(1)``, ``AI Act Art. 5(1)(a)``, ``internal ML-7``."""
+        if self.law == "internal":
+            return f"internal {self.article}"
+        text = f"{self.law} Art. {self.article}"
+        if self.paragraph is not None:
+            text += f"({self.paragraph})"
+        if self.point is not None:
+            text += f"({self.point})"
+        return text
+
+
+class Applies(_Model):
+    """Scope: the rule is evaluated only for systems that fit. An absent list means any."""
+
+    regime: RegimeName | None = Field(
+        default=None,
+        description="name of a regime in regimes.yaml; the rule applies from its date on",
+    )
+    roles: Annotated[list[Role], Field(min_length=1), AfterValidator(_distinct)] | None = Field(
+        default=None, description="the organisation's AI Act role(s) for the system"
+    )
+    risk_classes: (
+        Annotated[list[RiskClass], Field(min_length=1), AfterValidator(_distinct)] | None
+    ) = Field(default=None, description="the AI Act risk class(es) of the system")
+
+
+class RuleTest(_Model):
+    """A fixture ledger and the verdict the rule must give on it."""
+
+    name: Label = Field(description="what the case shows, e.g. 'notified after 40 hours'")
+    fixture: Annotated[str, StringConstraints(pattern=FIXTURE_PATTERN)] = Field(
+        description="JSONL file relative to policies/fixtures/, e.g. <rule-id>/pass.jsonl"
+    )
+    expect: Expect = Field(description="the verdict expected")
+    as_of: Timestamp | None = Field(
+        default=None,
+        description="evaluation time (needed for pending); default: after the last event",
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Check kinds                                                                  #
+# --------------------------------------------------------------------------- #
+
+
+class _Check(_Model):
+    """Parameters every check kind has."""
+
+    trigger: EventType = Field(description="the event type each evaluation starts from")
+    when: Cel | None = Field(
+        default=None,
+        description="CEL over `trigger`: triggers for which it is false are not_applicable",
+    )
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """(location, event type) of every event type the check names."""
+        yield ("trigger",), self.trigger
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        """(location, event type, field path) of every field path the check names."""
+        return iter(())
+
+    def params(self) -> dict[str, Any]:
+        """The parameters without ``kind``, as JSON (for display and the engine)."""
+        return self.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
+
+
+def _match_paths(
+    where: tuple[str | int, ...], match_on: list[tuple[str, str]], left: str, right: str
+) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    for index, (this, that) in enumerate(match_on):
+        for side, event, key in ((0, left, this), (1, right, that)):
+            for path in template_paths(key) if "{" in key else [key]:
+                yield (*where, index, side), event, path
+
+
+class Tier(_Model):
+    """One deadline tier: the first tier whose ``when`` holds gives the period."""
+
+    when: Cel | None = Field(
+        default=None, description="CEL over `trigger`; omit on the last tier (the fallback)"
+    )
+    period: Duration = Field(description="the period of this tier, e.g. P10D")
+
+
+class Extension(_Model):
+    """An event that lengthens a deadline, e.g. GDPR Art. 12(3) 'by two further months'."""
+
+    event: EventType = Field(description="the event that extends, e.g. dsr.extended")
+    period: Duration = Field(
+        description="how much longer: counted together with the original period from the "
+        "clock start (P1M + P2M = P3M), so month ends are not lost"
+    )
+    match_on: MatchOn | None = Field(
+        default=None,
+        description="[trigger field, extension field] pairs; default: the check's match_on",
+    )
+    where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
+    by_original_deadline: bool = Field(
+        default=True,
+        description="the extension counts only if recorded before the original deadline",
+    )
+
+
+class Revocation(_Model):
+    """An event that undoes the prior, e.g. consent.withdrawn undoes consent.granted."""
+
+    event: EventType = Field(description="the revoking event type")
+    match_on: MatchOn | None = Field(
+        default=None,
+        description="[trigger field, revocation field] pairs; default: the check's match_on",
+    )
+    where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
+
+
+class Lift(_Model):
+    """An event after which the forbidden events are allowed again (e.g. a new consent)."""
+
+    event: EventType = Field(description="the event type that lifts the ban")
+    match_on: MatchOn | None = Field(
+        default=None,
+        description="[trigger field, lifting event field] pairs; default: the check's match_on",
+    )
+    where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
+
+
+class Exclusion(_Model):
+    """Values that do not count for min_distinct, e.g. the trainer of the approved model."""
+
+    event: EventType = Field(description="the event whose field value is excluded")
+    match_on: MatchOn = Field(description="[trigger field, this event's field] pairs")
+    field: FieldPath = Field(
+        default="actor.id", description="the excluded value's field on that event"
+    )
+
+
+def _optional_match(
+    loc: tuple[str | int, ...],
+    own: list[tuple[str, str]] | None,
+    default: list[tuple[str, str]],
+    trigger: str,
+    event: str,
+) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    # Without its own match_on, the check's pairs apply with `event` on the other side;
+    # a problem is then reported at `event`, where the defaulted pairs are put to use.
+    if own is not None:
+        yield from _match_paths((*loc, "match_on"), own, trigger, event)
+        return
+    for _, that in default:
+        for path in template_paths(that) if "{" in that else [that]:
+            yield (*loc, "event"), event, path
+
+
+class DeadlineCheck(_Check):
+    """Each trigger is answered by a matching event within a period of a clock start.
+
+    pass: answered in time; fail: answered late or not at all once the deadline has
+    passed; pending: not answered and the deadline is after the evaluation time.
+    """
+
+    kind: Literal["deadline"]
+    clock_field: FieldPath = Field(
+        default="occurred_at",
+        description="the trigger's time field the period runs from, e.g. payload.aware_at",
+    )
+    period: Duration | None = Field(default=None, description="the period, e.g. PT72H or P1M")
+    tiers: Annotated[list[Tier], Field(min_length=1)] | None = Field(
+        default=None, description="periods by condition, instead of period"
+    )
+    satisfied_by: EventType = Field(description="the event type that meets the obligation")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the satisfying event)"
+    )
+    satisfied_clock_field: FieldPath = Field(
+        default="occurred_at",
+        description="the satisfying event's time field compared with the deadline",
+    )
+    match_on: MatchOn = Field(description="[trigger field, satisfying event field] pairs")
+    extension: Extension | None = Field(default=None, description="how the deadline is extended")
+    calendar: CalendarName | None = Field(
+        default=None, description="calendar in regimes.yaml; default: its default_calendar"
+    )
+
+    @model_validator(mode="after")
+    def _period_or_tiers(self) -> DeadlineCheck:
+        if (self.period is None) == (self.tiers is None):
+            raise _error("give either period or tiers (not both, not neither)")
+        if self.tiers is not None:
+            for tier in self.tiers[:-1]:
+                if tier.when is None:
+                    raise _error("only the last tier may omit `when` (it is the fallback)")
+        return self
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("satisfied_by",), self.satisfied_by
+        if self.extension is not None:
+            yield ("extension", "event"), self.extension.event
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield ("clock_field",), self.trigger, self.clock_field
+        yield ("satisfied_clock_field",), self.satisfied_by, self.satisfied_clock_field
+        yield from _match_paths(("match_on",), self.match_on, self.trigger, self.satisfied_by)
+        if self.extension is not None:
+            yield from _optional_match(
+                ("extension",),
+                self.extension.match_on,
+                self.match_on,
+                self.trigger,
+                self.extension.event,
+            )
+
+
+class RequiresPriorCheck(_Check):
+    """Each trigger needs an earlier matching event that was not revoked in between.
+
+    E.g. processing on the basis of consent needs an earlier consent.granted for the
+    same subject and purpose with no consent.withdrawn after it (GDPR Art. 7).
+    """
+
+    kind: Literal["requires_prior"]
+    prior: EventType = Field(description="the event type that must come first")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the prior event)"
+    )
+    match_on: MatchOn = Field(description="[trigger field, prior event field] pairs")
+    unless_revoked_by: Revocation | None = Field(
+        default=None, description="an event that cancels a prior (written as a type or object)"
+    )
+    within: Duration | None = Field(
+        default=None, description="the prior must be at most this old at the trigger"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "unless_revoked_by" in data:
+            data = {**data, "unless_revoked_by": _event_shorthand(data["unless_revoked_by"])}
+        return data
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("prior",), self.prior
+        if self.unless_revoked_by is not None:
+            yield ("unless_revoked_by", "event"), self.unless_revoked_by.event
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield from _match_paths(("match_on",), self.match_on, self.trigger, self.prior)
+        if self.unless_revoked_by is not None:
+            yield from _optional_match(
+                ("unless_revoked_by",),
+                self.unless_revoked_by.match_on,
+                self.match_on,
+                self.trigger,
+                self.unless_revoked_by.event,
+            )
+
+
+class ForbidsAfterCheck(_Check):
+    """After a trigger, no matching forbidden event may occur (until lifted).
+
+    E.g. after consent.withdrawn(S, P), no decision.made on S for P based on consent.
+    """
+
+    kind: Literal["forbids_after"]
+    forbidden: EventType = Field(description="the event type that must not follow")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the later event)"
+    )
+    match_on: MatchOn = Field(description="[trigger field, forbidden event field] pairs")
+    grace: Duration | None = Field(
+        default=None, description="forbidden events this soon after the trigger are tolerated"
+    )
+    lifted_by: Lift | None = Field(
+        default=None, description="an event after which the ban ends (type or object)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lifted_by" in data:
+            data = {**data, "lifted_by": _event_shorthand(data["lifted_by"])}
+        return data
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("forbidden",), self.forbidden
+        if self.lifted_by is not None:
+            yield ("lifted_by", "event"), self.lifted_by.event
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield from _match_paths(("match_on",), self.match_on, self.trigger, self.forbidden)
+        if self.lifted_by is not None:
+            yield from _optional_match(
+                ("lifted_by",),
+                self.lifted_by.match_on,
+                self.match_on,
+                self.trigger,
+                self.lifted_by.event,
+            )
+
+
+class RetentionCheck(_Check):
+    """A storage period measured from the trigger, in one of two directions.
+
+    ``delete_by`` (storage limitation, GDPR Art. 5(1)(e)): a covering disposal must occur
+    by clock + period. ``keep_for`` (e.g. AI Act Art. 19: logs kept >= 6 months): no
+    covering disposal may occur before clock + period.
+    """
+
+    kind: Literal["retention"]
+    mode: Literal["delete_by", "keep_for"] = Field(description="maximum or minimum retention")
+    clock_field: FieldPath = Field(
+        default="occurred_at", description="the trigger's time field the period runs from"
+    )
+    period: Duration | None = Field(default=None, description="the retention period, e.g. P6M")
+    period_field: FieldPath | None = Field(
+        default=None,
+        description="instead of period: the trigger's field holding it, e.g. payload.retention "
+        "(a trigger without it gets needs_human)",
+    )
+    disposed_by: EventType = Field(description="the disposal event, e.g. log.purged")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the disposal)"
+    )
+    match_on: MatchOn | None = Field(
+        default=None,
+        description="[trigger field, disposal field] pairs; without it any disposal in the "
+        "same system is considered",
+    )
+    disposal_covers: FieldPath | None = Field(
+        default=None,
+        description="the disposal's time field up to which it disposed (e.g. payload.up_to): "
+        "it covers triggers whose clock is before that time; without it a matching "
+        "disposal covers the trigger",
+    )
+    calendar: CalendarName | None = Field(
+        default=None, description="calendar in regimes.yaml; default: its default_calendar"
+    )
+
+    @model_validator(mode="after")
+    def _period_or_field(self) -> RetentionCheck:
+        if (self.period is None) == (self.period_field is None):
+            raise _error("give either period or period_field (not both, not neither)")
+        return self
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("disposed_by",), self.disposed_by
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield ("clock_field",), self.trigger, self.clock_field
+        if self.period_field is not None:
+            yield ("period_field",), self.trigger, self.period_field
+        if self.disposal_covers is not None:
+            yield ("disposal_covers",), self.disposed_by, self.disposal_covers
+        if self.match_on is not None:
+            yield from _match_paths(("match_on",), self.match_on, self.trigger, self.disposed_by)
+
+
+class MinDistinctCheck(_Check):
+    """Each trigger needs matching events from at least N distinct values of a field.
+
+    E.g. a deployment needs two approvals by two different people, neither of whom
+    trained the model (four-eyes; AI Act Art. 14(5) two-person verification).
+    """
+
+    kind: Literal["min_distinct"]
+    counterpart: EventType = Field(description="the event type that is counted")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the counted event)"
+    )
+    match_on: MatchOn = Field(description="[trigger field, counted event field] pairs")
+    at_least: Annotated[int, Field(ge=1)] = Field(description="how many distinct values")
+    distinct_by: FieldPath = Field(
+        default="actor.id", description="the counted event's field whose values must differ"
+    )
+    distinct_from: list[Exclusion] = Field(
+        default_factory=list, description="values that do not count (e.g. the trainer)"
+    )
+    before_trigger: bool = Field(
+        default=True, description="count only events that occurred before the trigger"
+    )
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("counterpart",), self.counterpart
+        for index, exclusion in enumerate(self.distinct_from):
+            yield ("distinct_from", index, "event"), exclusion.event
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield from _match_paths(("match_on",), self.match_on, self.trigger, self.counterpart)
+        yield ("distinct_by",), self.counterpart, self.distinct_by
+        for index, exclusion in enumerate(self.distinct_from):
+            loc: tuple[str | int, ...] = ("distinct_from", index)
+            yield from _match_paths(
+                (*loc, "match_on"), exclusion.match_on, self.trigger, exclusion.event
+            )
+            yield (*loc, "field"), exclusion.event, exclusion.field
+
+
+class ExistsBeforeCheck(_Check):
+    """Each trigger needs a matching event of another type before it.
+
+    E.g. a signed DPIA before a deployment (GDPR Art. 35), technical documentation
+    before placing on the market (AI Act Art. 11). With ``verdict: needs_human`` a
+    found event is not a pass: a person must judge its content.
+    """
+
+    kind: Literal["exists_before"]
+    required: EventType = Field(description="the event type that must exist before")
+    where: Cel | None = Field(
+        default=None, description="CEL over `trigger` and `candidate` (the earlier event)"
+    )
+    match_on: MatchOn = Field(description="[trigger field, earlier event field] pairs")
+    within: Duration | None = Field(
+        default=None, description="the earlier event must be at most this old"
+    )
+    verdict: Literal["pass", "needs_human"] = Field(
+        default="pass", description="the verdict when the earlier event is found"
+    )
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        yield from super().events()
+        yield ("required",), self.required
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        yield from _match_paths(("match_on",), self.match_on, self.trigger, self.required)
+
+
+class FieldsPresentCheck(_Check):
+    """Each trigger carries the listed fields, present and not empty (e.g. AI Act Art. 12)."""
+
+    kind: Literal["fields_present"]
+    fields: Annotated[list[FieldPath], Field(min_length=1)] = Field(
+        description="field paths of the trigger that must be present"
+    )
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> FieldsPresentCheck:
+        _unique(self.fields, "field")
+        return self
+
+    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        for index, path in enumerate(self.fields):
+            yield ("fields", index), self.trigger, path
+
+
+Check = Annotated[
+    DeadlineCheck
+    | RequiresPriorCheck
+    | ForbidsAfterCheck
+    | RetentionCheck
+    | MinDistinctCheck
+    | ExistsBeforeCheck
+    | FieldsPresentCheck,
+    Field(discriminator="kind"),
+]
+
+#: The closed set of check kinds (DESIGN 9) and their parameter models.
+CHECK_KINDS: dict[str, type[_Check]] = {
+    "deadline": DeadlineCheck,
+    "requires_prior": RequiresPriorCheck,
+    "forbids_after": ForbidsAfterCheck,
+    "retention": RetentionCheck,
+    "min_distinct": MinDistinctCheck,
+    "exists_before": ExistsBeforeCheck,
+    "fields_present": FieldsPresentCheck,
+}
+
+# --------------------------------------------------------------------------- #
+# The rule                                                                     #
+# --------------------------------------------------------------------------- #
+
+
+class Rule(_Model):
+    """One rule: an obligation, its scope, its check and its tests."""
+
+    id: Annotated[str, StringConstraints(pattern=RULE_ID_PATTERN, max_length=100)] = Field(
+        description="unique id, lowercase letters, digits and dashes, e.g. gdpr-33-breach-notification"
+    )
+    title: Label = Field(description="one line saying what must hold")
+    severity: Severity = Field(description="critical, high, medium or low")
+    references: Annotated[list[Reference], Field(min_length=1)] = Field(
+        description="where the obligation is written"
+    )
+    description: Text = Field(description="what the law asks and what the check looks at")
+    remediation: Text = Field(description="what to do when the rule fails")
+    interpretation: Text | None = Field(
+        default=None,
+        description="choices that need a lawyer's decision, each marked [interp] (LAW.md)",
+    )
+    applies: Applies = Field(default_factory=Applies, description="scope; absent means any")
+    check: Check = Field(description="the check kind and its parameters")
+    tests: list[RuleTest] = Field(
+        default_factory=list,
+        description="fixture ledgers and expected verdicts; lint needs a pass and a fail",
+    )
+
+    @model_validator(mode="after")
+    def _unique_test_names(self) -> Rule:
+        _unique([test.name for test in self.tests], "test name")
+        return self
+
+    def conditions(self) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """Every CEL condition: (location, field name ``when``/``where``, source)."""
+        found: list[tuple[tuple[str | int, ...], str, str]] = []
+        _collect_conditions(self.check, ("check",), found)
+        return found
+
+
+def _collect_conditions(
+    value: object, loc: tuple[str | int, ...], found: list[tuple[tuple[str | int, ...], str, str]]
+) -> None:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            item = getattr(value, name)
+            if name in {"when", "where"} and isinstance(item, str):
+                found.append(((*loc, name), name, item))
+            else:
+                _collect_conditions(item, (*loc, name), found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _collect_conditions(item, (*loc, index), found)

@@ -1,0 +1,1 @@
+"""The shipped rule set: data only (YAML rules, regimes.yaml, JSONL fixtures), as auditml.policies."""
