@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from auditml.cli import demo, integrity, keys, lineage, policy, recording, schema
+from auditml.cli import check, demo, integrity, keys, lineage, policy, recording, schema
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
 from auditml.errors import AuditmlError
@@ -45,6 +45,7 @@ keys.register(app)
 schema.register(app)
 lineage.register(app)
 policy.register(app)
+check.register(app)
 
 
 def run() -> None:

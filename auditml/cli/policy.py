@@ -1,4 +1,4 @@
-"""`auditml policy list|show|lint`: read the rule set the way compliance officers review it."""
+"""`auditml policy list|show|lint|test`: read the rule set the way compliance officers review it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditml.cli.output import console, print_json
+from auditml.policy.engine import run_rule_tests
 from auditml.policy.loader import RuleSet, default_policies_dir, lint_rules, load_rules
 from auditml.policy.rules import Rule
 
 app = typer.Typer(
     name="policy",
-    help="The rules auditml checks (GDPR, AI Act, internal): list, show and lint them.",
+    help="The rules auditml checks (GDPR, AI Act, internal): list, show, lint and test them.",
     no_args_is_help=True,
 )
 
@@ -187,6 +188,61 @@ def lint(policies: PoliciesOption = None) -> None:
             + escape(f"dates marked [verify] in regimes.yaml: {', '.join(to_verify)}"),
             highlight=False,
         )
+
+
+@app.command("test")
+def test_rules(policies: PoliciesOption = None, json_out: JsonOption = False) -> None:
+    """Run every rule's tests: evaluate the rule over its fixture and compare the verdict.
+
+    Prints rule, test, expected and got verdicts; exit 1 if any test disagrees.
+    """
+    rule_set = _load(policies)
+    results = run_rule_tests(rule_set)
+    failed = [result for result in results if not result.ok]
+    if json_out:
+        print_json(
+            {
+                "directory": str(rule_set.directory),
+                "sha256": rule_set.sha256,
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "tests": [result.to_json() for result in results],
+            }
+        )
+    else:
+        table = Table(
+            title=f"{len(results)} rule tests in {escape(str(rule_set.directory))}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        table.add_column("rule / test", overflow="fold")
+        table.add_column("expected", no_wrap=True)
+        table.add_column("got", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        for result in results:
+            mark = "[green]OK[/]" if result.ok else "[bold red]FAIL[/]"
+            table.add_row(
+                f"[bold]{result.rule_id}[/]\n{escape(result.name)}",
+                result.expected,
+                result.got,
+                mark,
+            )
+        console.print(table)
+        for result in failed:
+            console.print(f"[bold red]FAIL[/] {escape(result.rule_id)}: {escape(result.name)}")
+            console.print(f"  fixture {escape(result.fixture)}", highlight=False)
+            if result.error is not None:
+                console.print(f"  error: {escape(result.error)}", highlight=False)
+            for message in result.messages:
+                console.print(f"  {escape(message)}", highlight=False)
+        console.print(
+            f"{len(results) - len(failed)} passed, {len(failed)} failed",
+            highlight=False,
+        )
+    if failed:
+        raise typer.Exit(1)
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,716 @@
+"""The rule engine: a rule set evaluated over a stream of events, without a database.
+
+`build_check` translates one rule (the schema compliance officers write, see
+:mod:`auditml.policy.rules`) into one of the streaming check kinds of
+:mod:`auditml.policy.checks`; `evaluate` feeds every event, in (occurred_at, seq)
+order, to every rule's check and collects the findings; `fixture_events` reads a rule
+test's fixture ledger and `run_rule_tests` runs the tests of a rule set.
+
+Naming differences between the two layers, translated here:
+- rule ``when`` (CEL over the trigger) is a check's ``where``; rule ``where`` (CEL over
+  trigger and candidate) is a check's ``candidate_where``;
+- retention ``delete_by`` with ``period``/``period_field``/``clock_field``/``disposed_by``
+  is ``max_age``/``max_age_field``/``data_time_field``/``purged_by``; ``disposal_covers``
+  becomes a candidate condition;
+- min_distinct ``counterpart``/``at_least``/``distinct_from`` is
+  ``counted``/``minimum``/``exclude_actors_of``.
+
+A rule whose parameters have no faithful translation yet raises ValidationError naming
+the rule: an evaluation never silently leaves a rule out.
+
+Pure: no I/O except reading fixture files in `fixture_events`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from auditml.errors import AuditmlError, ValidationError
+from auditml.events.envelope import prepare_event
+from auditml.events.jsonl import read_event_lines
+from auditml.policy import checks
+from auditml.policy.calendar import Period, parse_period
+from auditml.policy.cel import Condition, compile_condition
+from auditml.policy.loader import FIXTURES_DIR, RuleSet
+from auditml.policy.model import Event, EvidenceRef, Outcome, Verdict, parse_ledger_time
+from auditml.policy.regimes import Regimes
+from auditml.policy.rules import (
+    DeadlineCheck,
+    ExistsBeforeCheck,
+    FieldsPresentCheck,
+    ForbidsAfterCheck,
+    MinDistinctCheck,
+    RequiresPriorCheck,
+    RetentionCheck,
+    Rule,
+    RuleTest,
+)
+
+__all__ = [
+    "VERDICT_ORDER",
+    "Evaluation",
+    "Finding",
+    "RuleSummary",
+    "TestResult",
+    "build_check",
+    "evaluate",
+    "evaluate_rules",
+    "fixture_events",
+    "overall_verdict",
+    "run_rule_tests",
+]
+
+#: Worst first: a rule's overall verdict is the first of these any finding has.
+VERDICT_ORDER: tuple[Verdict, ...] = ("fail", "pending", "needs_human", "pass", "not_applicable")
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+#: Fixture events without occurred_at get FIXTURE_BASE_TIME + n minutes (n = line index).
+FIXTURE_BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+_FIXTURE_SYSTEM = "fixture"
+_FIXTURE_ACTOR = {"id": "fixture", "kind": "service"}
+
+
+# --------------------------------------------------------------------------- #
+# Results                                                                      #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict of one rule about one obligation, with the entries it rests on."""
+
+    rule_id: str
+    title: str
+    severity: str
+    references: tuple[str, ...]
+    verdict: Verdict
+    message: str
+    evidence: tuple[EvidenceRef, ...] = ()
+    due: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity,
+            "references": list(self.references),
+            "verdict": self.verdict,
+            "message": self.message,
+            "evidence": [{"role": e.role, "seq": e.seq, "id": e.id} for e in self.evidence],
+            "due": None if self.due is None else _iso(self.due),
+        }
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    """What one rule gave: its overall verdict and how many findings of each verdict."""
+
+    rule_id: str
+    title: str
+    severity: str
+    verdict: Verdict
+    triggers: int
+    counts: dict[str, int] = field(default_factory=dict)
+    #: CEL evaluation errors (counted as false): the rule met data it did not expect.
+    condition_errors: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity,
+            "verdict": self.verdict,
+            "triggers": self.triggers,
+            "counts": dict(self.counts),
+            "condition_errors": self.condition_errors,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The findings of a rule set over a ledger (or a fixture) as of a time."""
+
+    as_of: datetime
+    rule_set_sha256: str | None
+    findings: tuple[Finding, ...]
+    rules: tuple[RuleSummary, ...]
+    #: Events fed (those recorded by as_of, in the system if one was named).
+    events: int = 0
+
+    def verdict_of(self, rule_id: str) -> Verdict:
+        for summary in self.rules:
+            if summary.rule_id == rule_id:
+                return summary.verdict
+        raise KeyError(rule_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_set_sha256": self.rule_set_sha256,
+            "as_of": _iso(self.as_of),
+            "events": self.events,
+            "rules": [summary.to_json() for summary in self.rules],
+            "findings": [finding.to_json() for finding in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One rule test: the verdict expected and the verdict the engine gave."""
+
+    __test__ = False  # not a pytest class
+
+    rule_id: str
+    name: str
+    fixture: str
+    expected: str
+    got: str
+    as_of: datetime | None
+    messages: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.expected == self.got
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "name": self.name,
+            "fixture": self.fixture,
+            "expected": self.expected,
+            "got": self.got,
+            "ok": self.ok,
+            "as_of": None if self.as_of is None else _iso(self.as_of),
+            "messages": list(self.messages),
+            "error": self.error,
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def overall_verdict(verdicts: Iterable[str], *, triggers: int = 0) -> Verdict:
+    """fail if any fails; else pending; else needs_human; else pass; else not_applicable.
+
+    A check that reports only violations (forbids_after) gives no finding for a trigger
+    that was respected: with triggers judged and no finding, the verdict is pass.
+    """
+    seen = set(verdicts)
+    for verdict in VERDICT_ORDER:
+        if verdict in seen:
+            return verdict
+    return "pass" if triggers > 0 else "not_applicable"
+
+
+# --------------------------------------------------------------------------- #
+# Translation: rule -> check                                                   #
+# --------------------------------------------------------------------------- #
+
+
+def _untranslatable(rule: Rule, what: str) -> ValidationError:
+    return ValidationError(
+        f"rule {rule.id}: {what} cannot be evaluated yet by this version of auditml; "
+        "the rule set is not evaluated (no partial result)"
+    )
+
+
+class _Conditions:
+    """Compiles a rule's CEL conditions, naming the rule file and id in errors."""
+
+    def __init__(self, rule: Rule, place: str) -> None:
+        self.rule = rule
+        self.place = place
+
+    def trigger(self, source: str | None, name: str = "when") -> Condition | None:
+        if source is None:
+            return None
+        return compile_condition(source, variables=("trigger",), where=f"{self.place} check.{name}")
+
+    def pair(self, source: str | None, name: str = "where") -> Condition | None:
+        if source is None:
+            return None
+        return compile_condition(
+            source, variables=("trigger", "candidate"), where=f"{self.place} check.{name}"
+        )
+
+
+def _cel_time(variable: str, path: str) -> str:
+    """A CEL timestamp expression for a field path (payload times are strings)."""
+    if path in {"occurred_at", "recorded_at"}:
+        return f"{variable}.{path}"
+    return f"timestamp({variable}.{path})"
+
+
+def _combined(first: str, second: str) -> str | None:
+    """P1M + P2M = P3M (both calendar or both clock periods); None if they mix."""
+    a, b = parse_period(first), parse_period(second)
+    if a.is_clock != b.is_clock:
+        return None
+    total = Period(*(x + y for x, y in zip(a, b, strict=True)))
+    if total.is_clock:
+        parts = [(total.hours, "H"), (total.minutes, "M"), (total.seconds, "S")]
+        return "PT" + "".join(f"{n}{unit}" for n, unit in parts if n)
+    parts = [(total.years, "Y"), (total.months, "M"), (total.weeks, "W"), (total.days, "D")]
+    return "P" + "".join(f"{n}{unit}" for n, unit in parts if n)
+
+
+class _RuleDeadline(checks.Deadline):
+    """A deadline whose extension follows the rule schema (DESIGN 9, GDPR Art. 12(3)).
+
+    The extension period counts together with the original one from the clock start
+    (P1M + P2M = P3M from received_at, so month ends are not lost), one extension per
+    obligation; with ``by_original_deadline`` it counts only if it occurred by the
+    original due date; an extension ``where`` selects which extensions count.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        by_original_deadline: bool = True,
+        extension_where: Condition | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_original_deadline = by_original_deadline
+        self.extension_where = extension_where
+
+    def _extend(self, event: Event, extension: checks.Extension) -> None:
+        key = self.extension_matcher.counterpart_key(event)
+        if isinstance(key, str):
+            return
+        for obligation in self._open.get(key, ()):
+            if self.extension_where is not None and not self.extension_where.evaluate(
+                trigger=obligation.trigger, candidate=event
+            ):
+                continue
+            in_time = not self.by_original_deadline or event.occurred_at <= obligation.due
+            if len(obligation.extensions) < extension.limit and in_time:
+                combined = _combined(obligation.period, extension.period)
+                if combined is None:
+                    obligation.due = self.calendar.due(obligation.due, extension.period)
+                else:
+                    obligation.due = self.calendar.due(obligation.start, combined)
+                obligation.extensions.append(event)
+            else:
+                obligation.refused.append(event)
+
+
+def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> checks.Check:
+    """The streaming check that judges `rule`.
+
+    `place` names the rule in CEL errors (default ``rule <id>``; the engine passes
+    ``<rule file>:<rule id>``). Raises ValidationError for a rule whose parameters
+    cannot be translated (yet), or a condition that does not compile.
+    """
+    where = place if place is not None else f"rule {rule.id}"
+    cel = _Conditions(rule, where)
+    spec = rule.check
+    if isinstance(spec, DeadlineCheck):
+        return _deadline(rule, spec, regimes, cel)
+    if isinstance(spec, RequiresPriorCheck):
+        if spec.within is not None:
+            raise _untranslatable(rule, "requires_prior `within`")
+        revoked_by = None
+        if spec.unless_revoked_by is not None:
+            revocation = spec.unless_revoked_by
+            if revocation.where is not None:
+                raise _untranslatable(rule, "unless_revoked_by `where`")
+            if revocation.match_on is not None and revocation.match_on != spec.match_on:
+                raise _untranslatable(rule, "unless_revoked_by with its own match_on")
+            revoked_by = revocation.event
+        return checks.RequiresPrior(
+            spec.trigger,
+            spec.prior,
+            list(spec.match_on),
+            unless_revoked_by=revoked_by,
+            where=cel.trigger(spec.when),
+            candidate_where=cel.pair(spec.where),
+        )
+    if isinstance(spec, ExistsBeforeCheck):
+        if spec.within is not None:
+            raise _untranslatable(rule, "exists_before `within`")
+        return checks.ExistsBefore(
+            spec.trigger,
+            spec.required,
+            list(spec.match_on),
+            where=cel.trigger(spec.when),
+            candidate_where=cel.pair(spec.where),
+        )
+    if isinstance(spec, ForbidsAfterCheck):
+        if spec.grace is not None:
+            raise _untranslatable(rule, "forbids_after `grace`")
+        lifted_by = None
+        if spec.lifted_by is not None:
+            lift = spec.lifted_by
+            if lift.where is not None:
+                raise _untranslatable(rule, "lifted_by `where`")
+            if lift.match_on is not None and [a for a, _ in lift.match_on] != [
+                a for a, _ in spec.match_on
+            ]:
+                raise _untranslatable(rule, "lifted_by with its own match_on")
+            lifted_by = lift.event
+        return checks.ForbidsAfter(
+            spec.trigger,
+            spec.forbidden,
+            list(spec.match_on),
+            where=cel.trigger(spec.when),
+            candidate_where=cel.pair(spec.where),
+            lifted_by=lifted_by,
+        )
+    if isinstance(spec, RetentionCheck):
+        return _retention(rule, spec, regimes, cel)
+    if isinstance(spec, MinDistinctCheck):
+        if not spec.before_trigger:
+            raise _untranslatable(rule, "min_distinct `before_trigger: false`")
+        if len(spec.distinct_from) > 1:
+            raise _untranslatable(rule, "min_distinct with more than one distinct_from")
+        exclude = None
+        if spec.distinct_from:
+            exclusion = spec.distinct_from[0]
+            exclude = checks.Related(exclusion.event, list(exclusion.match_on), exclusion.field)
+        return checks.MinDistinct(
+            spec.trigger,
+            spec.counterpart,
+            list(spec.match_on),
+            spec.at_least,
+            distinct_by=spec.distinct_by,
+            exclude_actors_of=exclude,
+            where=cel.trigger(spec.when),
+            candidate_where=cel.pair(spec.where),
+        )
+    if isinstance(spec, FieldsPresentCheck):
+        return checks.FieldsPresent(spec.trigger, list(spec.fields), where=cel.trigger(spec.when))
+    raise _untranslatable(rule, f"check kind {spec.kind!r}")  # pragma: no cover
+
+
+def _deadline(
+    rule: Rule, spec: DeadlineCheck, regimes: Regimes, cel: _Conditions
+) -> checks.Deadline:
+    tiers: list[tuple[Condition, str]] = []
+    period = spec.period
+    for index, tier in enumerate(spec.tiers or ()):
+        condition = cel.trigger(tier.when, f"tiers[{index}].when")
+        if condition is None:
+            period = tier.period  # the fallback (only the last tier may omit when)
+        else:
+            tiers.append((condition, tier.period))
+    extension = None
+    by_original = True
+    extension_where = None
+    if spec.extension is not None:
+        ext = spec.extension
+        extension = checks.Extension(
+            ext.event,
+            ext.period,
+            limit=1,
+            match_on=None if ext.match_on is None else list(ext.match_on),
+        )
+        by_original = ext.by_original_deadline
+        extension_where = cel.pair(ext.where, "extension.where")
+    return _RuleDeadline(
+        spec.trigger,
+        spec.satisfied_by,
+        list(spec.match_on),
+        calendar=regimes.calendar(spec.calendar),
+        period=period,
+        tiers=tiers,
+        clock_field=spec.clock_field,
+        satisfied_clock_field=spec.satisfied_clock_field,
+        extension=extension,
+        where=cel.trigger(spec.when),
+        candidate_where=cel.pair(spec.where),
+        by_original_deadline=by_original,
+        extension_where=extension_where,
+    )
+
+
+def _retention(
+    rule: Rule, spec: RetentionCheck, regimes: Regimes, cel: _Conditions
+) -> checks.Check:
+    if spec.mode == "keep_for":
+        # checks.Retention's min_age mode judges the disposal itself, not the kept record.
+        raise _untranslatable(rule, "retention `mode: keep_for`")
+    condition = spec.where
+    if spec.disposal_covers is not None:
+        covers = (
+            f"{_cel_time('candidate', spec.disposal_covers)} >= "
+            f"{_cel_time('trigger', spec.clock_field)}"
+        )
+        condition = covers if condition is None else f"({condition}) && {covers}"
+    match_on: list[Any] = ["system"] if spec.match_on is None else list(spec.match_on)
+    check = checks.Retention(
+        spec.trigger,
+        calendar=regimes.calendar(spec.calendar),
+        max_age=spec.period,
+        max_age_field=spec.period_field,
+        purged_by=spec.disposed_by,
+        match_on=match_on,
+        data_time_field=spec.clock_field,
+        where=cel.trigger(spec.when),
+        candidate_where=cel.pair(condition),
+    )
+    if spec.period_field is not None:
+        return _NeedsPeriod(check, spec.period_field)
+    return check
+
+
+class _NeedsPeriod(checks.Check):
+    """Retention by a period field: a trigger without it is needs_human (rule schema),
+    where the check itself says not_applicable."""
+
+    kind = "retention"
+
+    def __init__(self, inner: checks.Check, period_field: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.period_field = period_field
+        self.stats = inner.stats
+
+    def _fix(self, outcomes: list[Outcome]) -> list[Outcome]:
+        fixed: list[Outcome] = []
+        for outcome in outcomes:
+            if outcome.verdict == "not_applicable":
+                self.stats["not_applicable"] = self.stats.get("not_applicable", 0) - 1
+                self.stats["needs_human"] = self.stats.get("needs_human", 0) + 1
+                outcome = Outcome(
+                    "needs_human",
+                    outcome.message.replace(", so no deadline applies.", "")
+                    + f": its retention period ({self.period_field}) is not recorded; "
+                    "check it by hand.",
+                    outcome.evidence,
+                    outcome.due,
+                    outcome.key,
+                )
+            fixed.append(outcome)
+        return fixed
+
+    def feed(self, event: Event) -> list[Outcome]:
+        return self._fix(self.inner.feed(event))
+
+    def finish(self, as_of: datetime) -> list[Outcome]:
+        return self._fix(self.inner.finish(as_of))
+
+    @property
+    def open_count(self) -> int:
+        return self.inner.open_count
+
+
+def _conditions_of(check: checks.Check) -> list[Condition]:
+    found: list[Condition] = []
+    for value in vars(check).values():
+        if isinstance(value, Condition):
+            found.append(value)
+        elif isinstance(value, checks.Check):
+            found.extend(_conditions_of(value))
+        elif isinstance(value, tuple):
+            found.extend(item[0] for item in value if isinstance(item, tuple) and item)
+    return [c for c in found if isinstance(c, Condition)]
+
+
+# --------------------------------------------------------------------------- #
+# Evaluation                                                                   #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class _Running:
+    rule: Rule
+    check: checks.Check
+    trigger: str
+    not_before: datetime | None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def evaluate(
+    rules: RuleSet,
+    events: Iterable[Event],
+    *,
+    as_of: datetime,
+    system: str | None = None,
+) -> Evaluation:
+    """Evaluate every rule of `rules` over `events` as of `as_of`.
+
+    Events recorded after `as_of` are left out (the ledger as it stood then); with
+    `system`, only that system's events are read. Raises ValidationError if a rule
+    cannot be translated into a check.
+    """
+    places = {rule_id: f"{source.file}:{rule_id}" for rule_id, source in rules.sources.items()}
+    return evaluate_rules(
+        rules.rules,
+        rules.regimes,
+        events,
+        as_of=as_of,
+        system=system,
+        rule_set_sha256=rules.sha256,
+        places=places,
+    )
+
+
+def evaluate_rules(
+    rules: Sequence[Rule],
+    regimes: Regimes,
+    events: Iterable[Event],
+    *,
+    as_of: datetime,
+    system: str | None = None,
+    rule_set_sha256: str | None = None,
+    places: dict[str, str] | None = None,
+) -> Evaluation:
+    """`evaluate` over a list of rules (e.g. one rule, for its tests)."""
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValidationError("as_of must be a timezone-aware time")
+    running: list[_Running] = []
+    for rule in rules:
+        place = (places or {}).get(rule.id, f"rule {rule.id}")
+        not_before = None
+        if rule.applies.regime is not None:
+            regime = regimes.regimes.get(rule.applies.regime)
+            if regime is None:
+                raise ValidationError(
+                    f"{place}: regime {rule.applies.regime!r} is not in regimes.yaml"
+                )
+            not_before = _start_of(regime.applies_from)
+        running.append(
+            _Running(rule, build_check(rule, regimes, place=place), rule.check.trigger, not_before)
+        )
+    selected = [
+        event
+        for event in events
+        if event.recorded_at <= as_of and (system is None or event.system == system)
+    ]
+    selected.sort(key=lambda event: (event.occurred_at, event.seq))
+    for event in selected:
+        for item in running:
+            if (
+                item.not_before is not None
+                and event.type == item.trigger
+                and event.occurred_at < item.not_before
+            ):
+                continue  # the regime did not apply yet when this trigger occurred
+            item.outcomes.extend(item.check.feed(event))
+    findings: list[Finding] = []
+    summaries: list[RuleSummary] = []
+    for item in running:
+        item.outcomes.extend(item.check.finish(as_of))
+        rule = item.rule
+        references = tuple(reference.label() for reference in rule.references)
+        counts: dict[str, int] = {}
+        for outcome in item.outcomes:
+            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
+            findings.append(
+                Finding(
+                    rule.id,
+                    rule.title,
+                    rule.severity,
+                    references,
+                    outcome.verdict,
+                    outcome.message,
+                    outcome.evidence,
+                    outcome.due,
+                )
+            )
+        triggers = item.check.stats.get("triggers", 0)
+        errors = sum(c.stats["errors"] for c in _conditions_of(item.check))
+        summaries.append(
+            RuleSummary(
+                rule.id,
+                rule.title,
+                rule.severity,
+                overall_verdict(counts, triggers=triggers),
+                triggers,
+                counts,
+                errors,
+            )
+        )
+    return Evaluation(as_of, rule_set_sha256, tuple(findings), tuple(summaries), len(selected))
+
+
+# --------------------------------------------------------------------------- #
+# Fixtures and rule tests                                                      #
+# --------------------------------------------------------------------------- #
+
+
+def fixture_subject(raw: str) -> str:
+    """A deterministic pseudonym of a raw subject (fixtures never touch real keys)."""
+    digest = hashlib.sha256(b"auditml-fixture-subject\x00" + raw.encode("utf-8")).digest()
+    return "sub_" + base64.b32encode(digest).decode("ascii").lower()[:26]
+
+
+def fixture_events(path: Path) -> list[Event]:
+    """Read a fixture ledger (the `auditml import` JSONL shape) into Events, no database.
+
+    Each line is validated like an import (payload rules apply). Events get seq 0..,
+    their id (or ``fixture-<n>``), their occurred_at (or FIXTURE_BASE_TIME + n minutes)
+    as both occurred_at and recorded_at, and a pseudonymous subject.
+    """
+    items, labels = read_event_lines(path)
+    events: list[Event] = []
+    for number, (item, label) in enumerate(zip(items, labels, strict=True)):
+        prepared = prepare_event(
+            item, default_system=_FIXTURE_SYSTEM, default_actor=_FIXTURE_ACTOR, where=label
+        )
+        occurred = (
+            parse_ledger_time(prepared.occurred_at, where=f"{label}: occurred_at")
+            if prepared.occurred_at is not None
+            else FIXTURE_BASE_TIME + timedelta(minutes=number)
+        )
+        subject = prepared.subject_token
+        if prepared.subject is not None:
+            subject = fixture_subject(str(prepared.subject))
+        events.append(
+            Event(
+                seq=number,
+                id=prepared.id or f"fixture-{number}",
+                type=prepared.type,
+                system=prepared.system,
+                subject=subject,
+                actor=dict(prepared.actor),
+                occurred_at=occurred,
+                recorded_at=occurred,
+                payload=dict(prepared.payload),
+            )
+        )
+    return events
+
+
+def _test_as_of(test: RuleTest, events: Sequence[Event]) -> datetime:
+    if test.as_of is not None:
+        return test.as_of.astimezone(UTC)
+    latest = max((max(e.occurred_at, e.recorded_at) for e in events), default=FIXTURE_BASE_TIME)
+    return latest + timedelta(days=1)
+
+
+def run_rule_test(rules: RuleSet, rule: Rule, test: RuleTest) -> TestResult:
+    """Evaluate `rule` alone over the test's fixture and compare with `expect`."""
+    path = rules.directory / FIXTURES_DIR / test.fixture
+    as_of: datetime | None = None
+    try:
+        events = fixture_events(path)
+        as_of = _test_as_of(test, events)
+        source = rules.sources.get(rule.id)
+        places = {rule.id: f"{source.file}:{rule.id}"} if source is not None else None
+        result = evaluate_rules([rule], rules.regimes, events, as_of=as_of, places=places)
+    except AuditmlError as exc:
+        return TestResult(
+            rule.id, test.name, test.fixture, test.expect, "error", as_of, (), str(exc)
+        )
+    got = result.verdict_of(rule.id)
+    messages = tuple(f"{f.verdict}: {f.message}" for f in result.findings)
+    return TestResult(rule.id, test.name, test.fixture, test.expect, got, as_of, messages)
+
+
+def run_rule_tests(rules: RuleSet, *, rule_id: str | None = None) -> list[TestResult]:
+    """Run every rule test of the set (or of one rule), in rule id order."""
+    selected = rules.rules if rule_id is None else (rules.get(rule_id),)
+    return [run_rule_test(rules, rule, test) for rule in selected for test in rule.tests]

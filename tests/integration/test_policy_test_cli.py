@@ -1,0 +1,143 @@
+"""`auditml policy test` and `auditml check`, run as a user runs them (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditml.policy.loader import load_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "policies"
+FIXTURES = SHIPPED / "fixtures"
+
+# The real entry point, with `check` registered here unless auditml.cli.main already does.
+RUN = (
+    "from auditml.cli import main, check\n"
+    "if not any(c.name == 'check' for c in main.app.registered_commands):\n"
+    "    check.register(main.app)\n"
+    "main.run()"
+)
+
+
+def auditml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", RUN, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_env(), "COLUMNS": "200"},
+    )
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("AUDITML_")}
+
+
+def test_policy_test_passes_on_the_shipped_rules(tmp_path: Path) -> None:
+    done = auditml("policy", "test", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "9 passed, 0 failed" in done.stdout and "FAIL" not in done.stdout
+    listed = auditml("policy", "test", "--json", "--policies", str(SHIPPED), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["failed"] == 0 and data["sha256"] == load_rules(SHIPPED).sha256
+    assert {t["got"] for t in data["tests"]} == {"pass", "fail", "pending", "not_applicable"}
+
+
+def test_policy_test_fails_on_a_wrong_expect(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(SHIPPED, root)
+    rule = root / "internal" / "four-eyes-deployment.yaml"
+    text = rule.read_text()
+    wrong = text.replace(
+        "fixture: internal-four-eyes-deployment/fail.jsonl\n    expect: fail",
+        "fixture: internal-four-eyes-deployment/fail.jsonl\n    expect: pass",
+    )
+    assert wrong != text
+    rule.write_text(wrong)
+    done = auditml("policy", "test", "--policies", str(root), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL" in done.stdout and "8 passed, 1 failed" in done.stdout
+    assert "the trainer approved her own model" in done.stdout
+    listed = auditml("policy", "test", "--json", "--policies", str(root), cwd=tmp_path)
+    assert listed.returncode == 1
+    (bad,) = [t for t in json.loads(listed.stdout)["tests"] if not t["ok"]]
+    assert (bad["expected"], bad["got"]) == ("pass", "fail")
+
+
+def test_policy_test_refuses_a_broken_rule_set(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(SHIPPED, root)
+    rule = root / "gdpr" / "art33-breach-notification.yaml"
+    rule.write_text(rule.read_text().replace("period: PT72H", "period: 72 hours"))
+    done = auditml("policy", "test", "--policies", str(root), cwd=tmp_path)
+    assert done.returncode == 2 and "art33-breach-notification.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    done = auditml("init", "--origin", "bank.example/credit", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+def import_fixtures(project: Path, *names: str) -> None:
+    lines = [(FIXTURES / name).read_text() for name in names]
+    (project / "events.jsonl").write_text("".join(lines))
+    done = auditml("import", "events.jsonl", cwd=project)
+    assert done.returncode == 0, done.stderr
+
+
+def test_check_over_the_ledger(project: Path) -> None:
+    import_fixtures(
+        project,
+        "gdpr-33-breach-notification/fail.jsonl",
+        "internal-four-eyes-deployment/pass.jsonl",
+    )
+    table = auditml("check", cwd=project)
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "fail (1)" in table.stdout and "pass (1)" in table.stdout
+    assert "gdpr-33-breach-notification" in table.stdout
+
+    done = auditml("check", "--format", "json", cwd=project)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["rule_set_sha256"] == load_rules(SHIPPED).sha256 and data["events"] == 7
+    verdicts = {f["rule_id"]: f["verdict"] for f in data["findings"]}
+    assert verdicts == {
+        "gdpr-33-breach-notification": "fail",
+        "internal-four-eyes-deployment": "pass",
+    }
+    breach = next(f for f in data["findings"] if f["verdict"] == "fail")
+    assert breach["severity"] == "critical" and breach["references"] == ["GDPR Art. 33(1)"]
+    assert {e["role"] for e in breach["evidence"]} == {"trigger", "counterpart"}
+
+    # A failing critical finding trips --fail-on critical; --system narrows the events read.
+    assert auditml("check", "--fail-on", "critical", cwd=project).returncode == 1
+    other = auditml("check", "--system", "nothing-here", "--format", "json", cwd=project)
+    assert other.returncode == 0 and json.loads(other.stdout)["events"] == 0
+
+
+def test_check_fail_on_threshold_and_as_of(project: Path) -> None:
+    import_fixtures(project, "internal-four-eyes-deployment/fail.jsonl")
+    assert auditml("check", cwd=project).returncode == 1
+    assert auditml("check", "--fail-on", "high", cwd=project).returncode == 1
+    assert auditml("check", "--fail-on", "critical", cwd=project).returncode == 0
+    # Before anything was recorded, nothing is read.
+    early = auditml("check", "--as-of", "2000-01-01T00:00:00Z", "--format", "json", cwd=project)
+    assert early.returncode == 0, early.stderr
+    data = json.loads(early.stdout)
+    assert data["events"] == 0 and data["findings"] == []
+    assert data["as_of"] == "2000-01-01T00:00:00.000000Z"
+    bad = auditml("check", "--as-of", "yesterday", cwd=project)
+    assert bad.returncode == 2 and "--as-of" in bad.stderr

@@ -1,0 +1,362 @@
+"""The rule engine over hand-built events: the shipped rules, as_of, regimes, rule tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditml.errors import ValidationError
+from auditml.policy.engine import (
+    build_check,
+    evaluate,
+    fixture_events,
+    overall_verdict,
+    run_rule_tests,
+)
+from auditml.policy.loader import RuleSet, load_rules
+from auditml.policy.model import Event
+from auditml.policy.rules import Rule
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "policies"
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(SHIPPED)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def ev(
+    seq: int,
+    type: str,
+    occurred: str,
+    payload: dict[str, Any],
+    *,
+    actor: str = "someone",
+    recorded: str | None = None,
+    system: str = "credit",
+) -> Event:
+    return Event(
+        seq=seq,
+        id=f"e{seq}",
+        type=type,
+        system=system,
+        subject=None,
+        actor={"id": actor, "kind": "human"},
+        occurred_at=at(occurred),
+        recorded_at=at(recorded or occurred),
+        payload=payload,
+    )
+
+
+def breach(seq: int = 0, occurred: str = "2026-03-02T10:00:00Z", kind: str = "breach") -> Event:
+    return ev(
+        seq,
+        "incident.reported",
+        occurred,
+        {"incident_id": "inc-1", "kind": kind, "aware_at": "2026-03-02T09:15:00.000000Z"},
+    )
+
+
+def notified(seq: int, sent: str, to: str = "supervisory_authority") -> Event:
+    return ev(seq, "notification.sent", sent, {"to": to, "about": "inc-1", "sent_at": sent})
+
+
+def only(rules: RuleSet, rule_id: str) -> RuleSet:
+    return dataclasses.replace(rules, rules=(rules.get(rule_id),))
+
+
+BREACH = "gdpr-33-breach-notification"
+DSR = "gdpr-12-3-access-request-deadline"
+FOUR_EYES = "internal-four-eyes-deployment"
+
+
+def test_breach_notified_in_time_passes(rules: RuleSet) -> None:
+    result = evaluate(
+        only(rules, BREACH),
+        [breach(), notified(1, "2026-03-04T01:15:00Z")],
+        as_of=at("2026-04-01T00:00:00Z"),
+    )
+    assert result.verdict_of(BREACH) == "pass"
+    (finding,) = result.findings
+    assert finding.severity == "critical" and finding.references == ("GDPR Art. 33(1)",)
+    assert [(e.role, e.seq) for e in finding.evidence] == [("trigger", 0), ("counterpart", 1)]
+    assert finding.due == at("2026-03-05T09:15:00Z")
+    assert result.rule_set_sha256 == rules.sha256
+
+
+def test_breach_late_or_wrong_recipient_fails(rules: RuleSet) -> None:
+    result = evaluate(
+        only(rules, BREACH),
+        [
+            breach(),
+            notified(1, "2026-03-03T12:00:00Z", to="subject"),
+            notified(2, "2026-03-05T17:15:00Z"),
+        ],
+        as_of=at("2026-04-01T00:00:00Z"),
+    )
+    assert result.verdict_of(BREACH) == "fail"
+    assert "8 hours after the due date" in result.findings[0].message
+
+
+def test_breach_unanswered_is_pending_then_fails(rules: RuleSet) -> None:
+    events = [breach()]
+    early = evaluate(only(rules, BREACH), events, as_of=at("2026-03-03T09:15:00Z"))
+    assert early.verdict_of(BREACH) == "pending"
+    assert early.findings[0].due == at("2026-03-05T09:15:00Z")
+    late = evaluate(only(rules, BREACH), events, as_of=at("2026-03-06T00:00:00Z"))
+    assert late.verdict_of(BREACH) == "fail"
+
+
+def test_not_a_breach_is_not_applicable(rules: RuleSet) -> None:
+    result = evaluate(
+        only(rules, BREACH), [breach(kind="malfunction")], as_of=at("2026-04-01T00:00:00Z")
+    )
+    assert result.verdict_of(BREACH) == "not_applicable" and not result.findings
+    assert result.rules[0].triggers == 0
+
+
+def test_events_recorded_after_as_of_are_not_read(rules: RuleSet) -> None:
+    # The notification happened in time but was recorded only after as_of.
+    late_record = ev(
+        1,
+        "notification.sent",
+        "2026-03-03T12:00:00Z",
+        {"to": "supervisory_authority", "about": "inc-1", "sent_at": "2026-03-03T12:00:00Z"},
+        recorded="2026-03-10T00:00:00Z",
+    )
+    before = evaluate(
+        only(rules, BREACH), [breach(), late_record], as_of=at("2026-03-04T00:00:00Z")
+    )
+    assert before.verdict_of(BREACH) == "pending" and before.events == 1
+    after = evaluate(only(rules, BREACH), [breach(), late_record], as_of=at("2026-03-11T00:00:00Z"))
+    assert after.verdict_of(BREACH) == "pass"
+
+
+def test_events_are_sorted_by_occurred_at_then_seq(rules: RuleSet) -> None:
+    # Given out of order (the answer first), the trigger still opens the obligation first.
+    result = evaluate(
+        only(rules, BREACH),
+        [notified(1, "2026-03-04T01:15:00Z"), breach(0)],
+        as_of=at("2026-04-01T00:00:00Z"),
+    )
+    assert result.verdict_of(BREACH) == "pass"
+
+
+def test_system_filter(rules: RuleSet) -> None:
+    events = [breach()]
+    other = evaluate(only(rules, BREACH), events, as_of=at("2026-04-01T00:00:00Z"), system="x")
+    assert other.verdict_of(BREACH) == "not_applicable"
+    mine = evaluate(only(rules, BREACH), events, as_of=at("2026-04-01T00:00:00Z"), system="credit")
+    assert mine.verdict_of(BREACH) == "fail"
+
+
+def test_regime_date_skips_earlier_triggers(rules: RuleSet) -> None:
+    # GDPR applies from 2018-05-25: an unanswered breach of 2018-05-24 is not judged.
+    before = breach(occurred="2018-05-24T23:00:00Z")
+    result = evaluate(only(rules, BREACH), [before], as_of=at("2026-04-01T00:00:00Z"))
+    assert result.verdict_of(BREACH) == "not_applicable"
+    on_the_day = breach(occurred="2018-05-25T00:00:00Z")
+    result = evaluate(only(rules, BREACH), [on_the_day], as_of=at("2026-04-01T00:00:00Z"))
+    assert result.verdict_of(BREACH) == "fail"
+
+
+def dsr(seq: int, type: str, occurred: str, **payload: Any) -> Event:
+    return ev(seq, type, occurred, {"request_id": "r-1", **payload})
+
+
+def test_access_request_month_end_and_extension(rules: RuleSet) -> None:
+    received = dsr(
+        0,
+        "dsr.received",
+        "2027-01-31T14:00:00Z",
+        kind="access",
+        received_at="2027-01-31T14:00:00.000000Z",
+    )
+    # P1M from 31 Jan 2027: 28 Feb is a Sunday, so due Mon 1 Mar (end of day, Brussels).
+    on_time = dsr(1, "dsr.answered", "2027-03-01T20:00:00Z", outcome="completed")
+    result = evaluate(only(rules, DSR), [received, on_time], as_of=at("2027-06-01T00:00:00Z"))
+    assert result.verdict_of(DSR) == "pass"
+    late = dsr(1, "dsr.answered", "2027-03-02T08:00:00Z", outcome="completed")
+    result = evaluate(only(rules, DSR), [received, late], as_of=at("2027-06-01T00:00:00Z"))
+    assert result.verdict_of(DSR) == "fail"
+    # Extended in the first month: P1M + P2M = P3M from received_at: 30 Apr 2027 (a Friday).
+    extended = dsr(1, "dsr.extended", "2027-02-20T09:00:00Z", reason="complexity")
+    answered = dsr(2, "dsr.answered", "2027-04-30T20:00:00Z", outcome="completed")
+    result = evaluate(
+        only(rules, DSR), [received, extended, answered], as_of=at("2027-06-01T00:00:00Z")
+    )
+    assert result.verdict_of(DSR) == "pass"
+    assert result.findings[0].due == at("2027-04-30T21:59:59.999999Z")
+    too_late = dsr(2, "dsr.answered", "2027-05-03T08:00:00Z", outcome="completed")
+    result = evaluate(
+        only(rules, DSR), [received, extended, too_late], as_of=at("2027-06-01T00:00:00Z")
+    )
+    assert result.verdict_of(DSR) == "fail"
+
+
+def deployment_events(approvers: list[str], trainer: str = "alice") -> list[Event]:
+    model = {"model": "m", "version": "1"}
+    events = [
+        ev(
+            0,
+            "model.trained",
+            "2026-05-04T16:00:00Z",
+            {**model, "datasets": ["d"], "code_version": "abc", "artifact_sha256": "0" * 64},
+            actor=trainer,
+        )
+    ]
+    for index, who in enumerate(approvers, start=1):
+        events.append(
+            ev(
+                index,
+                "approval.granted",
+                f"2026-05-06T0{index}:00:00Z",
+                {"target": "model:m@1", "stage": "deployment", "rationale": "ok"},
+                actor=who,
+            )
+        )
+    events.append(
+        ev(len(events), "model.deployed", "2026-05-07T08:00:00Z", {**model, "environment": "prod"})
+    )
+    return events
+
+
+@pytest.mark.parametrize(
+    ("approvers", "verdict"),
+    [
+        (["bob", "carol"], "pass"),
+        (["alice", "bob"], "fail"),
+        (["bob", "bob"], "fail"),
+        ([], "fail"),
+    ],
+)
+def test_four_eyes(rules: RuleSet, approvers: list[str], verdict: str) -> None:
+    result = evaluate(
+        only(rules, FOUR_EYES), deployment_events(approvers), as_of=at("2026-06-01T00:00:00Z")
+    )
+    assert result.verdict_of(FOUR_EYES) == verdict
+
+
+def test_approvals_after_the_deployment_do_not_count(rules: RuleSet) -> None:
+    events = deployment_events(["bob", "carol"])
+    deployed = events[-1]
+    moved = dataclasses.replace(deployed, occurred_at=at("2026-05-05T00:00:00Z"))
+    result = evaluate(
+        only(rules, FOUR_EYES), [*events[:-1], moved], as_of=at("2026-06-01T00:00:00Z")
+    )
+    assert result.verdict_of(FOUR_EYES) == "fail"
+
+
+def test_whole_rule_set_summary(rules: RuleSet) -> None:
+    result = evaluate(rules, [breach()], as_of=at("2026-03-03T00:00:00Z"))
+    verdicts = {summary.rule_id: summary.verdict for summary in result.rules}
+    assert verdicts == {BREACH: "pending", DSR: "not_applicable", FOUR_EYES: "not_applicable"}
+    data = result.to_json()
+    assert data["rule_set_sha256"] == rules.sha256 and data["findings"][0]["verdict"] == "pending"
+
+
+def test_overall_verdict_order() -> None:
+    assert overall_verdict(["pass", "pending", "fail"]) == "fail"
+    assert overall_verdict(["pass", "needs_human", "pending"]) == "pending"
+    assert overall_verdict(["pass", "needs_human"]) == "needs_human"
+    assert overall_verdict(["pass", "not_applicable"]) == "pass"
+    assert overall_verdict([]) == "not_applicable"
+    assert overall_verdict([], triggers=2) == "pass"
+
+
+def test_as_of_must_be_aware(rules: RuleSet) -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        evaluate(rules, [], as_of=datetime(2026, 1, 1))
+
+
+def rule_with_check(rules: RuleSet, check: dict[str, Any]) -> Rule:
+    data = rules.get(FOUR_EYES).model_dump(mode="json", exclude_none=True)
+    data["check"] = check
+    return Rule.model_validate(data, strict=False)
+
+
+def test_untranslatable_rule_is_refused_naming_the_rule(rules: RuleSet) -> None:
+    rule = rule_with_check(
+        rules,
+        {
+            "kind": "requires_prior",
+            "trigger": "model.deployed",
+            "prior": "approval.granted",
+            "match_on": [["payload.model", "payload.target"]],
+            "within": "P30D",
+        },
+    )
+    with pytest.raises(ValidationError, match=f"rule {FOUR_EYES}: requires_prior `within`"):
+        build_check(rule, rules.regimes)
+
+
+def test_bad_cel_names_the_place(rules: RuleSet) -> None:
+    rule = rule_with_check(
+        rules,
+        {
+            "kind": "fields_present",
+            "trigger": "model.deployed",
+            "when": "trigger.payload.model ==",
+            "fields": ["payload.model"],
+        },
+    )
+    with pytest.raises(ValidationError, match="four-eyes.yaml:internal-four-eyes-deployment"):
+        build_check(rule, rules.regimes, place="four-eyes.yaml:internal-four-eyes-deployment")
+
+
+def test_fields_present_and_retention_translate(rules: RuleSet) -> None:
+    fields = rule_with_check(
+        rules,
+        {"kind": "fields_present", "trigger": "model.deployed", "fields": ["payload.environment"]},
+    )
+    check = build_check(fields, rules.regimes)
+    (outcome,) = check.feed(deployment_events([])[-1])
+    assert outcome.verdict == "pass"
+
+
+def test_fixture_events(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(
+        '{"type": "dsr.received", "subject": "customer-1", "payload": '
+        '{"request_id": "r", "kind": "access", "received_at": "2027-01-04T08:30:00Z"}}\n\n'
+        '{"type": "dsr.answered", "id": "given", "occurred_at": "2027-01-05T08:30:00+01:00", '
+        '"payload": {"request_id": "r", "outcome": "completed"}}\n'
+    )
+    first, second = fixture_events(path)
+    assert (first.seq, first.id, second.seq, second.id) == (0, "fixture-0", 1, "given")
+    assert first.occurred_at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert second.occurred_at == second.recorded_at == at("2027-01-05T07:30:00Z")
+    assert (
+        first.subject is not None and first.subject.startswith("sub_") and len(first.subject) == 30
+    )
+    assert first.subject == fixture_events(path)[0].subject  # deterministic
+    assert "customer-1" not in first.subject
+    assert first.system == "fixture" and second.subject is None
+    path.write_text('{"type": "dsr.answered", "payload": {"request_id": "r"}}\n')
+    with pytest.raises(ValidationError, match="line 1 of f.jsonl"):
+        fixture_events(path)
+
+
+def test_shipped_rule_tests_all_agree(rules: RuleSet) -> None:
+    results = run_rule_tests(rules)
+    assert len(results) == sum(len(rule.tests) for rule in rules.rules) >= 9
+    assert [r for r in results if not r.ok] == []
+    pending = next(r for r in results if r.expected == "pending")
+    assert pending.as_of == at("2026-03-03T09:15:00Z")
+    default = next(r for r in results if r.rule_id == FOUR_EYES)
+    assert default.as_of == at("2026-05-08T08:00:00Z")
+
+
+def test_rule_test_with_a_missing_fixture_is_an_error(rules: RuleSet, tmp_path: Path) -> None:
+    moved = dataclasses.replace(rules, directory=tmp_path)
+    results = run_rule_tests(moved, rule_id=BREACH)
+    assert results and all(r.got == "error" and not r.ok and r.error for r in results)
