@@ -20,8 +20,10 @@ from auditml.policy.loader import PolicyError, load_rules
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "policies"
 IDS = [
+    "aiact-73-serious-incident",
     "gdpr-12-3-access-request-deadline",
     "gdpr-33-breach-notification",
+    "gdpr-6-1-a-consent-withdrawn",
     "internal-four-eyes-deployment",
 ]
 
@@ -71,7 +73,9 @@ def test_list_json(cli: typer.Typer, tmp_path: Path) -> None:
     listed = json.loads(output)
     assert listed["sha256"] == load_rules(SHIPPED).sha256
     assert [rule["id"] for rule in listed["rules"]] == IDS
-    first = listed["rules"][0]
+    first = next(
+        rule for rule in listed["rules"] if rule["id"] == "gdpr-12-3-access-request-deadline"
+    )
     assert first["references"] == ["GDPR Art. 12(3)", "GDPR Art. 15(1)"]
     assert first["kind"] == "deadline" and first["severity"] == "high"
     assert first["file"].endswith("art12-3-access-request.yaml")
@@ -111,7 +115,7 @@ def test_show_json_and_unknown_id(cli: typer.Typer) -> None:
 def test_lint_clean(cli: typer.Typer) -> None:
     code, output, _ = invoke(cli, "lint")
     assert code == 0, output
-    assert output.startswith("3 rules OK (9 tests, rule set sha256 ")
+    assert output.startswith("5 rules OK (21 tests, rule set sha256 ")
     assert "[verify]" in output and "aiact.annex_iii" in output
 
 
@@ -133,7 +137,7 @@ def test_lint_exit_codes_through_the_real_entry_point(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stderr
-    assert "3 rules OK" in ok.stdout
+    assert "5 rules OK" in ok.stdout
     bad = subprocess.run(
         [sys.executable, "-c", RUN, "policy", "lint", "--policies", str(broken_copy(tmp_path))],
         capture_output=True,

@@ -118,8 +118,10 @@ def replace(old: str, new: str, text: str = RULE) -> str:
 def test_shipped_policies_lint_clean() -> None:
     rule_set = lint_rules(SHIPPED)
     assert [rule.id for rule in rule_set.rules] == [
+        "aiact-73-serious-incident",
         "gdpr-12-3-access-request-deadline",
         "gdpr-33-breach-notification",
+        "gdpr-6-1-a-consent-withdrawn",
         "internal-four-eyes-deployment",
     ]
     assert len(rule_set.sha256) == 64 and int(rule_set.sha256, 16) >= 0
