@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from auditml.errors import ValidationError
+from auditml.policy.calendar import CALENDARS, parse_period
 from auditml.policy.cel import Condition
 from auditml.policy.model import (
     MISSING,
@@ -55,6 +56,7 @@ __all__ = [
     "MatchOn",
     "Matcher",
     "MinDistinct",
+    "RecordedLate",
     "Related",
     "RequiresPrior",
     "Retention",
@@ -951,6 +953,63 @@ class MinDistinct(Check):
             evidence,
             key=key,
         )
+
+
+# ---------------------------------------------------------------------------- recorded_late
+
+
+class RecordedLate(Check):
+    """Each event of `types` (every type when None) that `where` selects must be recorded
+    within `max_delay` of when it occurred: recorded_at <= calendar.due(occurred_at,
+    max_delay), by default on the exact calendar (plain arithmetic, no working-day shift).
+    Back-dated evidence is weak evidence.
+
+    Only violations give outcomes (fail, saying how late): the absence of a fail is the
+    pass; `stats` counts the events judged ("triggers") and those in time ("pass").
+    Final at once; no state.
+    """
+
+    kind = "recorded_late"
+
+    def __init__(
+        self,
+        types: Iterable[str] | None,
+        max_delay: str,
+        where: Condition | None = None,
+        *,
+        calendar: Calendar | None = None,
+    ) -> None:
+        super().__init__()
+        parse_period(max_delay)
+        _need(where, ("trigger",), f"{self.kind} where")
+        self.types = None if types is None else frozenset(types)
+        if self.types is not None and not self.types:
+            raise ValidationError(f"{self.kind}: list at least one event type, or None for all")
+        self.max_delay = max_delay
+        self.where = where
+        self.calendar: Calendar = CALENDARS["exact"] if calendar is None else calendar
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if self.types is not None and event.type not in self.types:
+            return []
+        if not self._applies(self.where, event):
+            return []
+        self.stats["triggers"] += 1
+        limit = self.calendar.due(event.occurred_at, self.max_delay)
+        if event.recorded_at <= limit:
+            self.stats["pass"] = self.stats.get("pass", 0) + 1
+            return []
+        return [
+            self._outcome(
+                "fail",
+                f"{_ref(event)}, occurred {_when(event.occurred_at)}, was recorded "
+                f"{_when(event.recorded_at)}: recorded "
+                f"{_span(event.recorded_at - event.occurred_at)} after it occurred "
+                f"(limit {self.max_delay}).",
+                [EvidenceRef.of("trigger", event)],
+                due=limit,
+            )
+        ]
 
 
 # ---------------------------------------------------------------------------- fields_present

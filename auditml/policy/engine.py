@@ -37,7 +37,7 @@ from auditml.events.jsonl import read_event_lines
 from auditml.policy import checks
 from auditml.policy.calendar import Period, parse_period
 from auditml.policy.cel import Condition, compile_condition
-from auditml.policy.loader import FIXTURES_DIR, RuleSet
+from auditml.policy.loader import FIXTURE_RECORDED_AT, FIXTURES_DIR, RuleSet
 from auditml.policy.model import Event, EvidenceRef, Outcome, Verdict, parse_ledger_time
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
@@ -46,6 +46,7 @@ from auditml.policy.rules import (
     FieldsPresentCheck,
     ForbidsAfterCheck,
     MinDistinctCheck,
+    RecordedLateCheck,
     RequiresPriorCheck,
     RetentionCheck,
     Rule,
@@ -387,6 +388,12 @@ def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> ch
         )
     if isinstance(spec, FieldsPresentCheck):
         return checks.FieldsPresent(spec.trigger, list(spec.fields), where=cel.trigger(spec.when))
+    if isinstance(spec, RecordedLateCheck):
+        return checks.RecordedLate(
+            None if spec.types is None else frozenset(spec.types),
+            spec.max_delay,
+            where=cel.trigger(spec.when),
+        )
     raise _untranslatable(rule, f"check kind {spec.kind!r}")  # pragma: no cover
 
 
@@ -523,7 +530,8 @@ def _conditions_of(check: checks.Check) -> list[Condition]:
 class _Running:
     rule: Rule
     check: checks.Check
-    trigger: str
+    #: The event types the check judges (None: every type), for the regime's start date.
+    triggers: frozenset[str] | None
     not_before: datetime | None
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -582,7 +590,12 @@ def evaluate_rules(
                 )
             not_before = _start_of(regime.applies_from)
         running.append(
-            _Running(rule, build_check(rule, regimes, place=place), rule.check.trigger, not_before)
+            _Running(
+                rule,
+                build_check(rule, regimes, place=place),
+                rule.check.trigger_types(),
+                not_before,
+            )
         )
     selected = [
         event
@@ -594,7 +607,7 @@ def evaluate_rules(
         for item in running:
             if (
                 item.not_before is not None
-                and event.type == item.trigger
+                and (item.triggers is None or event.type in item.triggers)
                 and event.occurred_at < item.not_before
             ):
                 continue  # the regime did not apply yet when this trigger occurred
@@ -652,19 +665,28 @@ def fixture_events(path: Path) -> list[Event]:
 
     Each line is validated like an import (payload rules apply). Events get seq 0..,
     their id (or ``fixture-<n>``), their occurred_at (or FIXTURE_BASE_TIME + n minutes)
-    as both occurred_at and recorded_at, and a pseudonymous subject.
+    as occurred_at, and a pseudonymous subject. recorded_at is the line's
+    ``recorded_at`` if it has one (a fixture-only key, taken out before the import
+    checks; no import accepts it), else the occurred_at.
     """
     items, labels = read_event_lines(path)
     events: list[Event] = []
     for number, (item, label) in enumerate(zip(items, labels, strict=True)):
+        line = dict(item)
+        recorded_text = line.pop(FIXTURE_RECORDED_AT, None)
         prepared = prepare_event(
-            item, default_system=_FIXTURE_SYSTEM, default_actor=_FIXTURE_ACTOR, where=label
+            line, default_system=_FIXTURE_SYSTEM, default_actor=_FIXTURE_ACTOR, where=label
         )
         occurred = (
             parse_ledger_time(prepared.occurred_at, where=f"{label}: occurred_at")
             if prepared.occurred_at is not None
             else FIXTURE_BASE_TIME + timedelta(minutes=number)
         )
+        recorded = occurred
+        if recorded_text is not None:
+            if not isinstance(recorded_text, str):
+                raise ValidationError(f"{label}: recorded_at: expected an ISO 8601 time string")
+            recorded = parse_ledger_time(recorded_text, where=f"{label}: recorded_at")
         subject = prepared.subject_token
         if prepared.subject is not None:
             subject = fixture_subject(str(prepared.subject))
@@ -677,7 +699,7 @@ def fixture_events(path: Path) -> list[Event]:
                 subject=subject,
                 actor=dict(prepared.actor),
                 occurred_at=occurred,
-                recorded_at=occurred,
+                recorded_at=recorded,
                 payload=dict(prepared.payload),
             )
         )

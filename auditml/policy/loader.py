@@ -40,6 +40,7 @@ from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS
 from auditml.ledger.canonical import canonicalize, parse_json
+from auditml.policy.model import parse_ledger_time
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
     CALENDAR_NAME_PATTERN,
@@ -53,6 +54,7 @@ from auditml.policy.rules import (
 
 __all__ = [
     "FIXTURES_DIR",
+    "FIXTURE_RECORDED_AT",
     "REGIMES_FILE",
     "PolicyError",
     "Problem",
@@ -68,6 +70,8 @@ __all__ = [
 
 REGIMES_FILE = "regimes.yaml"
 FIXTURES_DIR = "fixtures"
+#: A fixture line's own key (not an import key): when the event was recorded.
+FIXTURE_RECORDED_AT = "recorded_at"
 RULE_SUFFIX = ".yaml"
 
 #: The event type a check's ``where`` sees as ``candidate``, by check kind.
@@ -648,15 +652,32 @@ def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
         except ValidationError as exc:
             yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
             continue
-        types = {"trigger": check.trigger, "candidate": _candidate_type(rule, loc)}
+        triggers = check.trigger_types()
+        candidate = _candidate_type(rule, loc)
         for ref in sorted(referenced_fields(text, variables)):
             variable, _, path = ref.partition(".")
-            event_type = types.get(variable)
-            if event_type is None or path in {"payload", "actor"}:
+            if path in {"payload", "actor"}:
                 continue
-            message = field_problem(event_type, path)
+            if variable == "trigger":
+                message = _any_type_problem(triggers, path)
+            elif variable == "candidate" and candidate is not None:
+                message = field_problem(candidate, path)
+            else:
+                continue
             if message is not None:
                 yield Problem(source.file, line, where, f"{variable}: {message}")
+
+
+def _any_type_problem(types: frozenset[str] | None, path: str) -> str | None:
+    """What is wrong with ``path`` as a field of events of ``types`` (None: any type), or
+    None if at least one of them has it (a check judging several types, recorded_late)."""
+    names = sorted(PAYLOAD_MODELS if types is None else types)
+    messages = [field_problem(name, path) for name in names]
+    if any(message is None for message in messages):
+        return None
+    if len(names) == 1:
+        return messages[0]
+    return f"none of the event types judged has {path} (e.g. {messages[0]})"
 
 
 def _candidate_type(rule: Rule, loc: Loc) -> str | None:
@@ -717,6 +738,12 @@ def _fixture_problems(path: Path) -> list[Problem]:
             item = parse_json(line, where="event")
             if not isinstance(item, dict):
                 raise ValidationError("event: expected a JSON object with type and payload")
+            item = dict(item)
+            recorded = item.pop(FIXTURE_RECORDED_AT, None)  # fixture-only: when recorded
+            if recorded is not None:
+                if not isinstance(recorded, str):
+                    raise ValidationError("recorded_at: expected an ISO 8601 time string")
+                parse_ledger_time(recorded, where="recorded_at")
             prepare_event(
                 item,
                 default_system=_FIXTURE_SYSTEM,

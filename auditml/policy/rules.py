@@ -59,6 +59,7 @@ __all__ = [
     "ForbidsAfterCheck",
     "Lift",
     "MinDistinctCheck",
+    "RecordedLateCheck",
     "Reference",
     "RequiresPriorCheck",
     "RetentionCheck",
@@ -308,6 +309,10 @@ class _Check(_Model):
     def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         """(location, event type) of every event type the check names."""
         yield ("trigger",), self.trigger
+
+    def trigger_types(self) -> frozenset[str] | None:
+        """The event types the check judges (its triggers); None means every type."""
+        return frozenset({self.trigger})
 
     def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
         """(location, event type, field path) of every field path the check names."""
@@ -699,6 +704,41 @@ class FieldsPresentCheck(_Check):
             yield ("fields", index), self.trigger, path
 
 
+class RecordedLateCheck(_Check):
+    """Evidence must be recorded soon after it occurred: back-dated evidence is weak evidence.
+
+    Each event of ``types`` (every type when omitted) whose ``recorded_at`` is later than
+    ``occurred_at + max_delay`` fails (GDPR Art. 5(2) accountability; AI Act Art. 12
+    automatic logging). The delay is exact arithmetic: no working-day shift. This kind
+    judges events of several types, so ``trigger`` may only be ``"*"`` (and may be left out).
+    """
+
+    kind: Literal["recorded_late"]
+    trigger: Literal["*"] = Field(
+        default="*",
+        description='always "*": the events judged are those of `types`',
+    )
+    types: Annotated[list[EventType], Field(min_length=1)] | None = Field(
+        default=None, description="the event types judged; omit for every type"
+    )
+    max_delay: Duration = Field(
+        description="how long after it occurred an event may be recorded, e.g. P7D (exact)"
+    )
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> RecordedLateCheck:
+        if self.types is not None:
+            _unique(self.types, "event type")
+        return self
+
+    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        for index, event_type in enumerate(self.types or ()):
+            yield ("types", index), event_type
+
+    def trigger_types(self) -> frozenset[str] | None:
+        return None if self.types is None else frozenset(self.types)
+
+
 Check = Annotated[
     DeadlineCheck
     | RequiresPriorCheck
@@ -706,7 +746,8 @@ Check = Annotated[
     | RetentionCheck
     | MinDistinctCheck
     | ExistsBeforeCheck
-    | FieldsPresentCheck,
+    | FieldsPresentCheck
+    | RecordedLateCheck,
     Field(discriminator="kind"),
 ]
 
@@ -719,6 +760,7 @@ CHECK_KINDS: dict[str, type[_Check]] = {
     "min_distinct": MinDistinctCheck,
     "exists_before": ExistsBeforeCheck,
     "fields_present": FieldsPresentCheck,
+    "recorded_late": RecordedLateCheck,
 }
 
 # --------------------------------------------------------------------------- #

@@ -28,9 +28,10 @@ COVERED = {
     3: ("gdpr-12-3-access-request-deadline", "GDPR Art. 12(3)"),
     4: ("gdpr-33-breach-notification", "GDPR Art. 33(1)"),
     5: ("aiact-73-serious-incident", "AI Act Art. 73(2)"),
+    6: ("internal-late-evidence", "GDPR Art. 5(2)"),
 }
-#: Planted problems no shipped rule checks (6: evidence entered late, back-dated).
-NOT_COVERED = {6}
+#: Planted problems no shipped rule checks.
+NOT_COVERED: set[int] = set()
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,18 @@ def test_serious_incident_is_late_on_the_fifteen_day_tier(evaluation: Evaluation
     (finding,) = failing(evaluation, COVERED[5][0])
     assert "period P15D" in finding.message
     assert "late" in finding.message
+
+
+def test_back_dated_review_is_the_only_late_evidence(
+    demo: DemoResult, evaluation: Evaluation
+) -> None:
+    # The demo records everything at story time except the back-dated DPIA review.
+    shipped(evaluation, COVERED[6][0])
+    (seq,) = problems_by_number(demo)[6].seqs
+    (finding,) = failing(evaluation, COVERED[6][0])
+    assert seqs(finding) == {seq}
+    assert "assessment.completed" in finding.message and "(limit P7D)" in finding.message
+    assert "recorded 28 days" in finding.message
 
 
 def test_no_failure_beyond_the_planted_problems(demo: DemoResult, evaluation: Evaluation) -> None:

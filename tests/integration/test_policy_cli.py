@@ -25,6 +25,7 @@ IDS = [
     "gdpr-33-breach-notification",
     "gdpr-6-1-a-consent-withdrawn",
     "internal-four-eyes-deployment",
+    "internal-late-evidence",
 ]
 
 # The real entry point (`main.run`: one-line errors, exit codes) with the group registered,
@@ -115,7 +116,7 @@ def test_show_json_and_unknown_id(cli: typer.Typer) -> None:
 def test_lint_clean(cli: typer.Typer) -> None:
     code, output, _ = invoke(cli, "lint")
     assert code == 0, output
-    assert output.startswith("5 rules OK (21 tests, rule set sha256 ")
+    assert output.startswith("6 rules OK (23 tests, rule set sha256 ")
     assert "[verify]" in output and "aiact.annex_iii" in output
 
 
@@ -137,7 +138,7 @@ def test_lint_exit_codes_through_the_real_entry_point(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stderr
-    assert "5 rules OK" in ok.stdout
+    assert "6 rules OK" in ok.stdout
     bad = subprocess.run(
         [sys.executable, "-c", RUN, "policy", "lint", "--policies", str(broken_copy(tmp_path))],
         capture_output=True,

@@ -17,6 +17,7 @@ from auditml.policy.checks import (
     ForbidsAfter,
     Matcher,
     MinDistinct,
+    RecordedLate,
     Related,
     RequiresPrior,
     Retention,
@@ -690,3 +691,70 @@ def test_fields_present_for_automated_legal_decisions() -> None:
     assert check.finish(T0) == []
     with pytest.raises(ValidationError, match="at least one field"):
         FieldsPresent("decision.made", [])
+
+
+# ---------------------------------------------------------------- recorded_late
+
+
+def late(seq: int, type_: str, occurred: datetime, recorded: datetime, **payload: object) -> Event:
+    actor = {"id": "dora", "kind": "human"}
+    return Event(seq, f"e{seq}", type_, "credit", None, actor, occurred, recorded, payload)
+
+
+def test_recorded_late_fails_only_what_is_recorded_after_the_limit() -> None:
+    check = RecordedLate(frozenset({"assessment.completed", "approval.granted"}), "P7D")
+    dated = datetime(2026, 7, 9, 15, 0, tzinfo=UTC)
+    on_time = late(1, "assessment.completed", dated, dated + timedelta(minutes=2))
+    at_limit = late(2, "approval.granted", dated, dated + timedelta(days=7))
+    other_type = late(3, "decision.made", dated, dated + timedelta(days=60))
+    back_dated = late(4, "assessment.completed", dated, datetime(2026, 8, 6, 15, tzinfo=UTC))
+    just_over = late(5, "approval.granted", dated, dated + timedelta(days=7, seconds=1))
+    out = run(check, [on_time, at_limit, other_type, back_dated, just_over])
+    assert [o.verdict for o in out] == ["fail", "fail"]
+    assert out[0].evidence == refs(("trigger", back_dated))
+    assert "recorded 28 days after it occurred (limit P7D)" in out[0].message
+    assert "assessment.completed (seq 4)" in out[0].message
+    assert out[0].due == dated + timedelta(days=7)
+    assert "recorded 7 days after it occurred" in out[1].message
+    assert check.stats == {"triggers": 4, "pass": 2, "fail": 2}
+    assert check.open_count == 0 and check.finish(dated + timedelta(days=90)) == []
+
+
+def test_recorded_late_every_type_hours_and_where() -> None:
+    start = T0
+    check = RecordedLate(None, "PT48H", where=trig('trigger.payload.kind == "dpia"'))  # type: ignore[arg-type]
+    events = [
+        late(1, "assessment.completed", start, start + timedelta(hours=49), kind="dpia"),
+        late(2, "assessment.completed", start, start + timedelta(hours=49), kind="risk"),
+        late(3, "document.versioned", start, start + timedelta(hours=47), kind="dpia"),
+    ]
+    out = run(check, events)
+    assert [o.evidence for o in out] == [refs(("trigger", events[0]))]
+    assert "2 days 1 hour after it occurred (limit PT48H)" in out[0].message
+    assert check.stats == {"triggers": 2, "pass": 1, "fail": 1}
+    # A month on the exact calendar: 31 Jan + P1M is 28 Feb, not moved to a working day.
+    monthly = RecordedLate(None, "P1M")
+    jan = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    assert (
+        run(monthly, [late(1, "training.completed", jan, datetime(2026, 2, 28, 12, tzinfo=UTC))])
+        == []
+    )
+    assert (
+        len(run(monthly, [late(2, "training.completed", jan, datetime(2026, 3, 1, tzinfo=UTC))]))
+        == 1
+    )
+    # A calendar can be given (the Calendar protocol).
+    assert run(RecordedLate(None, "P7D", calendar=CAL), [on_time_event()]) == []
+
+
+def on_time_event() -> Event:
+    return late(9, "model.trained", T0, T0)
+
+
+def test_recorded_late_refuses_bad_parameters() -> None:
+    with pytest.raises(ValidationError):
+        RecordedLate(None, "7 days")
+    with pytest.raises(ValidationError):
+        RecordedLate(frozenset(), "P7D")
+    with pytest.raises(ValidationError, match="must be compiled"):
+        RecordedLate(None, "P7D", where=pair("true"))  # type: ignore[arg-type]

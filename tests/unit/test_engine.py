@@ -265,6 +265,7 @@ def test_whole_rule_set_summary(rules: RuleSet) -> None:
         FOUR_EYES: "not_applicable",
         "aiact-73-serious-incident": "not_applicable",
         "gdpr-6-1-a-consent-withdrawn": "not_applicable",
+        "internal-late-evidence": "not_applicable",
     }
     data = result.to_json()
     assert data["rule_set_sha256"] == rules.sha256 and data["findings"][0]["verdict"] == "pending"
@@ -350,6 +351,22 @@ def test_fixture_events(tmp_path: Path) -> None:
     path.write_text('{"type": "dsr.answered", "payload": {"request_id": "r"}}\n')
     with pytest.raises(ValidationError, match="line 1 of f.jsonl"):
         fixture_events(path)
+
+
+def test_fixture_events_recorded_at(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    line = (
+        '{"type": "dsr.answered", "occurred_at": "2027-01-05T08:30:00Z", %s'
+        '"payload": {"request_id": "r", "outcome": "completed"}}\n'
+    )
+    path.write_text(line % '"recorded_at": "2027-02-01T10:00:00+01:00", ')
+    (event,) = fixture_events(path)
+    assert event.occurred_at == at("2027-01-05T08:30:00Z")
+    assert event.recorded_at == at("2027-02-01T09:00:00Z")
+    for bad in ('"recorded_at": "soon", ', '"recorded_at": 5, '):
+        path.write_text(line % bad)
+        with pytest.raises(ValidationError, match="recorded_at"):
+            fixture_events(path)
 
 
 def test_shipped_rule_tests_all_agree(rules: RuleSet) -> None:

@@ -25,6 +25,7 @@ from auditml.policy.rules import (
     CHECK_KINDS,
     DeadlineCheck,
     MinDistinctCheck,
+    RecordedLateCheck,
     Reference,
     RequiresPriorCheck,
     Rule,
@@ -123,6 +124,7 @@ def test_shipped_policies_lint_clean() -> None:
         "gdpr-33-breach-notification",
         "gdpr-6-1-a-consent-withdrawn",
         "internal-four-eyes-deployment",
+        "internal-late-evidence",
     ]
     assert len(rule_set.sha256) == 64 and int(rule_set.sha256, 16) >= 0
     for rule in rule_set.rules:
@@ -142,7 +144,9 @@ def test_shipped_fixture_events_are_valid_payloads() -> None:
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             event = json.loads(line)
             where = f"{path.name}:{number}"
-            assert set(event) <= {"type", "payload", "subject", "occurred_at", "actor", "id"}
+            # recorded_at is the fixture loader's own key (engine.fixture_events), not imported.
+            allowed = {"type", "payload", "subject", "occurred_at", "recorded_at", "actor", "id"}
+            assert set(event) <= allowed
             validate_payload(event["type"], event["payload"], where=where)
             if event["type"] in SUBJECT_REQUIRED:
                 assert event.get("subject"), where
@@ -281,6 +285,11 @@ def test_every_check_kind_validates_its_parameters() -> None:
             "verdict": "needs_human",
         },
         "fields_present": {"trigger": "decision.made", "fields": ["input_sha256"]},
+        "recorded_late": {
+            "trigger": "*",
+            "types": ["assessment.completed", "approval.granted"],
+            "max_delay": "P7D",
+        },
     }
     assert set(examples) == set(CHECK_KINDS)
     for kind, params in examples.items():
@@ -689,3 +698,24 @@ def test_sha256_covers_regimes_and_ignores_file_layout(tmp_path: Path) -> None:
     assert load_rules(root).sha256 != base
     other = make_policies(tmp_path / "other", {"deep/er/name.yaml": RULE})
     assert load_rules(other).sha256 == base
+
+
+def test_recorded_late_schema() -> None:
+    rule = Rule.model_validate(
+        rule_data(kind="recorded_late", types=["assessment.completed"], max_delay="P7D")
+    )
+    assert isinstance(rule.check, RecordedLateCheck)
+    assert rule.check.trigger == "*" and rule.check.trigger_types() == {"assessment.completed"}
+    assert list(rule.check.events()) == [(("types", 0), "assessment.completed")]
+    every = Rule.model_validate(rule_data(kind="recorded_late", max_delay="PT48H"))
+    assert isinstance(every.check, RecordedLateCheck) and every.check.trigger_types() is None
+    for bad in (
+        {"trigger": "approval.granted", "max_delay": "P7D"},  # only "*"
+        {"types": ["assessment.completd"], "max_delay": "P7D"},  # not in the vocabulary
+        {"types": [], "max_delay": "P7D"},
+        {"types": ["approval.granted", "approval.granted"], "max_delay": "P7D"},
+        {"types": ["approval.granted"], "max_delay": "7 days"},
+        {"types": ["approval.granted"]},
+    ):
+        with pytest.raises(PydanticError):
+            Rule.model_validate(rule_data(kind="recorded_late", **bad))
