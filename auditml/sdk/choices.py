@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from auditml.events.payloads import LawfulBasis, SpecialCategory
+
 __all__ = [
     "APPROVAL_STAGES",
     "ASSESSMENT_KINDS",
@@ -49,29 +51,10 @@ __all__ = [
     "SystemRole",
 ]
 
-#: The six lawful bases of GDPR Art. 6(1)(a)-(f).
-LawfulBasis = Literal[
-    "consent",
-    "contract",
-    "legal_obligation",
-    "vital_interests",
-    "public_task",
-    "legitimate_interests",
-]
+# LawfulBasis and SpecialCategory are defined once, by the payload models; the other sets
+# appear there inline, and tests/integration/test_sdk_api.py keeps them equal.
 LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
 
-#: GDPR Art. 9(1) special categories, plus Art. 10 criminal convictions and offences.
-SpecialCategory = Literal[
-    "racial_or_ethnic_origin",
-    "political_opinions",
-    "religious_or_philosophical_beliefs",
-    "trade_union_membership",
-    "genetic_data",
-    "biometric_data",
-    "health_data",
-    "sex_life_or_sexual_orientation",
-    "criminal_convictions_and_offences",
-]
 SPECIAL_CATEGORIES: tuple[SpecialCategory, ...] = get_args(SpecialCategory)
 
 #: The organisation's role for a system under the AI Act.
