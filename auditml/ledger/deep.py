@@ -19,7 +19,7 @@ from multiprocessing import get_all_start_methods, get_context
 from auditml.errors import IntegrityError
 from auditml.ledger.note import Checkpoint
 from auditml.ledger.store import NODE_STRIDE, Store
-from auditml.ledger.verify import ChunkResult, ChunkTree, RowChecker, TreeJoiner
+from auditml.ledger.verify import ChunkResult, RowChecker, TreeJoiner, check_chunk_tree
 
 #: Chunks are perfect subtrees of this level (32,768 entries): small enough to balance.
 CHUNK_LEVEL = 15
@@ -43,20 +43,26 @@ def check_chunk(
             # before reports the missing row.
             rows.prev_hex = seed[0].hex() if seed else None
             rows.last_recorded_at = seed[1] if seed else ""
-        tree = ChunkTree(stored, NODE_STRIDE, offset=start, snapshot_at=snapshot_at)
+        leaves: list[bytes] = []
         try:
-            for row in store.raw_event_rows(conn, start=start, stop=stop):
-                rows.feed(row)
-                tree.feed(row[0], bytes(row[8]))
+            rows.check(store.raw_event_rows(conn, start=start, stop=stop), leaves)
             if rows.size != stop:
                 raise IntegrityError(
                     f"seq {rows.size} is missing (rows were deleted)", seq=rows.size
                 )
-        except IntegrityError as exc:
-            return ChunkResult(
-                start, stop, failure=(start if exc.seq is None else exc.seq, str(exc))
+            frontier, snapshots, checked = check_chunk_tree(
+                leaves, stored, NODE_STRIDE, start, snapshot_at
             )
-    return ChunkResult(start, stop, None, tree.tree.hashes, tree.snapshots, tree.checked_nodes)
+        except IntegrityError as exc:
+            failure = exc
+            # A stored node completed by the leaves before a bad row failed first.
+            try:
+                check_chunk_tree(leaves, stored, NODE_STRIDE, start)
+            except IntegrityError as earlier:
+                failure = earlier
+            seq = start if failure.seq is None else failure.seq
+            return ChunkResult(start, stop, failure=(seq, str(failure)))
+    return ChunkResult(start, stop, None, frontier, snapshots, checked)
 
 
 def _check_chunk_in_worker(

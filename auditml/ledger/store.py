@@ -395,9 +395,20 @@ class Store:
     def raw_event_rows(
         self, conn: Connection, *, start: int = 0, stop: int | None = None, page: int = 20000
     ) -> Iterator[tuple[Any, ...]]:
-        """Yield events [start, stop) as plain tuples in seq order (the deep verifier's stream)."""
+        """Yield events [start, stop) in seq order as (seq, columns, body, leaf_hash) tuples.
+
+        The deep verifier's stream. `columns` is the JSON array (UTF-8 bytes) of id, type,
+        system, recorded_at, occurred_at and subject, built by the database: one value
+        instead of six strings costs a third less per row.
+        """
+        columns = "id, type, system, recorded_at, occurred_at, subject"
+        packed = (
+            f"CAST(json_array({columns}) AS BLOB)"
+            if self.dialect == "sqlite"
+            else f"convert_to(json_build_array({columns})::text, 'UTF8')"
+        )
         sql = (
-            "SELECT seq, id, type, system, recorded_at, occurred_at, subject, body, leaf_hash "
+            f"SELECT seq, {packed}, body, leaf_hash "
             f"FROM events WHERE seq >= {self._ph} ORDER BY seq LIMIT {self._ph}"
         )
         return self._raw_pages(conn, sql, start, stop, page)

@@ -6,17 +6,18 @@ canonical, a broken `prev` chain, columns that disagree with the body, or time t
 runs backwards. Rows can be checked in independent chunks (each seeded with the row
 before it), which is how deep verification uses every core.
 
-`ChunkTree` rebuilds the Merkle tree inside one chunk, comparing every stored node
-as soon as the rebuild completes it; `TreeJoiner` joins chunk summaries into the
+`check_chunk_tree` rebuilds the Merkle tree inside one chunk and compares every
+stored node in it; `TreeJoiner` joins chunk summaries into the
 whole tree and checks the higher nodes and every checkpoint root.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256 as _sha256
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -27,32 +28,57 @@ from auditml.ledger import merkle
 from auditml.ledger.canonical import canonicalize
 from auditml.ledger.note import Checkpoint
 
-# Where orjson's sorted output may differ from RFC 8785: a float token (in compact
-# JSON, a number after '":', ',' or '[' that goes on with '.', 'e' or 'E'; the same
-# bytes inside a string only cost the slower check), or a character above U+FFFF,
-# whose keys sort differently by UTF-16 code units. Three regexes with a literal
-# first byte each are ten times faster than one with alternatives.
-_FLOAT_TOKENS = tuple(re.compile(prefix + rb"-?[0-9]+[.eE]") for prefix in (rb'":', rb",", rb"\["))
+# orjson's sorted compact output is RFC 8785 except for floats (its number formatting
+# differs from ECMAScript's), unsafe integers (refused with OPT_STRICT_INTEGER) and keys
+# holding characters above U+FFFF (UTF-16 code units sort them differently). Bodies
+# without those are judged by one byte comparison; the rest go through canonicalize.
 _ASTRAL = re.compile(rb"[\xf0-\xf4]")
+_FAST_DUMPS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _COLUMNS = ("id", "type", "system", "recorded_at", "occurred_at", "subject")
+_PICK = itemgetter("seq", "prev", *_COLUMNS)
 
 
-def is_canonical(body: bytes, envelope: Any) -> bool:
+def _has_float(value: Any) -> bool:
+    # value is a parsed dict or list. Walking it is about twice as fast as searching the bytes for float
+    # tokens, and cannot be fooled by digits inside strings.
+    for item in value.values() if type(value) is dict else value:
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and _has_float(item)):
+            return True
+    return False
+
+
+def is_canonical(body: bytes, envelope: dict[str, Any]) -> bool:
     """Whether body is exactly the RFC 8785 encoding of the envelope parsed from it."""
-    plain = (body.isascii() or _ASTRAL.search(body) is None) and not any(
-        pattern.search(body) for pattern in _FLOAT_TOKENS
-    )
-    if plain:
-        return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS) == body
+    if (body.isascii() or _ASTRAL.search(body) is None) and not _has_float(envelope):
+        try:
+            return orjson.dumps(envelope, option=_FAST_DUMPS) == body
+        except orjson.JSONEncodeError:  # an integer beyond +-(2**53 - 1)
+            return False
     try:
         return canonicalize(envelope) == body
     except ValidationError:
         return False
 
 
+def _check_columns(seq: int, packed: bytes | str, claimed: Sequence[Any]) -> None:
+    """Raise IntegrityError if the stored columns differ from the values in the body."""
+    try:
+        stored = orjson.loads(packed)
+    except orjson.JSONDecodeError as exc:
+        raise IntegrityError(f"seq {seq}: the stored columns cannot be read", seq=seq) from exc
+    for name, value, truth in zip(_COLUMNS, stored, claimed, strict=True):
+        if value != truth or type(value) is not type(truth):
+            raise IntegrityError(
+                f"seq {seq}: column {name} is {value!r} but the signed body says {truth!r} "
+                "(the column was edited)",
+                seq=seq,
+            )
+
+
 @dataclass
 class RowChecker:
-    """Checks rows (seq, id, type, system, recorded_at, occurred_at, subject, body, leaf_hash).
+    """Checks stored rows (seq, columns as a JSON array, body, leaf_hash): see Store.raw_event_rows.
 
     `size` is the next seq expected; `prev_hex` the leaf hash the next row must chain
     to (None: a chunk whose predecessor is missing, which the chunk before reports).
@@ -62,74 +88,77 @@ class RowChecker:
     prev_hex: str | None = ZERO_HASH
     last_recorded_at: str = ""
 
-    def feed(self, row: Sequence[Any]) -> None:
-        """Check one row; raise IntegrityError naming its seq if anything is wrong."""
-        seq, event_id, event_type, system, recorded_at, occurred_at, subject, body, stored = row
-        if seq != self.size:
-            raise IntegrityError(
-                f"seq {self.size} is missing: the next stored row is seq {seq} (rows were deleted)",
-                seq=self.size,
-            )
-        if type(body) is not bytes:
-            # An attacker's SQL can turn a BLOB into TEXT; judge the bytes, not the storage class.
-            body = body.encode() if isinstance(body, str) else bytes(body)
-        leaf = _sha256(b"\x00" + body).digest()
-        if leaf != stored:
-            raise IntegrityError(
-                f"seq {seq}: the stored body does not hash to the stored leaf hash "
-                "(the body or the leaf hash was edited)",
-                seq=seq,
-            )
-        try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"seq {seq}: the stored body is not JSON", seq=seq) from exc
-        if type(envelope) is not dict:
-            raise IntegrityError(f"seq {seq}: the stored body is not an envelope", seq=seq)
-        get = envelope.get
-        if get("seq") != seq:
-            self._wrong_seq(seq, get("seq"))
-        if self.prev_hex is not None and get("prev") != self.prev_hex:
-            raise IntegrityError(
-                f"seq {seq}: hash chain broken: prev is {str(get('prev'))[:16]}..., "
-                f"expected the leaf hash of seq {seq - 1}, {self.prev_hex[:16]}... "
-                "(an entry before it was changed, removed or inserted)",
-                seq=seq,
-            )
-        if (
-            get("id") != event_id
-            or get("type") != event_type
-            or get("system") != system
-            or get("recorded_at") != recorded_at
-            or get("occurred_at") != occurred_at
-            or get("subject") != subject
-        ):
-            columns = (event_id, event_type, system, recorded_at, occurred_at, subject)
-            name, value, truth = next(
-                (name, value, get(name))
-                for name, value in zip(_COLUMNS, columns, strict=True)
-                if get(name) != value
-            )
-            raise IntegrityError(
-                f"seq {seq}: column {name} is {value!r} but the signed body says {truth!r} "
-                "(the column was edited)",
-                seq=seq,
-            )
-        if recorded_at < self.last_recorded_at:
-            raise IntegrityError(
-                f"seq {seq}: recorded_at {recorded_at} is earlier than the entry before it", seq=seq
-            )
-        if not is_canonical(body, envelope):
-            raise IntegrityError(
-                f"seq {seq}: the stored body is not canonical JSON (RFC 8785)", seq=seq
-            )
-        self.prev_hex = leaf.hex()
-        self.last_recorded_at = recorded_at
-        self.size = seq + 1
+    def check(self, rows: Iterable[Sequence[Any]], leaves: list[bytes]) -> None:
+        """Check rows in order, appending each leaf hash to `leaves`.
+
+        Raises IntegrityError naming the first bad seq; `leaves` then holds the leaf
+        hashes of the rows before it. One loop with local state, because it runs once
+        per ledger entry.
+        """
+        expected, prev_hex, last_recorded_at = self.size, self.prev_hex, self.last_recorded_at
+        add_leaf, loads, dumps, pick = leaves.append, orjson.loads, orjson.dumps, _PICK
+        for row in rows:
+            seq, columns, body, stored = row
+            if seq != expected:
+                raise IntegrityError(
+                    f"seq {expected} is missing: the next stored row is seq {seq} "
+                    "(rows were deleted)",
+                    seq=expected,
+                )
+            if type(body) is not bytes:
+                # An attacker's SQL can turn a BLOB into TEXT; judge the bytes, not the
+                # storage class.
+                body = body.encode() if isinstance(body, str) else bytes(body)
+            leaf = _sha256(b"\x00" + body).digest()
+            if leaf != stored:
+                raise IntegrityError(
+                    f"seq {seq}: the stored body does not hash to the stored leaf hash "
+                    "(the body or the leaf hash was edited)",
+                    seq=seq,
+                )
+            try:
+                envelope = loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise IntegrityError(f"seq {seq}: the stored body is not JSON", seq=seq) from exc
+            if type(envelope) is not dict:
+                raise IntegrityError(f"seq {seq}: the stored body is not an envelope", seq=seq)
+            try:
+                picked = pick(envelope)
+            except KeyError:
+                picked = tuple(envelope.get(name) for name in ("seq", "prev", *_COLUMNS))
+            claimed_seq = picked[0]
+            if claimed_seq != seq or type(claimed_seq) is not int:
+                self._wrong_seq(seq, claimed_seq)
+            if prev_hex is not None and picked[1] != prev_hex:
+                raise IntegrityError(
+                    f"seq {seq}: hash chain broken: prev is {str(picked[1])[:16]}..., "
+                    f"expected the leaf hash of seq {seq - 1}, {prev_hex[:16]}... "
+                    "(an entry before it was changed, removed or inserted)",
+                    seq=seq,
+                )
+            claimed = picked[2:]
+            if dumps(claimed) != columns:
+                # Byte-equal is the fast path; the database may encode JSON differently.
+                _check_columns(seq, columns, claimed)
+            recorded_at = claimed[3]
+            if type(recorded_at) is not str or recorded_at < last_recorded_at:
+                raise IntegrityError(
+                    f"seq {seq}: recorded_at {recorded_at} is earlier than the entry before it",
+                    seq=seq,
+                )
+            if not is_canonical(body, envelope):
+                raise IntegrityError(
+                    f"seq {seq}: the stored body is not canonical JSON (RFC 8785)", seq=seq
+                )
+            add_leaf(leaf)
+            prev_hex = leaf.hex()
+            last_recorded_at = recorded_at
+            expected = seq + 1
+        self.size, self.prev_hex, self.last_recorded_at = expected, prev_hex, last_recorded_at
 
     @staticmethod
     def _wrong_seq(seq: int, claimed: object) -> None:
-        if isinstance(claimed, int) and claimed < seq:
+        if type(claimed) is int and claimed < seq:
             raise IntegrityError(
                 f"seq {seq} holds the entry signed as seq {claimed}: a row was inserted at or "
                 f"after seq {claimed} and the rows after it renumbered",
@@ -160,42 +189,40 @@ def _root_mismatch(checkpoint: Checkpoint, what: str) -> IntegrityError:
     )
 
 
-@dataclass
-class ChunkTree:
-    """Rebuilds the tree over one chunk of leaves and checks the stored nodes inside it.
+def check_chunk_tree(
+    leaves: Sequence[bytes],
+    stored: Mapping[tuple[int, int], bytes],
+    stride: int,
+    offset: int = 0,
+    snapshot_at: frozenset[int] = frozenset(),
+) -> tuple[tuple[bytes, ...], dict[int, tuple[bytes, ...]], int]:
+    """Rebuild the tree over one chunk of leaves and check the stored nodes inside it.
 
-    The chunk starts at leaf `offset`, a multiple of 2**`top_level`, and holds at most
-    that many leaves, so every subtree completed here is a subtree of the whole tree.
-    `stored` maps (level, index) to the stored hash of the nodes inside the chunk;
-    `snapshot_at` lists the ledger sizes (inside the chunk) whose local frontier the
-    caller needs to check a checkpoint root.
+    The chunk starts at leaf `offset`, a multiple of 2**(its top level), so every subtree
+    rebuilt here is a subtree of the whole tree. `stored` maps (level, index) to the
+    stored hash of the nodes inside the chunk; `snapshot_at` lists the ledger sizes
+    (inside the chunk) whose local frontier the caller needs to check a checkpoint root.
+    Returns (the chunk's frontier, {size: frontier}, how many stored nodes were checked).
+    Raises IntegrityError for the contradicted node that an append in seq order would
+    have completed first.
     """
-
-    stored: Mapping[tuple[int, int], bytes]
-    stride: int
-    offset: int = 0
-    snapshot_at: frozenset[int] = frozenset()
-    tree: merkle.CompactRange = field(default_factory=merkle.CompactRange)
-    checked_nodes: int = 0
-    snapshots: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
-
-    def feed(self, seq: int, leaf_hash: bytes) -> None:
-        """Add the next leaf; raise IntegrityError at the first stored node it contradicts."""
-        expected = self.offset + self.tree.size
-        if seq != expected:
-            raise IntegrityError(
-                f"seq {expected} is missing: the next stored row is seq {seq} (rows were deleted)",
-                seq=expected,
-            )
-        for level, index, digest in self.tree.append(leaf_hash):
-            if level % self.stride:
-                continue
-            node = (level, index + (self.offset >> level))
-            if self.stored.get(node) != digest:
-                raise _node_mismatch(*node, node in self.stored)
-            self.checked_nodes += 1
-        if seq + 1 in self.snapshot_at:
-            self.snapshots[seq + 1] = self.tree.hashes
+    levels = merkle.subtree_levels(leaves)
+    first_bad: tuple[int, int, int] | None = None  # (leaves up to, level, index)
+    checked = 0
+    for level in range(stride, len(levels), stride):
+        base = offset >> level
+        get = stored.get
+        for index, digest in enumerate(levels[level]):
+            if get((level, base + index)) != digest:
+                bad = ((index + 1) << level, level, base + index)
+                first_bad = bad if first_bad is None else min(first_bad, bad)
+                break
+            checked += 1
+    if first_bad is not None:
+        _, level, index = first_bad
+        raise _node_mismatch(level, index, (level, index) in stored)
+    snapshots = {size: merkle.frontier_from_levels(levels, size - offset) for size in snapshot_at}
+    return merkle.frontier_from_levels(levels, len(leaves)), snapshots, checked
 
 
 @dataclass

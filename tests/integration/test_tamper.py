@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import StepClock, deployed
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -113,6 +115,69 @@ def test_edited_column(db: Path, tmp_path: Path) -> None:
     attack(db, ("UPDATE events SET type = 'model.retired' WHERE seq = 9", ()))
     error = deep_failure(db, tmp_path)
     assert error.seq == 9 and "column type" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("encode", "extra"),
+    [
+        (lambda envelope: json.dumps(envelope, sort_keys=True).encode(), None),  # whitespace
+        (lambda envelope: json.dumps(envelope, separators=(",", ":")).encode(), None),  # order
+        (lambda envelope: orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS), 1.0),  # "1.0"
+        (lambda envelope: orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS), 1e16),  # "1e+16"
+        (lambda envelope: orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS), 2**60),  # unsafe
+    ],
+    ids=["whitespace", "key-order", "integral-float", "exponent", "unsafe-integer"],
+)
+def test_body_that_is_not_canonical_json(
+    db: Path, tmp_path: Path, encode: Callable[[dict], bytes], extra: object
+) -> None:
+    # The last entry is covered by no stored node, so only the encoding gives it away.
+    envelope = body(db, SIZE - 1)
+    envelope["payload"] = dict(reversed(list(envelope["payload"].items())))
+    if extra is not None:
+        envelope["payload"]["replicas"] = extra
+    raw = encode(envelope)
+    attack(
+        db,
+        (
+            f"UPDATE events SET body = ?, leaf_hash = ? WHERE seq = {SIZE - 1}",
+            (raw, merkle.hash_leaf(raw)),
+        ),
+    )
+    error = deep_failure(db, tmp_path)
+    assert error.seq == SIZE - 1 and "not canonical JSON" in str(error)
+
+
+def test_body_with_a_canonical_float_passes(db: Path, tmp_path: Path) -> None:
+    envelope = body(db, SIZE - 1)
+    envelope["payload"]["share"] = 0.25
+    raw = canonicalize(envelope)
+    attack(
+        db,
+        (
+            f"UPDATE events SET body = ?, leaf_hash = ? WHERE seq = {SIZE - 1}",
+            (raw, merkle.hash_leaf(raw)),
+        ),
+    )
+    with Ledger.open(f"sqlite:///{db}", key_dir=tmp_path / "keys") as ledger:
+        assert ledger.verify(deep=True).size == SIZE
+
+
+def test_column_filled_in_where_the_body_holds_null(db: Path, tmp_path: Path) -> None:
+    attack(db, ("UPDATE events SET subject = 'sub_aaaaaaaaaaaaaaaaaaaaaaaaaa' WHERE seq = 30", ()))
+    error = deep_failure(db, tmp_path)
+    assert error.seq == 30 and "column subject is 'sub_aaaaaaaaaaaaaaaaaaaaaaaaaa'" in str(error)
+
+
+def test_the_earliest_of_two_kinds_of_damage_is_named(db: Path, tmp_path: Path) -> None:
+    # A stored node over seq 0-15 and a column at seq 40: the node is completed first.
+    attack(
+        db,
+        ("UPDATE tree_nodes SET hash = ? WHERE level = 4 AND idx = 0", (b"\x07" * 32,)),
+        ("UPDATE events SET type = 'model.retired' WHERE seq = 40", ()),
+    )
+    error = deep_failure(db, tmp_path)
+    assert error.seq == 0 and "seq 0 to 15 do not match the stored tree node" in str(error)
 
 
 def test_deleted_middle_row(db: Path, tmp_path: Path) -> None:

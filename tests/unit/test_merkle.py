@@ -32,6 +32,7 @@ from auditml.ledger.merkle import (
     consistency_proof,
     consistency_ranges,
     fold_subtrees,
+    frontier_from_levels,
     hash_children,
     hash_leaf,
     inclusion_proof,
@@ -40,6 +41,7 @@ from auditml.ledger.merkle import (
     range_hash,
     root,
     root_from_inclusion,
+    subtree_levels,
     verify_consistency,
     verify_inclusion,
 )
@@ -610,6 +612,18 @@ def test_compact_range_append_one_at_a_time() -> None:
         (level, i) for level in range(1, N_APPEND.bit_length()) for i in range(N_APPEND >> level)
     }
     assert set(seen) == every
+
+
+def test_subtree_levels_and_frontiers_match_the_compact_range() -> None:
+    levels = subtree_levels(LEAVES[:N_APPEND])
+    assert levels[0] == list(LEAVES[:N_APPEND])
+    for level in range(1, len(levels)):
+        assert levels[level] == [subtree(level, i) for i in range(N_APPEND >> level)]
+    cr = CompactRange()
+    for n in range(1, N_APPEND + 1):
+        cr.append(LEAVES[n - 1])
+        assert frontier_from_levels(levels, n) == cr.hashes
+        assert fold_subtrees(frontier_from_levels(levels, n)) == ROOTS[n]
 
 
 def test_compact_range_extend_and_reload() -> None:
