@@ -44,6 +44,7 @@ from auditml.errors import ConfigError, ValidationError
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
 from auditml.ledger.ledger import Ledger, Receipt, VerifyResult
+from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.sdk import (
     answer_request,
     approve,
@@ -482,10 +483,12 @@ class _Story:
 
         # March: the system, its people and data, the first model and its paperwork.
         at(_at(3, 2, 9, 0), self.register_the_system)
+        at(_at(3, 2, 11, 0), self.adopt_the_rules)
         at(_at(3, 3, 10, 0), self.train_the_staff)
         at(_at(3, 5, 11, 0), self.register_the_loan_book)
         at(_at(3, 6, 15, 0), self.clean_the_loan_book)
         at(_at(3, 9, 10, 0), self.dpia)
+        at(_at(3, 9, 12, 0), self.record_processing)
         at(_at(3, 10, 9, 30), self.open_consents)
         at(_at(3, 16, 10, 0), self.train, SCORECARD_3_2, "loan-book-clean", 0.871)
         at(_at(3, 17, 11, 0), self.evaluate, "3.2", 0.871, BEN)
@@ -578,6 +581,16 @@ class _Story:
         )
         self.tell("system.registered", "high-risk credit scoring (Annex III 5(b))")
 
+    def adopt_the_rules(self) -> None:
+        rules = load_rules(default_policies_dir())
+        summary = f"the {len(rules.rules)} GDPR, AI Act and internal rules shipped with auditml"
+        self.ledger.record(
+            "policy.changed",
+            payload={"policy_set_sha256": rules.sha256, "summary": summary},
+            actor=DORA.actor,
+        )
+        self.tell("policy.changed", f"the DPO puts {len(rules.rules)} rules in force")
+
     def train_the_staff(self) -> None:
         courses = [(p, "AI literacy (AI Act Art. 4)") for p in (ANA, BEN, DORA, LEA)] + [
             (p, "human oversight of credit decisions (AI Act Art. 14, 26(2))") for p in REVIEWERS
@@ -669,6 +682,13 @@ class _Story:
         target = f"{MODEL}@{version}"
         record_document(self.ledger, "tech_doc", target, doc_version, path, actor=ANA.actor)
         self.tell("document.versioned", f"technical documentation {doc_version} for {target}")
+
+    def record_processing(self) -> None:
+        path = self.directory / "docs" / "records-of-processing.md"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(_records_of_processing())
+        record_document(self.ledger, "ropa", SYSTEM, "2026.1", path, actor=DORA.actor)
+        self.tell("document.versioned", "records of processing (GDPR Art. 30) cover credit scoring")
 
     def assess_risks(self) -> None:
         summary = "thin-file applicants are scored less reliably; close refusals reviewed"
@@ -1223,6 +1243,17 @@ def _technical_documentation(scorecard: _Scorecard, doc_version: str) -> str:
         f"Model: logistic scorecard. Applications scoring below {scorecard.threshold} are\n"
         "refused; refusals within 0.06 of it are reviewed by trained credit officers.\n\n"
         f"| feature | weight |\n|---|---|\n{weights}\n"
+    )
+
+
+def _records_of_processing() -> str:
+    return (
+        "# Records of processing activities (GDPR Art. 30(1)): credit scoring\n\n"
+        "Controller: bank.example, DPO dpo@bank.example. Purpose: creditworthiness\n"
+        f"assessment ({SYSTEM}). Data subjects: applicants for consumer credit. Personal data:\n"
+        "income, debts, repayment history. Lawful basis: explicit consent (Art. 6(1)(a),\n"
+        "22(2)(c)). Recipients: none outside the bank. Retention: 5 years after the decision.\n"
+        "Security: pseudonymised ledger, encrypted personal data (Art. 32).\n"
     )
 
 

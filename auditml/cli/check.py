@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -12,16 +13,22 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from auditml.cli.output import console, print_json
+from auditml import __version__
+from auditml.cli.output import console, errors, print_json
+from auditml.cli.policy import in_force
 from auditml.cli.state import OPTIONS
-from auditml.policy.engine import SEVERITY_ORDER, VERDICT_ORDER, Evaluation, Finding, evaluate
+from auditml.policy.engine import SEVERITY_ORDER, Evaluation, Finding, evaluate
+from auditml.policy.formats import to_junit, to_sarif
 from auditml.policy.loader import default_policies_dir, load_rules
-from auditml.policy.model import Event, parse_ledger_time
+from auditml.policy.model import parse_ledger_time
+from auditml.policy.stream import ledger_events
 
 
 class Format(StrEnum):
     table = "table"
     json = "json"
+    sarif = "sarif"
+    junit = "junit"
 
 
 class Severity(StrEnum):
@@ -65,7 +72,8 @@ def _print_table(evaluation: Evaluation, directory: Path) -> None:
         f"[dim]{escape(str(directory))}, rule set sha256 {evaluation.rule_set_sha256}[/]",
         highlight=False,
     )
-    for verdict in VERDICT_ORDER:
+    # Passes are counted in the rules table; listing them would bury the problems.
+    for verdict in ("fail", "pending", "needs_human"):
         findings = [f for f in evaluation.findings if f.verdict == verdict]
         if not findings:
             continue
@@ -129,7 +137,12 @@ def check(
         typer.Option("--system", metavar="NAME", help="Only this AI system's events."),
     ] = None,
     output_format: Annotated[
-        Format, typer.Option("--format", help="table for people, json for machines.")
+        Format,
+        typer.Option(
+            "--format",
+            help="table for people, json for machines, sarif (code scanning) or junit (CI "
+            "test reports).",
+        ),
     ] = Format.table,
     fail_on: Annotated[
         Severity | None,
@@ -150,12 +163,32 @@ def check(
     directory = policies if policies is not None else default_policies_dir()
     rule_set = load_rules(directory)
     with OPTIONS.open_ledger() as ledger:
-        events = [
-            Event.from_envelope(envelope.to_json()) for envelope in ledger.events(system=system)
-        ]
-    evaluation = evaluate(rule_set, events, as_of=moment, system=system)
+        evaluation = evaluate(
+            rule_set, ledger_events(ledger, as_of=moment, system=system), as_of=moment
+        )
+        adopted = in_force(ledger, moment)
+    in_force_sha = None if adopted is None else adopted.payload["policy_set_sha256"]
+    if in_force_sha != rule_set.sha256:
+        errors.print(
+            "[yellow]note:[/] "
+            + (
+                "no rule set has been adopted in this ledger (auditml policy adopt)"
+                if adopted is None
+                else f"the rules evaluated are not the set in force (sha256 {in_force_sha}, "
+                f"adopted at seq {adopted.seq})"
+            ),
+            highlight=False,
+        )
     if output_format is Format.json:
-        print_json({"directory": str(directory), **evaluation.to_json()})
+        print_json(
+            {"directory": str(directory), "rule_set_in_force": in_force_sha, **evaluation.to_json()}
+        )
+    elif output_format is Format.sarif:
+        print_json(
+            to_sarif(evaluation, rule_set.rules, version=__version__, policies=str(directory))
+        )
+    elif output_format is Format.junit:
+        sys.stdout.write(to_junit(evaluation))
     else:
         _print_table(evaluation, directory)
     if failing(evaluation, None if fail_on is None else fail_on.value):

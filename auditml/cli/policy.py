@@ -1,7 +1,8 @@
-"""`auditml policy list|show|lint|test`: read the rule set the way compliance officers review it."""
+"""`auditml policy list|show|lint|test|adopt`: review the rule set, and put it in force."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,13 +12,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditml.cli.output import console, print_json
+from auditml.cli.state import OPTIONS
+from auditml.events.envelope import Envelope
+from auditml.ledger.ledger import Ledger
 from auditml.policy.engine import run_rule_tests
 from auditml.policy.loader import RuleSet, default_policies_dir, lint_rules, load_rules
+from auditml.policy.model import parse_ledger_time
 from auditml.policy.rules import Rule
 
 app = typer.Typer(
     name="policy",
-    help="The rules auditml checks (GDPR, AI Act, internal): list, show, lint and test them.",
+    help="The rules auditml checks (GDPR, AI Act, internal): list, show, lint, test and "
+    "adopt them.",
     no_args_is_help=True,
 )
 
@@ -67,7 +73,8 @@ def list_rules(policies: PoliciesOption = None, json_out: JsonOption = False) ->
             }
         )
         return
-    # The title goes under the id: four narrow columns fit an 80-column terminal.
+    # The title goes under the id, the check kind under the severity: three columns fit
+    # an 80-column terminal.
     table = Table(
         title=f"{len(rule_set.rules)} rules in {escape(str(rule_set.directory))}",
         title_justify="left",
@@ -80,15 +87,13 @@ def list_rules(policies: PoliciesOption = None, json_out: JsonOption = False) ->
     )
     longest = max((len(rule.id) for rule in rule_set.rules), default=10)
     table.add_column("id / title", min_width=min(longest, 40), overflow="fold")
-    table.add_column("severity", no_wrap=True)
+    table.add_column("severity / check", no_wrap=True)
     table.add_column("law", no_wrap=True)
-    table.add_column("check", no_wrap=True)
     for rule in rule_set.rules:
         table.add_row(
             f"[bold]{rule.id}[/]\n{escape(rule.title)}",
-            rule.severity,
+            f"{rule.severity}\n[dim]{rule.check.kind}[/]",
             escape(_law(rule)),
-            rule.check.kind,
         )
     console.print(table)
 
@@ -243,6 +248,57 @@ def test_rules(policies: PoliciesOption = None, json_out: JsonOption = False) ->
         )
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def adopt(
+    summary: Annotated[
+        str, typer.Option("--summary", help="What changed and why, for the record.")
+    ],
+    policies: PoliciesOption = None,
+) -> None:
+    """Put a rule set in force: record `policy.changed` with its SHA-256 (DESIGN 9).
+
+    Only a rule set that lints clean and passes its own tests is adopted (exit 1 if a
+    test fails, 2 if lint finds a problem). Adopting the set already in force records
+    nothing. `auditml check` notes when it evaluates a set other than the one in force.
+    """
+    directory = policies if policies is not None else default_policies_dir()
+    rule_set = lint_rules(directory)
+    failed = [result for result in run_rule_tests(rule_set) if not result.ok]
+    if failed:
+        for result in failed:
+            console.print(f"[bold red]FAIL[/] {escape(result.rule_id)}: {escape(result.name)}")
+        console.print(
+            f"not adopted: {len(failed)} rule test(s) fail (run `auditml policy test`)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    with OPTIONS.open_ledger() as ledger:
+        current = in_force(ledger)
+        if current is not None and current.payload["policy_set_sha256"] == rule_set.sha256:
+            console.print(
+                f"rule set {rule_set.sha256} is already in force (seq {current.seq})",
+                highlight=False,
+            )
+            return
+        receipt = ledger.record(
+            "policy.changed",
+            payload={"policy_set_sha256": rule_set.sha256, "summary": summary},
+        )
+    console.print(
+        f"adopted {len(rule_set.rules)} rules from {escape(str(directory))}: rule set sha256 "
+        f"{rule_set.sha256}, recorded as policy.changed seq {receipt.seq}",
+        highlight=False,
+    )
+
+
+def in_force(ledger: Ledger, until: datetime | None = None) -> Envelope | None:
+    """The latest policy.changed (recorded by `until`, if given): the rule set in force."""
+    for envelope in ledger.events(type="policy.changed", newest_first=True):
+        if until is None or parse_ledger_time(envelope.recorded_at, where="recorded_at") <= until:
+            return envelope
+    return None
 
 
 def register(root: typer.Typer) -> None:

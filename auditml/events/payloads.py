@@ -178,6 +178,11 @@ SpecialCategory = Literal[
     "criminal_convictions_and_offences",
 ]
 SpecialCategoryList = Annotated[list[SpecialCategory], BeforeValidator(_listify)]
+# The point of GDPR Art. 9(2) that lifts the ban on processing special categories:
+# a explicit consent, b employment law, c vital interests, d foundations, e made public
+# by the subject, f legal claims, g substantial public interest, h health care,
+# i public health, j archiving, research or statistics.
+SpecialCategoryCondition = Literal["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
 
 _PERSONAL_DESCRIPTION = (
     "personal data about the subject (e.g. name, e-mail, address) as a free-form object; "
@@ -244,6 +249,11 @@ class DatasetRegistered(_Payload):
     )
     lawful_basis: LawfulBasis | None = Field(
         default=None, description="GDPR Art. 6(1) lawful basis for processing it"
+    )
+    special_category_condition: SpecialCategoryCondition | None = Field(
+        default=None,
+        description="the GDPR Art. 9(2) point that allows processing its special categories, "
+        "e.g. a (explicit consent) or g (substantial public interest)",
     )
     purposes: LabelList = Field(min_length=1, description="the purposes it may be used for")
     retention: Duration | None = Field(

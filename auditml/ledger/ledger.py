@@ -6,18 +6,19 @@ checker, evidence) live in their own modules; this class does the I/O around the
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
+from auditml.collector import collector_paused
 from auditml.config import Settings, load_settings
 from auditml.errors import (
     ConfigError,
@@ -415,7 +416,7 @@ class Ledger:
         return self._writer
 
     def _append_batch(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
-        with _collector_paused():
+        with collector_paused():
             return self._append(prepared, None)
 
     def _prepare(self, item: Mapping[str, Any], where: str) -> PreparedEvent:
@@ -432,7 +433,7 @@ class Ledger:
         the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i"),
         StorageError if the database refused the write.
         """
-        with _collector_paused():
+        with collector_paused():
             return self._record_many(items, labels)
 
     def _record_many(
@@ -733,6 +734,21 @@ class Ledger:
                 yield Envelope.from_json(unseal(json.loads(row.body)))
                 count += 1
 
+    def envelopes_by_occurrence(
+        self, *, recorded_until: datetime, system: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield stored envelopes in (occurred_at, seq) order, as policy checks read them.
+
+        Only entries recorded at or before `recorded_until` (the ledger as it stood then),
+        of `system` if given. Sealed fields stay sealed: rules see that they are present,
+        never what they hold. Streams in pages, whatever the ledger's size.
+        """
+        self._settle()
+        until = format_time(parse_time(recorded_until, where="recorded_until"))
+        with self._store.read(whole_file=True) as conn:
+            for body in self._store.bodies_by_occurrence(conn, recorded_until=until, system=system):
+                yield orjson.loads(body)
+
     # -- proofs ---------------------------------------------------------------------
 
     def _proof(self, conn: Any, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
@@ -984,24 +1000,6 @@ class Ledger:
 def _request(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The record request (the shape of a `record_many` item) from `record`'s arguments."""
     return {key: arguments[key] for key in RECORD_KEYS}
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch is validated and hashed.
-
-    A batch allocates several small containers per event, none of them in a reference
-    cycle (refcounting frees them); the collector's repeated passes over a large batch
-    and its caller's data cost a quarter of the append time (bench/ledger.py). The
-    pause is process-wide but lasts one call, and the previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _label(labels: Sequence[str] | None, position: int) -> str:

@@ -62,6 +62,8 @@ events = Table(
 )
 Index("ix_events_type", events.c.type)
 Index("ix_events_subject", events.c.subject)
+# Policy checks read the ledger in (occurred_at, seq) order: this index lets them stream it.
+Index("ix_events_occurred", events.c.occurred_at, events.c.seq)
 
 tree_nodes = Table(
     "tree_nodes",
@@ -156,6 +158,9 @@ EVENT_COLUMNS = (
 )
 
 
+_MMAP_SIZE = 1 << 30
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling would defer BEGIN; take it over so that
     # writers take the lock up front (BEGIN IMMEDIATE) and readers see a snapshot.
@@ -166,7 +171,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         # Reads through a memory map instead of one read() system call per page.
-        cursor.execute("PRAGMA mmap_size=1073741824")
+        cursor.execute(f"PRAGMA mmap_size={_MMAP_SIZE}")
         # Large batches touch many index pages; keep them in memory (64 MiB).
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -224,11 +229,27 @@ class Store:
     # -- transactions -------------------------------------------------------
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read transaction: one consistent snapshot."""
+    def read(self, *, whole_file: bool = False) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot.
+
+        `whole_file`: the caller reads most of the database once (a policy check). Through
+        the memory map every page read would stay resident in this process, so SQLite's
+        bounded page cache is used instead (set before the transaction: SQLite ignores
+        the change inside one).
+        """
+        unmapped = whole_file and self.dialect == "sqlite"
         try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+            with self.engine.connect() as conn:
+                # On the driver's connection: SQLAlchemy would begin a transaction first.
+                dbapi = conn.connection.dbapi_connection
+                if unmapped and dbapi is not None:
+                    dbapi.execute("PRAGMA mmap_size=0")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if unmapped and dbapi is not None:
+                        dbapi.execute(f"PRAGMA mmap_size={_MMAP_SIZE}")
         except OperationalError as exc:
             raise StorageError(f"cannot read the ledger database: {exc.orig}") from exc
 
@@ -412,6 +433,49 @@ class Store:
             f"FROM events WHERE seq >= {self._ph} ORDER BY seq LIMIT {self._ph}"
         )
         return self._raw_pages(conn, sql, start, stop, page)
+
+    def bodies_by_occurrence(
+        self,
+        conn: Connection,
+        *,
+        recorded_until: str,
+        system: str | None = None,
+        page: int = 5000,
+    ) -> Iterator[bytes]:
+        """Yield stored bodies in (occurred_at, seq) order, recorded at or before the time.
+
+        Keyset pages over ix_events_occurred, so memory stays one page whatever the size.
+        """
+        ph = self._ph
+        filters = f"recorded_at <= {ph}" + ("" if system is None else f" AND system = {ph}")
+        base = (recorded_until,) if system is None else (recorded_until, system)
+        first = (
+            f"SELECT occurred_at, seq, body FROM events WHERE {filters} "
+            f"ORDER BY occurred_at, seq LIMIT {ph}"
+        )
+        after = (
+            f"SELECT occurred_at, seq, body FROM events WHERE {filters} "
+            # A row value, not an OR: the index range starts exactly after the last row
+            # even within a run of equal times (a batch recorded without occurred_at).
+            f"AND (occurred_at, seq) > ({ph}, {ph}) "
+            f"ORDER BY occurred_at, seq LIMIT {ph}"
+        )
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        sql, params = first, (*base, page)
+        while True:
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+            for row in rows:
+                yield _as_bytes(row[2])
+            if len(rows) < page:
+                return
+            occurred, seq = rows[-1][0], rows[-1][1]
+            sql, params = after, (*base, occurred, seq, page)
 
     def stored_nodes_in(
         self, conn: Connection, start: int, stop: int, *, min_level: int = 1, max_level: int = 64

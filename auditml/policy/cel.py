@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import cel
+import orjson
 
 from auditml.errors import ValidationError
 from auditml.policy.model import Event
@@ -105,13 +106,124 @@ def event_to_cel(event: Event) -> dict[str, Any]:
     return data
 
 
+_EVENT_FIELDS = frozenset(
+    {"seq", "id", "type", "system", "subject", "actor", "occurred_at", "recorded_at", "payload"}
+)
+_ABSENT = object()
+_FAILED = object()
+#: Answers remembered per condition (then forgotten all at once): bounded memory.
+_ANSWERS_KEPT = 4096
+Paths = tuple[tuple[str, ...], ...]
+
+
+def _pruned(event: Event, paths: Paths) -> dict[str, Any]:
+    """The part of `event_to_cel(event)` that `paths` reach: what the expression reads.
+
+    Handing a CEL program a whole event costs ~60 microseconds of conversion, most of it
+    for fields the expression never reads. Containers on the way to a missing field are
+    kept (empty), so `has()` answers as it would on the whole event.
+    """
+    out: dict[str, Any] = {}
+    for head, *rest in paths:
+        if head not in _EVENT_FIELDS:
+            continue
+        value: Any = getattr(event, head)
+        if value is None:  # an absent subject
+            continue
+        node, key = out, head
+        for part in rest:
+            if type(value) is not dict and not isinstance(value, Mapping):
+                break
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            if part not in value:
+                value = _ABSENT
+                break
+            node, key, value = child, part, value[part]
+        if value is not _ABSENT:
+            node[key] = dict(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def _values(event: Event, paths: Paths) -> list[Any]:
+    """The values `paths` reach in `event`, as a JSON-able list: a remembered answer's key.
+
+    [] marks an absent value, [v] a present one, so null and absent stay distinct.
+    """
+    found: list[Any] = []
+    for head, *rest in paths:
+        value: Any = getattr(event, head) if head in _EVENT_FIELDS else None
+        for part in rest:
+            if type(value) is not dict and not isinstance(value, Mapping):
+                break
+            value = value.get(part, _ABSENT)
+            if value is _ABSENT:
+                break
+        found.append([] if value is _ABSENT or value is None else [value])
+    return found
+
+
+def access_paths(source: str, variables: Sequence[str]) -> dict[str, Paths | None]:
+    """For each variable, the field paths `source` reads from it (None: it may read all).
+
+    Conservative: a variable used other than as `variable.field...` (compared whole,
+    passed to a function, indexed by an expression) reads everything. A path that is a
+    prefix of another covers it.
+    """
+    text = _INDEXED.sub(lambda m: "." + (m.group(1) or m.group(2)), source)
+    text = _STRING_LITERAL.sub('""', text)
+    found: dict[str, set[tuple[str, ...]]] = {name: set() for name in variables}
+    whole: set[str] = set()
+    dotted: dict[str, int] = dict.fromkeys(variables, 0)
+    for match in _DOTTED.finditer(text):
+        root, tail, call = match.group(1), match.group(2), match.group(3)
+        if root not in found:
+            continue
+        dotted[root] += 1
+        parts = [part.strip() for part in tail.split(".") if part.strip()]
+        if call:
+            parts = parts[:-1]
+        if not parts:
+            whole.add(root)
+        else:
+            found[root].add(tuple(parts))
+    for name in variables:
+        uses = len(re.findall(rf"(?<![\w.]){re.escape(name)}(?!\w)", text))
+        if uses != dotted[name]:
+            whole.add(name)
+    result: dict[str, Paths | None] = {}
+    for name, paths in found.items():
+        if name in whole:
+            result[name] = None
+            continue
+        ordered = sorted(paths, key=lambda path: (len(path), path))
+        kept: list[tuple[str, ...]] = []
+        for path in ordered:
+            if not any(path[: len(prefix)] == prefix for prefix in kept):
+                kept.append(path)
+        result[name] = tuple(kept)
+    return result
+
+
 class Condition:
     """A compiled CEL condition over named events. Build it with `compile_condition`."""
 
-    __slots__ = ("_program", "last_error", "source", "stats", "variables", "where")
+    __slots__ = (
+        "_answers",
+        "_paths",
+        "_program",
+        "last_error",
+        "source",
+        "stats",
+        "variables",
+        "where",
+    )
 
     def __init__(self, program: Any, source: str, variables: tuple[str, ...], where: str) -> None:
         self._program = program
+        self._paths = access_paths(source, variables)
+        self._answers: dict[bytes, object] = {}
         self.source = source
         self.variables = variables
         self.where = where
@@ -121,6 +233,11 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
+
+    def reads(self, variable: str) -> bool:
+        """Whether the expression may read `variable` at all."""
+        paths = self._paths.get(variable, ())
+        return paths is None or len(paths) > 0
 
     def evaluate(self, **bindings: Event | Mapping[str, Any]) -> bool:
         """Evaluate with each variable bound to an Event (or an already converted map).
@@ -135,23 +252,62 @@ class Condition:
                 f"{self.where}: condition {self.source!r} needs exactly the variables "
                 f"{', '.join(self.variables)}; got {', '.join(sorted(bindings)) or 'none'}"
             )
-        context = {
-            name: event_to_cel(value) if isinstance(value, Event) else value
-            for name, value in bindings.items()
-        }
         self.stats["evaluated"] += 1
+        # CEL is pure: the same values read give the same answer. What an expression
+        # reads repeats a lot (the same purpose, the same flags), so answers are
+        # remembered by those values.
+        key = self._key(bindings)
+        if key is not None:
+            known = self._answers.get(key)
+            if known is not None:
+                if known is _FAILED:
+                    self.stats["errors"] += 1
+                    return False
+                return known is True
+        context: dict[str, Any] = {}
+        for name, value in bindings.items():
+            if isinstance(value, Event):
+                paths = self._paths.get(name)
+                context[name] = event_to_cel(value) if paths is None else _pruned(value, paths)
+            else:
+                context[name] = value
         try:
             result = self._program.execute(context)
         except Exception as exc:  # the cel package raises KeyError, TypeError, RuntimeError, ...
             self.stats["errors"] += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
+            self._remember(key, _FAILED)
             return False
         if type(result) is not bool:
             raise ValidationError(
                 f"{self.where}: condition {self.source!r} gave {_describe(result)}, not true or "
                 'false; compare it with something, e.g. `== "high"`'
             )
+        self._remember(key, result)
         return result
+
+    def _key(self, bindings: Mapping[str, Event | Mapping[str, Any]]) -> bytes | None:
+        parts: list[Any] = []
+        for name in self.variables:
+            value = bindings[name]
+            if isinstance(value, Event):
+                paths = self._paths.get(name)
+                if paths is None:
+                    return None  # reads the whole event: not worth remembering
+                parts.append(_values(value, paths))
+            else:
+                parts.append(value)
+        try:
+            return orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+
+    def _remember(self, key: bytes | None, answer: object) -> None:
+        if key is None:
+            return
+        if len(self._answers) >= _ANSWERS_KEPT:
+            self._answers.clear()
+        self._answers[key] = answer
 
 
 def _describe(value: object) -> str:

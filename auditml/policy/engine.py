@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditml.collector import collector_paused
 from auditml.errors import AuditmlError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.jsonl import read_event_lines
@@ -316,8 +317,6 @@ def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> ch
     if isinstance(spec, DeadlineCheck):
         return _deadline(rule, spec, regimes, cel)
     if isinstance(spec, RequiresPriorCheck):
-        if spec.within is not None:
-            raise _untranslatable(rule, "requires_prior `within`")
         revoked_by = None
         if spec.unless_revoked_by is not None:
             revocation = spec.unless_revoked_by
@@ -333,20 +332,21 @@ def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> ch
             unless_revoked_by=revoked_by,
             where=cel.trigger(spec.when),
             candidate_where=cel.pair(spec.where),
+            within=spec.within,
+            calendar=regimes.calendar(None),
         )
     if isinstance(spec, ExistsBeforeCheck):
-        if spec.within is not None:
-            raise _untranslatable(rule, "exists_before `within`")
         return checks.ExistsBefore(
             spec.trigger,
             spec.required,
             list(spec.match_on),
             where=cel.trigger(spec.when),
             candidate_where=cel.pair(spec.where),
+            within=spec.within,
+            calendar=regimes.calendar(None),
+            found=spec.verdict,
         )
     if isinstance(spec, ForbidsAfterCheck):
-        if spec.grace is not None:
-            raise _untranslatable(rule, "forbids_after `grace`")
         lifted_by = None
         if spec.lifted_by is not None:
             lift = spec.lifted_by
@@ -364,6 +364,8 @@ def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> ch
             where=cel.trigger(spec.when),
             candidate_where=cel.pair(spec.where),
             lifted_by=lifted_by,
+            grace=spec.grace,
+            calendar=regimes.calendar(None),
         )
     if isinstance(spec, RetentionCheck):
         return _retention(rule, spec, regimes, cel)
@@ -442,8 +444,14 @@ def _retention(
     rule: Rule, spec: RetentionCheck, regimes: Regimes, cel: _Conditions
 ) -> checks.Check:
     if spec.mode == "keep_for":
-        # checks.Retention's min_age mode judges the disposal itself, not the kept record.
-        raise _untranslatable(rule, "retention `mode: keep_for`")
+        return checks.Retention(
+            spec.trigger,
+            calendar=regimes.calendar(spec.calendar),
+            min_age=spec.period,
+            data_time_field=spec.clock_field,
+            where=cel.trigger(spec.when),
+        )
+    assert spec.disposed_by is not None  # the schema requires it for delete_by
     condition = spec.where
     if spec.disposal_covers is not None:
         covers = (
@@ -508,6 +516,9 @@ class _NeedsPeriod(checks.Check):
     def open_count(self) -> int:
         return self.inner.open_count
 
+    def consumes(self) -> frozenset[str] | None:
+        return self.inner.consumes()
+
 
 def _conditions_of(check: checks.Check) -> list[Condition]:
     found: list[Condition] = []
@@ -526,14 +537,59 @@ def _conditions_of(check: checks.Check) -> list[Condition]:
 # --------------------------------------------------------------------------- #
 
 
+#: Passing findings kept per rule (the rest are counted): enough to cite evidence for a
+#: pass in a report, while memory grows with problems, not with the ledger.
+PASS_SAMPLE = 20
+_QUIET = frozenset({"pass", "not_applicable"})
+
+
 @dataclass
 class _Running:
     rule: Rule
     check: checks.Check
-    #: The event types the check judges (None: every type), for the regime's start date.
+    #: The event types the check judges (None: every type), for the regime and scope.
     triggers: frozenset[str] | None
     not_before: datetime | None
+    scope: Condition | None = None
+    #: system -> whether its registration fits the rule's applies (cleared on re-registration).
+    fits: dict[str, bool] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def admits(self, event: Event, registrations: dict[str, dict[str, Any]]) -> bool:
+        """Whether a trigger event is in the rule's time and system scope."""
+        if self.not_before is not None and event.occurred_at < self.not_before:
+            return False  # the regime did not apply yet when this trigger occurred
+        if not self.rule.applies.scoped:
+            return True
+        fits = self.fits.get(event.system)
+        if fits is None:
+            fits = self.fits[event.system] = self._fits(registrations.get(event.system))
+        return fits
+
+    def _fits(self, registration: dict[str, Any] | None) -> bool:
+        applies = self.rule.applies
+        if registration is None:
+            return False
+        if applies.roles is not None and registration.get("role") not in applies.roles:
+            return False
+        if (
+            applies.risk_classes is not None
+            and registration.get("risk_class") not in applies.risk_classes
+        ):
+            return False
+        return self.scope is None or self.scope.evaluate(system=registration)
+
+    def take(self, outcomes: list[Outcome]) -> None:
+        counts, kept = self.counts, self.outcomes
+        for outcome in outcomes:
+            verdict = outcome.verdict
+            seen = counts.get(verdict, 0)
+            counts[verdict] = seen + 1
+            if verdict not in _QUIET or seen < PASS_SAMPLE:
+                kept.append(outcome)
+            elif verdict == "pass":
+                self.check.terse = True
 
 
 def _start_of(day: date) -> datetime:
@@ -549,9 +605,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate every rule of `rules` over `events` as of `as_of`.
 
-    Events recorded after `as_of` are left out (the ledger as it stood then); with
+    `events` must come in (occurred_at, seq) order (`Ledger.policy_events` streams them
+    so). Events recorded after `as_of` are left out (the ledger as it stood then); with
     `system`, only that system's events are read. Raises ValidationError if a rule
-    cannot be translated into a check.
+    cannot be translated into a check, or the events are out of order.
     """
     places = {rule_id: f"{source.file}:{rule_id}" for rule_id, source in rules.sources.items()}
     return evaluate_rules(
@@ -565,6 +622,27 @@ def evaluate(
     )
 
 
+def _running(rule: Rule, regimes: Regimes, place: str) -> _Running:
+    not_before = None
+    if rule.applies.regime is not None:
+        regime = regimes.regimes.get(rule.applies.regime)
+        if regime is None:
+            raise ValidationError(f"{place}: regime {rule.applies.regime!r} is not in regimes.yaml")
+        not_before = _start_of(regime.applies_from)
+    scope = None
+    if rule.applies.condition is not None:
+        scope = compile_condition(
+            rule.applies.condition, variables=("system",), where=f"{place} applies.condition"
+        )
+    return _Running(
+        rule,
+        build_check(rule, regimes, place=place),
+        rule.check.trigger_types(),
+        not_before,
+        scope,
+    )
+
+
 def evaluate_rules(
     rules: Sequence[Rule],
     regimes: Regimes,
@@ -575,78 +653,109 @@ def evaluate_rules(
     rule_set_sha256: str | None = None,
     places: dict[str, str] | None = None,
 ) -> Evaluation:
-    """`evaluate` over a list of rules (e.g. one rule, for its tests)."""
+    """`evaluate` over a list of rules (e.g. one rule, for its tests).
+
+    One pass: each event goes only to the rules that read its type, so memory holds the
+    open obligations and the findings that are not passes, never the ledger.
+    """
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValidationError("as_of must be a timezone-aware time")
-    running: list[_Running] = []
-    for rule in rules:
-        place = (places or {}).get(rule.id, f"rule {rule.id}")
-        not_before = None
-        if rule.applies.regime is not None:
-            regime = regimes.regimes.get(rule.applies.regime)
-            if regime is None:
-                raise ValidationError(
-                    f"{place}: regime {rule.applies.regime!r} is not in regimes.yaml"
-                )
-            not_before = _start_of(regime.applies_from)
-        running.append(
-            _Running(
-                rule,
-                build_check(rule, regimes, place=place),
-                rule.check.trigger_types(),
-                not_before,
-            )
-        )
-    selected = [
-        event
-        for event in events
-        if event.recorded_at <= as_of and (system is None or event.system == system)
+    running = [
+        _running(rule, regimes, (places or {}).get(rule.id, f"rule {rule.id}")) for rule in rules
     ]
-    selected.sort(key=lambda event: (event.occurred_at, event.seq))
-    for event in selected:
+    with collector_paused():
+        fed = _feed(running, events, as_of, system)
+    return _results(running, as_of, rule_set_sha256, fed)
+
+
+def _feed(
+    running: Sequence[_Running], events: Iterable[Event], as_of: datetime, system: str | None
+) -> int:
+    """Feed each event to the rules that read its type; return how many were fed."""
+    # event type -> [(rule, whether it must pass the rule's regime date and scope)]
+    plans: dict[str, list[tuple[_Running, bool]]] = {}
+
+    def plan(event_type: str) -> list[tuple[_Running, bool]]:
+        steps = []
         for item in running:
-            if (
-                item.not_before is not None
-                and (item.triggers is None or event.type in item.triggers)
-                and event.occurred_at < item.not_before
-            ):
-                continue  # the regime did not apply yet when this trigger occurred
-            item.outcomes.extend(item.check.feed(event))
+            consumed = item.check.consumes()
+            if consumed is not None and event_type not in consumed:
+                continue
+            judged = item.triggers is None or event_type in item.triggers
+            gated = judged and (item.not_before is not None or item.rule.applies.scoped)
+            steps.append((item, gated))
+        plans[event_type] = steps
+        return steps
+
+    scoped = [item for item in running if item.rule.applies.scoped]
+    registrations: dict[str, dict[str, Any]] = {}
+    fed = 0
+    last: tuple[datetime, int] | None = None
+    for event in events:
+        if event.recorded_at > as_of or (system is not None and event.system != system):
+            continue
+        order = (event.occurred_at, event.seq)
+        if last is not None and order < last:
+            raise ValidationError(
+                f"events must come in (occurred_at, seq) order: seq {event.seq} came after "
+                f"seq {last[1]}"
+            )
+        last = order
+        fed += 1
+        if event.type == "system.registered":
+            registrations[event.system] = {**event.payload}
+            for item in scoped:
+                item.fits.pop(event.system, None)
+        steps = plans.get(event.type)
+        if steps is None:
+            steps = plan(event.type)
+        for item, gated in steps:
+            if gated and not item.admits(event, registrations):
+                continue
+            outcomes = item.check.feed(event)
+            if outcomes:
+                item.take(outcomes)
+    return fed
+
+
+def _results(
+    running: Sequence[_Running], as_of: datetime, rule_set_sha256: str | None, fed: int
+) -> Evaluation:
     findings: list[Finding] = []
     summaries: list[RuleSummary] = []
     for item in running:
-        item.outcomes.extend(item.check.finish(as_of))
+        item.take(item.check.finish(as_of))
         rule = item.rule
         references = tuple(reference.label() for reference in rule.references)
-        counts: dict[str, int] = {}
-        for outcome in item.outcomes:
-            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
-            findings.append(
-                Finding(
-                    rule.id,
-                    rule.title,
-                    rule.severity,
-                    references,
-                    outcome.verdict,
-                    outcome.message,
-                    outcome.evidence,
-                    outcome.due,
-                )
+        findings.extend(
+            Finding(
+                rule.id,
+                rule.title,
+                rule.severity,
+                references,
+                outcome.verdict,
+                outcome.message,
+                outcome.evidence,
+                outcome.due,
             )
+            for outcome in item.outcomes
+        )
         triggers = item.check.stats.get("triggers", 0)
         errors = sum(c.stats["errors"] for c in _conditions_of(item.check))
+        if item.scope is not None:
+            errors += item.scope.stats["errors"]
         summaries.append(
             RuleSummary(
                 rule.id,
                 rule.title,
                 rule.severity,
-                overall_verdict(counts, triggers=triggers),
+                overall_verdict(item.counts, triggers=triggers),
                 triggers,
-                counts,
+                dict(item.counts),
                 errors,
             )
         )
-    return Evaluation(as_of, rule_set_sha256, tuple(findings), tuple(summaries), len(selected))
+    return Evaluation(as_of, rule_set_sha256, tuple(findings), tuple(summaries), fed)
 
 
 # --------------------------------------------------------------------------- #
@@ -722,7 +831,8 @@ def run_rule_test(rules: RuleSet, rule: Rule, test: RuleTest) -> TestResult:
         as_of = _test_as_of(test, events)
         source = rules.sources.get(rule.id)
         places = {rule.id: f"{source.file}:{rule.id}"} if source is not None else None
-        result = evaluate_rules([rule], rules.regimes, events, as_of=as_of, places=places)
+        ordered = sorted(events, key=lambda event: (event.occurred_at, event.seq))
+        result = evaluate_rules([rule], rules.regimes, ordered, as_of=as_of, places=places)
     except AuditmlError as exc:
         return TestResult(
             rule.id, test.name, test.fixture, test.expect, "error", as_of, (), str(exc)

@@ -644,6 +644,8 @@ def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
     from auditml.policy.cel import compile_condition, referenced_fields
 
     check = rule.check
+    if rule.applies.condition is not None:
+        yield from _scope_problems(rule.applies.condition, source)
     for loc, name, text in rule.conditions():
         variables = ("trigger",) if name == "when" else ("trigger", "candidate")
         line, where = source.line(loc), source.field(loc)
@@ -668,6 +670,24 @@ def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
                 yield Problem(source.file, line, where, f"{variable}: {message}")
 
 
+def _scope_problems(text: str, source: RuleSource) -> Iterator[Problem]:
+    """applies.condition: CEL over ``system``, the fields of its system.registered payload."""
+    from auditml.policy.cel import compile_condition, referenced_fields
+
+    loc: Loc = ("applies", "condition")
+    line, where = source.line(loc), source.field(loc)
+    try:
+        compile_condition(text, variables=("system",), where="condition")
+    except ValidationError as exc:
+        yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
+        return
+    for ref in sorted(referenced_fields(text, ("system",))):
+        _, _, path = ref.partition(".")
+        message = field_problem("system.registered", f"payload.{path}") if path else None
+        if message is not None:
+            yield Problem(source.file, line, where, f"system: {message}")
+
+
 def _any_type_problem(types: frozenset[str] | None, path: str) -> str | None:
     """What is wrong with ``path`` as a field of events of ``types`` (None: any type), or
     None if at least one of them has it (a check judging several types, recorded_late)."""
@@ -685,7 +705,8 @@ def _candidate_type(rule: Rule, loc: Loc) -> str | None:
     check = rule.check
     if len(loc) == 2:  # check.where
         attribute = CANDIDATE_FIELD.get(check.kind)
-        return None if attribute is None else str(getattr(check, attribute))
+        value = None if attribute is None else getattr(check, attribute)
+        return None if value is None else str(value)
     part = getattr(check, str(loc[1]), None)
     event = getattr(part, "event", None)
     return event if isinstance(event, str) else None

@@ -7,6 +7,7 @@ Pure data, no I/O. `Event` is the rule engine's read-only view of one ledger env
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,14 @@ MISSING = Missing.MISSING
 
 def parse_ledger_time(value: object, *, where: str) -> datetime:
     """Parse a ledger time (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, or any RFC 3339 with offset)."""
+    if type(value) is str and value.endswith("Z"):
+        # The ledger's own form: parsed as UTC directly (this runs twice per event read).
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -80,6 +89,41 @@ class Event:
         Raises ValidationError naming the entry and the field when a field is missing or
         has the wrong type.
         """
+        get = envelope.get
+        seq, actor, payload, subject = get("seq"), get("actor"), get("payload"), get("subject")
+        occurred, recorded = get("occurred_at"), get("recorded_at")
+        # The ledger's own envelopes take this path: plain types checked, times in Z form.
+        if (
+            type(seq) is int
+            and type(occurred) is str
+            and type(recorded) is str
+            and occurred.endswith("Z")
+            and recorded.endswith("Z")
+            and type(actor) is dict
+            and type(payload) is dict
+            and (subject is None or type(subject) is str)
+            and all(type(v) is str for v in actor.values())
+        ):
+            event_id, event_type, system = get("id"), get("type"), get("system")
+            if type(event_id) is str and type(event_type) is str and type(system) is str:
+                try:
+                    return cls(
+                        seq,
+                        event_id,
+                        event_type,
+                        system,
+                        subject,
+                        actor,
+                        datetime.fromisoformat(occurred),
+                        datetime.fromisoformat(recorded),
+                        payload,
+                    )
+                except ValueError:
+                    pass  # the full path below names the field
+        return cls._checked(envelope)
+
+    @classmethod
+    def _checked(cls, envelope: Mapping[str, Any]) -> Event:
         seq = envelope.get("seq")
         where = f"event seq={seq}" if isinstance(seq, int) else "event"
         if not isinstance(seq, int) or isinstance(seq, bool):
@@ -130,19 +174,24 @@ def field(event: Event, path: str) -> Any:
     `occurred_at`, `recorded_at`, `payload`) and descend into objects by key, e.g.
     `payload.incident_id` or `actor.id`. A JSON null and an absent subject are `MISSING`.
     """
-    head, _, rest = path.partition(".")
+    head, *rest = _split(path)
     if head not in _TOP_LEVEL:
         return MISSING
     value: Any = getattr(event, head)
-    if rest:
-        for part in rest.split("."):
-            if isinstance(value, Mapping):
-                value = value.get(part, MISSING)
-            else:
-                return MISSING
-            if value is MISSING:
-                return MISSING
+    for part in rest:
+        # type() first: isinstance against the Mapping ABC is slow, and this is hot.
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get(part, MISSING)
+        else:
+            return MISSING
+        if value is MISSING:
+            return MISSING
     return MISSING if value is None else value
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 class EvidenceRef(NamedTuple):

@@ -264,7 +264,12 @@ class Reference(_Model):
 
 
 class Applies(_Model):
-    """Scope: the rule is evaluated only for systems that fit. An absent list means any."""
+    """Scope: the rule is evaluated only for systems that fit. An absent list means any.
+
+    With roles, risk_classes or a condition, a trigger is judged only if its system
+    (the envelope's ``system``) was registered (``system.registered``) before it, with
+    a registration that fits; triggers of other systems are left out.
+    """
 
     regime: RegimeName | None = Field(
         default=None,
@@ -276,6 +281,16 @@ class Applies(_Model):
     risk_classes: (
         Annotated[list[RiskClass], Field(min_length=1), AfterValidator(_distinct)] | None
     ) = Field(default=None, description="the AI Act risk class(es) of the system")
+    condition: Cel | None = Field(
+        default=None,
+        description="CEL over `system` (the system's registration: name, role, risk_class, "
+        "annex_iii_point, purposes, public_authority), e.g. `system.public_authority`",
+    )
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the rule applies only to registered systems that fit."""
+        return self.roles is not None or self.risk_classes is not None or self.condition is not None
 
 
 class RuleTest(_Model):
@@ -559,11 +574,13 @@ class ForbidsAfterCheck(_Check):
 
 
 class RetentionCheck(_Check):
-    """A storage period measured from the trigger, in one of two directions.
+    """A storage period, in one of two directions.
 
-    ``delete_by`` (storage limitation, GDPR Art. 5(1)(e)): a covering disposal must occur
-    by clock + period. ``keep_for`` (e.g. AI Act Art. 19: logs kept >= 6 months): no
-    covering disposal may occur before clock + period.
+    ``delete_by`` (storage limitation, GDPR Art. 5(1)(e)): for each trigger (the data), a
+    covering disposal (``disposed_by``) must occur by clock + period. ``keep_for`` (e.g.
+    AI Act Art. 19: logs kept >= 6 months): the trigger is the disposal itself
+    (``log.purged``) and ``clock_field`` the time up to which it disposed
+    (``payload.up_to``); what it removed must have been at least ``period`` old.
     """
 
     kind: Literal["retention"]
@@ -577,7 +594,11 @@ class RetentionCheck(_Check):
         description="instead of period: the trigger's field holding it, e.g. payload.retention "
         "(a trigger without it gets needs_human)",
     )
-    disposed_by: EventType = Field(description="the disposal event, e.g. log.purged")
+    disposed_by: EventType | None = Field(
+        default=None,
+        description="delete_by: the disposal event, e.g. erasure.completed (keep_for: omit; "
+        "the trigger is the disposal)",
+    )
     where: Cel | None = Field(
         default=None, description="CEL over `trigger` and `candidate` (the disposal)"
     )
@@ -600,16 +621,32 @@ class RetentionCheck(_Check):
     def _period_or_field(self) -> RetentionCheck:
         if (self.period is None) == (self.period_field is None):
             raise _error("give either period or period_field (not both, not neither)")
+        if self.mode == "delete_by" and self.disposed_by is None:
+            raise _error("delete_by needs disposed_by: the event that disposes of the data")
+        if self.mode == "keep_for":
+            extra = [
+                name
+                for name in ("disposed_by", "where", "match_on", "disposal_covers", "period_field")
+                if getattr(self, name) is not None
+            ]
+            if extra:
+                raise _error(
+                    f"keep_for judges each disposal (the trigger) on its own: remove "
+                    f"{', '.join(extra)}"
+                )
         return self
 
     def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         yield from super().events()
-        yield ("disposed_by",), self.disposed_by
+        if self.disposed_by is not None:
+            yield ("disposed_by",), self.disposed_by
 
     def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
         yield ("clock_field",), self.trigger, self.clock_field
         if self.period_field is not None:
             yield ("period_field",), self.trigger, self.period_field
+        if self.disposed_by is None:
+            return
         if self.disposal_covers is not None:
             yield ("disposal_covers",), self.disposed_by, self.disposal_covers
         if self.match_on is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from auditml.events.payloads import LawfulBasis, SpecialCategory
+from auditml.events.payloads import LawfulBasis, SpecialCategory, SpecialCategoryCondition
 
 __all__ = [
     "APPROVAL_STAGES",
@@ -32,6 +32,7 @@ __all__ = [
     "REVIEW_OUTCOMES",
     "RISK_CLASSES",
     "SPECIAL_CATEGORIES",
+    "SPECIAL_CATEGORY_CONDITIONS",
     "SYSTEM_ROLES",
     "ApprovalStage",
     "AssessmentKind",
@@ -48,14 +49,20 @@ __all__ = [
     "ReviewOutcome",
     "RiskClass",
     "SpecialCategory",
+    "SpecialCategoryCondition",
     "SystemRole",
 ]
 
-# LawfulBasis and SpecialCategory are defined once, by the payload models; the other sets
-# appear there inline, and tests/integration/test_sdk_api.py keeps them equal.
+# LawfulBasis, SpecialCategory and SpecialCategoryCondition are defined once, by the
+# payload models; the other sets appear there inline, and tests/integration/test_sdk_api.py
+# keeps them equal.
 LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
 
 SPECIAL_CATEGORIES: tuple[SpecialCategory, ...] = get_args(SpecialCategory)
+
+SPECIAL_CATEGORY_CONDITIONS: tuple[SpecialCategoryCondition, ...] = get_args(
+    SpecialCategoryCondition
+)
 
 #: The organisation's role for a system under the AI Act.
 SystemRole = Literal["provider", "deployer", "both"]

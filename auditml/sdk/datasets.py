@@ -25,7 +25,14 @@ from auditml.errors import ValidationError
 from auditml.ledger.ledger import Ledger, Receipt
 from auditml.sdk import _common
 from auditml.sdk._common import EventOptions
-from auditml.sdk.choices import LAWFUL_BASES, SPECIAL_CATEGORIES, LawfulBasis, SpecialCategory
+from auditml.sdk.choices import (
+    LAWFUL_BASES,
+    SPECIAL_CATEGORIES,
+    SPECIAL_CATEGORY_CONDITIONS,
+    LawfulBasis,
+    SpecialCategory,
+    SpecialCategoryCondition,
+)
 from auditml.sdk.digests import sha256_path
 
 __all__ = ["DatasetRecord", "derive_dataset", "register_dataset"]
@@ -63,6 +70,7 @@ def register_dataset(
     name: str | None = None,
     lawful_basis: LawfulBasis | None = None,
     special_categories: Iterable[SpecialCategory] = (),
+    special_category_condition: SpecialCategoryCondition | None = None,
     retention: str | None = None,
     collected_at: datetime | str | None = None,
     sha256: str | None = None,
@@ -76,6 +84,8 @@ def register_dataset(
     against the content. Remote data cannot be read here: pass its `sha256`. The recorded
     ``uri`` is the URI as given, or the absolute ``file://`` URI of a local path.
     `name` defaults to `dataset_id`; `retention` is an ISO 8601 duration such as ``P5Y``.
+    With `special_categories`, `special_category_condition` names the GDPR Art. 9(2) point
+    that allows processing them (``"a"`` explicit consent ... ``"j"`` research).
     `options` are the envelope fields (actor, occurred_at, id, system).
 
     Example::
@@ -115,6 +125,14 @@ def register_dataset(
             "lawful_basis": None
             if lawful_basis is None
             else _common.choice(lawful_basis, LAWFUL_BASES, "lawful_basis", where),
+            "special_category_condition": None
+            if special_category_condition is None
+            else _common.choice(
+                special_category_condition,
+                SPECIAL_CATEGORY_CONDITIONS,
+                "special_category_condition",
+                where,
+            ),
             "purposes": _common.names(purposes, "purposes", where),
             "retention": retention,
             "collected_at": None

@@ -83,13 +83,14 @@ def test_counts_per_type(result: DemoResult, events: list[Envelope]) -> None:
     assert result.events == len(events) == sum(in_ledger.values())
     fixed = {
         "system.registered": 1,
+        "policy.changed": 1,
         "training.completed": 6,
         "dataset.registered": 1,
         "dataset.derived": 2,
         "notice.given": 1,
         "assessment.completed": 8,
         "model.trained": 2,
-        "document.versioned": 2,
+        "document.versioned": 3,
         "approval.granted": 3,
         "registration.completed": 1,
         "model.deployed": 2,

@@ -17,6 +17,7 @@ from auditml.ledger.canonical import canonicalize
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file
 from auditml.ledger.note import Checkpoint, open_checkpoint
+from auditml.ledger.store import Store
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -333,3 +334,51 @@ def test_a_key_directory_belongs_to_one_ledger(ledger: Ledger, tmp_path: Path) -
         )
     # Refused before anything was written: no tables in the new database.
     assert rows(tmp_path / "other.db", "SELECT name FROM sqlite_master") == []
+
+
+def test_events_by_occurrence_stream_in_pages_without_gaps(ledger: Ledger, tmp_path: Path) -> None:
+    # A batch without occurred_at shares one time: pages must not lose or repeat rows
+    # inside such a run. Earlier occurrences recorded later come first.
+    ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(11)])
+    ledger.record_many(
+        [
+            {
+                "type": "model.deployed",
+                "payload": deployed(f"early-{i}"),
+                "occurred_at": f"2025-12-0{1 + i % 3}T00:00:00Z",
+                **({"system": "other"} if i % 2 else {}),
+            }
+            for i in range(7)
+        ]
+    )
+    everything = [(e.occurred_at, e.seq) for e in ledger.events()]
+    store = Store.connect(ledger.settings.url)
+    try:
+        with store.read(whole_file=True) as conn:
+            for page in (1, 2, 3, 5, 100):
+                seen = [
+                    json.loads(body)
+                    for body in store.bodies_by_occurrence(
+                        conn, recorded_until="9999-12-31T00:00:00.000000Z", page=page
+                    )
+                ]
+                assert [(e["occurred_at"], e["seq"]) for e in seen] == sorted(everything)
+            other = list(
+                store.bodies_by_occurrence(
+                    conn, recorded_until="9999-12-31T00:00:00.000000Z", system="other", page=2
+                )
+            )
+            # The other system's events (i odd) by occurrence: 1 Dec, 2 Dec, 3 Dec.
+            versions = [json.loads(b)["payload"]["version"] for b in other]
+            assert versions == ["early-3", "early-1", "early-5"]
+            assert not list(
+                store.bodies_by_occurrence(conn, recorded_until="2000-01-01T00:00:00.000000Z")
+            )
+    finally:
+        store.close()
+    # Through the ledger: parsed, and the same order.
+    as_of = datetime(9999, 1, 1, tzinfo=UTC)
+    streamed = [
+        (e["occurred_at"], e["seq"]) for e in ledger.envelopes_by_occurrence(recorded_until=as_of)
+    ]
+    assert streamed == sorted(everything)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from auditml.errors import ValidationError
-from auditml.policy.cel import compile_condition, event_to_cel, referenced_fields
+from auditml.policy.cel import access_paths, compile_condition, event_to_cel, referenced_fields
 from auditml.policy.model import Event
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -165,3 +165,75 @@ def test_referenced_fields() -> None:
         "trigger.occurred_at",
     }
     assert referenced_fields("1 == 1") == set()
+
+
+# --------------------------------------------------------------------------- #
+# Events handed over pruned to what the expression reads                       #
+# --------------------------------------------------------------------------- #
+
+
+def _outcome(program: object, context: dict[str, object]) -> object:
+    try:
+        return program.execute(context)  # type: ignore[attr-defined]
+    except Exception as exc:
+        return type(exc)
+
+
+def test_access_paths_are_conservative() -> None:
+    paths = access_paths(
+        'trigger.payload.kind == "breach" && has(trigger.payload.outcome) '
+        '&& candidate.payload["to"] == "x" && trigger.payload.kind.startsWith("b")',
+        PAIR,
+    )
+    assert paths == {
+        "trigger": (("payload", "kind"), ("payload", "outcome")),
+        "candidate": (("payload", "to"),),
+    }
+    # Used whole, or through an expression index: everything is handed over.
+    assert access_paths("trigger == candidate", PAIR) == {"trigger": None, "candidate": None}
+    assert access_paths("size(trigger) > 0", ("trigger",)) == {"trigger": None}
+    assert access_paths("trigger.payload[trigger.id] == 1", ("trigger",)) == {
+        "trigger": (("id",), ("payload",))
+    }
+    # A prefix covers the longer path; string literals are not paths.
+    assert access_paths(
+        'trigger.payload == {} || trigger.payload.x == "trigger.id"', ("trigger",)
+    ) == {"trigger": (("payload",),)}
+
+
+def test_pruned_events_answer_as_whole_events_for_every_shipped_condition() -> None:
+    from pathlib import Path
+
+    from auditml.policy.engine import fixture_events
+    from auditml.policy.loader import load_rules
+
+    shipped = Path(__file__).resolve().parents[2] / "policies"
+    files = [fixture_events(path) for path in sorted((shipped / "fixtures").rglob("*.jsonl"))]
+    sources = {
+        (text, ("trigger",) if name == "when" else PAIR)
+        for rule in load_rules(shipped).rules
+        for _, name, text in rule.conditions()
+    }
+    sources.add(
+        ("has(trigger.payload.outcome) && trigger.payload.outcome == 'death'", ("trigger",))
+    )
+    compared = 0
+    for text, variables in sorted(sources):
+        condition = compile_condition(text, variables=variables, where="test")
+        program = condition._program
+        for events in files:
+            for trigger in events:
+                for candidate in events if len(variables) == 2 else [None]:
+                    bound = (
+                        {"trigger": trigger}
+                        if candidate is None
+                        else {"trigger": trigger, "candidate": candidate}
+                    )
+                    whole = _outcome(program, {k: event_to_cel(v) for k, v in bound.items()})
+                    errors = condition.stats["errors"]
+                    got = condition.evaluate(**bound)
+                    assert got == (whole is True), (text, trigger, candidate, whole)
+                    failed = condition.stats["errors"] > errors
+                    assert failed == isinstance(whole, type), (text, trigger, candidate, whole)
+                    compared += 1
+    assert compared > 1000

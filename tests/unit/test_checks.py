@@ -120,6 +120,17 @@ def test_event_from_envelope_and_field_paths() -> None:
         Event.from_envelope({**envelope, "occurred_at": "2026-03-02T09:00:00"})
     with pytest.raises(ValidationError, match="'payload' must be an object"):
         Event.from_envelope({**envelope, "payload": []})
+    # The fast path for the ledger's own envelopes and the checked path agree, and what
+    # the fast path does not take (offsets, bad values) goes through the checks.
+    assert Event.from_envelope(envelope) == Event._checked(envelope)
+    shifted = Event.from_envelope({**envelope, "occurred_at": "2026-03-02T10:00:00.25+01:00"})
+    assert shifted.occurred_at == event.occurred_at and shifted.occurred_at.tzinfo == UTC
+    with pytest.raises(ValidationError, match="is not an RFC 3339 time"):
+        Event.from_envelope({**envelope, "occurred_at": "2026-13-02T09:00:00Z"})
+    with pytest.raises(ValidationError, match="'seq' must be an integer"):
+        Event.from_envelope({**envelope, "seq": True})
+    with pytest.raises(ValidationError, match="'actor' must be an object of strings"):
+        Event.from_envelope({**envelope, "actor": {"id": 1}})
 
 
 def test_matcher_pairs_templates_and_errors() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from auditml.errors import ValidationError
 from auditml.policy.engine import (
+    PASS_SAMPLE,
     build_check,
     evaluate,
     fixture_events,
@@ -141,14 +142,16 @@ def test_events_recorded_after_as_of_are_not_read(rules: RuleSet) -> None:
     assert after.verdict_of(BREACH) == "pass"
 
 
-def test_events_are_sorted_by_occurred_at_then_seq(rules: RuleSet) -> None:
-    # Given out of order (the answer first), the trigger still opens the obligation first.
-    result = evaluate(
-        only(rules, BREACH),
-        [notified(1, "2026-03-04T01:15:00Z"), breach(0)],
-        as_of=at("2026-04-01T00:00:00Z"),
-    )
-    assert result.verdict_of(BREACH) == "pass"
+def test_events_out_of_order_are_refused(rules: RuleSet) -> None:
+    # Checks judge "earlier" by feed order, so the engine refuses a stream it cannot trust.
+    with pytest.raises(
+        ValidationError, match=r"\(occurred_at, seq\) order: seq 0 came after seq 1"
+    ):
+        evaluate(
+            only(rules, BREACH),
+            [notified(1, "2026-03-04T01:15:00Z"), breach(0)],
+            as_of=at("2026-04-01T00:00:00Z"),
+        )
 
 
 def test_system_filter(rules: RuleSet) -> None:
@@ -250,23 +253,18 @@ def test_approvals_after_the_deployment_do_not_count(rules: RuleSet) -> None:
     events = deployment_events(["bob", "carol"])
     deployed = events[-1]
     moved = dataclasses.replace(deployed, occurred_at=at("2026-05-05T00:00:00Z"))
-    result = evaluate(
-        only(rules, FOUR_EYES), [*events[:-1], moved], as_of=at("2026-06-01T00:00:00Z")
-    )
+    ordered = sorted([*events[:-1], moved], key=lambda event: (event.occurred_at, event.seq))
+    result = evaluate(only(rules, FOUR_EYES), ordered, as_of=at("2026-06-01T00:00:00Z"))
     assert result.verdict_of(FOUR_EYES) == "fail"
 
 
 def test_whole_rule_set_summary(rules: RuleSet) -> None:
     result = evaluate(rules, [breach()], as_of=at("2026-03-03T00:00:00Z"))
     verdicts = {summary.rule_id: summary.verdict for summary in result.rules}
-    assert verdicts == {
-        BREACH: "pending",
-        DSR: "not_applicable",
-        FOUR_EYES: "not_applicable",
-        "aiact-73-serious-incident": "not_applicable",
-        "gdpr-6-1-a-consent-withdrawn": "not_applicable",
-        "internal-late-evidence": "not_applicable",
-    }
+    assert set(verdicts) == {rule.id for rule in rules.rules}
+    # One breach, not yet due: every other rule has nothing to judge.
+    assert verdicts.pop(BREACH) == "pending"
+    assert set(verdicts.values()) == {"not_applicable"}
     data = result.to_json()
     assert data["rule_set_sha256"] == rules.sha256 and data["findings"][0]["verdict"] == "pending"
 
@@ -295,15 +293,153 @@ def test_untranslatable_rule_is_refused_naming_the_rule(rules: RuleSet) -> None:
     rule = rule_with_check(
         rules,
         {
-            "kind": "requires_prior",
+            "kind": "min_distinct",
             "trigger": "model.deployed",
-            "prior": "approval.granted",
+            "counterpart": "approval.granted",
             "match_on": [["payload.model", "payload.target"]],
-            "within": "P30D",
+            "at_least": 2,
+            "before_trigger": False,
         },
     )
-    with pytest.raises(ValidationError, match=f"rule {FOUR_EYES}: requires_prior `within`"):
+    with pytest.raises(ValidationError, match=f"rule {FOUR_EYES}: min_distinct `before_trigger"):
         build_check(rule, rules.regimes)
+
+
+def scoped_rule(rules: RuleSet, check: dict[str, Any], **applies: Any) -> RuleSet:
+    """The rule set holding only one rule (the four-eyes metadata) with `check` and `applies`."""
+    rule = rule_with_check(rules, check)
+    rule = Rule.model_validate(
+        {**rule.model_dump(mode="json", exclude_none=True), "applies": applies}, strict=False
+    )
+    return dataclasses.replace(rules, rules=(rule,))
+
+
+def judge(rule_set: RuleSet, events: list[Event], as_of: str = "2027-01-01T00:00:00Z") -> Any:
+    result = evaluate(rule_set, events, as_of=at(as_of))
+    (summary,) = result.rules
+    return summary.verdict, [f.message for f in result.findings]
+
+
+DEPLOYED = {"model": "m", "version": "1", "environment": "prod"}
+DPIA = {"kind": "dpia", "target": "m@1", "result": "pass", "signer": "dpo"}
+EXISTS_DPIA = {
+    "kind": "exists_before",
+    "trigger": "model.deployed",
+    "required": "assessment.completed",
+    "match_on": [["{payload.model}@{payload.version}", "payload.target"]],
+}
+
+
+def test_exists_before_within_and_needs_human(rules: RuleSet) -> None:
+    recent = [
+        ev(0, "assessment.completed", "2026-05-01T00:00:00Z", DPIA),
+        ev(1, "model.deployed", "2026-05-20T00:00:00Z", DEPLOYED),
+    ]
+    stale = [recent[0], ev(1, "model.deployed", "2026-07-01T00:00:00Z", DEPLOYED)]
+    within = scoped_rule(rules, {**EXISTS_DPIA, "within": "P30D"})
+    assert judge(within, recent)[0] == "pass"
+    verdict, (message,) = judge(within, stale)
+    assert verdict == "fail" and "older than P30D" in message
+    human = scoped_rule(rules, {**EXISTS_DPIA, "verdict": "needs_human"})
+    verdict, (message,) = judge(human, recent)
+    assert verdict == "needs_human" and "a person must judge" in message
+    assert judge(human, recent[1:])[0] == "fail"
+
+
+def test_forbids_after_grace(rules: RuleSet) -> None:
+    check = {
+        "kind": "forbids_after",
+        "trigger": "system.suspended",
+        "forbidden": "model.deployed",
+        "match_on": ["system"],
+        "grace": "PT24H",
+    }
+    rule_set = scoped_rule(rules, check)
+    suspended = ev(0, "system.suspended", "2026-05-01T10:00:00Z", {"reason": "bias found"})
+    soon = ev(1, "model.deployed", "2026-05-02T09:00:00Z", DEPLOYED)
+    late = ev(2, "model.deployed", "2026-05-02T11:00:00Z", DEPLOYED)
+    assert judge(rule_set, [suspended, soon])[0] == "pass"
+    verdict, (message,) = judge(rule_set, [suspended, soon, late])
+    assert verdict == "fail" and "seq 2" in message and "after PT24H" in message
+
+
+def test_retention_keep_for_judges_each_purge(rules: RuleSet) -> None:
+    check = {
+        "kind": "retention",
+        "mode": "keep_for",
+        "trigger": "log.purged",
+        "clock_field": "payload.up_to",
+        "period": "P6M",
+    }
+    rule_set = scoped_rule(rules, check)
+    old_logs = ev(
+        0, "log.purged", "2026-09-10T00:00:00Z", {"up_to": "2026-03-01T00:00:00Z", "reason": "r"}
+    )
+    young = ev(
+        1, "log.purged", "2026-09-10T00:00:00Z", {"up_to": "2026-07-01T00:00:00Z", "reason": "r"}
+    )
+    assert judge(rule_set, [old_logs])[0] == "pass"
+    verdict, messages = judge(rule_set, [old_logs, young])
+    assert verdict == "fail" and any("too early" in m for m in messages)
+    with pytest.raises(ValueError, match="keep_for judges each disposal"):
+        rule_with_check(rules, {**check, "disposed_by": "log.purged"})
+
+
+def registered(seq: int, occurred: str, system: str = "credit", **payload: Any) -> Event:
+    data = {
+        "name": system,
+        "role": "deployer",
+        "risk_class": "high",
+        "purposes": ["credit"],
+        "public_authority": False,
+        **payload,
+    }
+    return ev(seq, "system.registered", occurred, data, system=system)
+
+
+def test_applies_scopes_by_the_systems_registration(rules: RuleSet) -> None:
+    unanswered = [ev(1, "model.deployed", "2026-05-20T00:00:00Z", DEPLOYED)]
+    scoped = scoped_rule(
+        rules,
+        EXISTS_DPIA,
+        roles=["deployer", "both"],
+        risk_classes=["high"],
+        condition='has(system.annex_iii_point) && system.annex_iii_point.startsWith("5")',
+    )
+    fits = registered(0, "2026-05-01T00:00:00Z", annex_iii_point="5(b)")
+    assert judge(scoped, [fits, *unanswered])[0] == "fail"
+    # Unregistered, the wrong role, the wrong class, the condition false: not judged.
+    assert judge(scoped, unanswered)[0] == "not_applicable"
+    for other in (
+        registered(0, "2026-05-01T00:00:00Z", role="provider", annex_iii_point="5(b)"),
+        registered(0, "2026-05-01T00:00:00Z", risk_class="limited", annex_iii_point="5(b)"),
+        registered(0, "2026-05-01T00:00:00Z", annex_iii_point="4(a)"),
+        registered(0, "2026-05-01T00:00:00Z"),
+        registered(0, "2026-05-01T00:00:00Z", system="other", annex_iii_point="5(b)"),
+    ):
+        assert judge(scoped, [other, *unanswered])[0] == "not_applicable", other.payload
+    # A later registration re-scopes the system from then on.
+    later = registered(2, "2026-06-01T00:00:00Z", annex_iii_point="5(b)")
+    deployed_again = ev(3, "model.deployed", "2026-06-02T00:00:00Z", DEPLOYED)
+    verdict, (message,) = judge(
+        scoped, [registered(0, "2026-05-01T00:00:00Z"), *unanswered, later, deployed_again]
+    )
+    assert verdict == "fail" and "seq 3" in message
+
+
+def test_passes_are_counted_and_sampled(rules: RuleSet) -> None:
+    fields = scoped_rule(
+        rules,
+        {"kind": "fields_present", "trigger": "model.deployed", "fields": ["payload.environment"]},
+    )
+    many = [
+        ev(n, "model.deployed", f"2026-05-01T00:{n // 60:02d}:{n % 60:02d}Z", DEPLOYED)
+        for n in range(PASS_SAMPLE * 3)
+    ]
+    result = evaluate(fields, many, as_of=at("2027-01-01T00:00:00Z"))
+    (summary,) = result.rules
+    assert summary.counts == {"pass": PASS_SAMPLE * 3} and summary.triggers == PASS_SAMPLE * 3
+    assert len(result.findings) == PASS_SAMPLE
 
 
 def test_bad_cel_names_the_place(rules: RuleSet) -> None:
