@@ -18,6 +18,11 @@ from auditml.errors import ConfigError
 CONFIG_FILE = "auditml.toml"
 DEFAULT_URL = "sqlite:///auditml.db"
 DEFAULT_KEY_DIR = ".auditml"
+DEFAULT_SIGNER_ROLE = "Compliance officer"
+DEFAULT_SIGNATURE_MEANING = (
+    "I attest that this report was generated from the ledger named on its cover "
+    "and that the findings are as stated."
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,19 @@ class Settings:
     checkpoint_every_seconds: float = 300.0
     #: Largest canonical payload accepted, in bytes.
     max_payload_bytes: int = 256 * 1024
+    #: Sign reports with this PKCS#12 file instead of the key directory's identity
+    #: (its passphrase comes from AUDITML_SIGNER_PASSPHRASE).
+    signer_pkcs12: Path | None = None
+    #: ... or with this PEM private key, its PEM certificate and (optionally) a PEM file of
+    #: issuer certificates (the key's passphrase comes from AUDITML_SIGNER_PASSPHRASE).
+    signer_key: Path | None = None
+    signer_cert: Path | None = None
+    signer_chain: Path | None = None
+    #: Printed on the report and put in the signature; None means the certificate's CN.
+    signer_name: str | None = None
+    signer_role: str = DEFAULT_SIGNER_ROLE
+    #: What the signature means (21 CFR Part 11 §11.50 style).
+    signature_meaning: str = DEFAULT_SIGNATURE_MEANING
     #: The config file these settings came from, if any.
     source: Path | None = None
 
@@ -47,7 +65,16 @@ _TOML_KEYS: dict[str, type | tuple[type, ...]] = {
     "checkpoint_every_events": int,
     "checkpoint_every_seconds": (int, float),
     "max_payload_bytes": int,
+    "signer_pkcs12": str,
+    "signer_key": str,
+    "signer_cert": str,
+    "signer_chain": str,
+    "signer_name": str,
+    "signer_role": str,
+    "signature_meaning": str,
 }
+#: Settings holding file paths: relative to the config file, Path objects when resolved.
+_PATH_KEYS = ("key_dir", "signer_pkcs12", "signer_key", "signer_cert", "signer_chain")
 
 
 def config_path(cwd: Path | None = None) -> Path:
@@ -90,8 +117,9 @@ def load_settings(**overrides: Any) -> Settings:
         base = path.parent
         if "url" in values:
             values["url"] = _sqlite_url_relative_to(values["url"], base)
-        if "key_dir" in values:
-            values["key_dir"] = (base / values["key_dir"]).resolve()
+        for key in _PATH_KEYS:
+            if key in values:
+                values[key] = (base / values[key]).resolve()
         settings = replace(settings, **values)
     changes: dict[str, Any] = {}
     for env, field in _ENV.items():
@@ -100,7 +128,7 @@ def load_settings(**overrides: Any) -> Settings:
             changes[field] = Path(value) if field == "key_dir" else value
     for key, value in overrides.items():
         if value is not None:
-            changes[key] = Path(value) if key == "key_dir" else value
+            changes[key] = Path(value) if key in _PATH_KEYS else value
     return replace(settings, **changes)
 
 
@@ -115,6 +143,11 @@ def write_config(path: Path, *, url: str, key_dir: str) -> None:
         f"key_dir = {_toml_string(key_dir)}\n"
         "checkpoint_every_events = 1000\n"
         "checkpoint_every_seconds = 300\n"
+        "# Report signing: by default the identity in key_dir (made by `auditml init`).\n"
+        "# To sign with your own certificate instead, set signer_pkcs12 (passphrase in\n"
+        "# AUDITML_SIGNER_PASSPHRASE) or signer_key + signer_cert (+ signer_chain).\n"
+        '# signer_name = "Jane Doe"\n'
+        f"# signer_role = {_toml_string(DEFAULT_SIGNER_ROLE)}\n"
     )
 
 

@@ -39,12 +39,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditml.config import CONFIG_FILE, write_config
-from auditml.errors import ConfigError, ValidationError
+from auditml.config import CONFIG_FILE, DEFAULT_SIGNATURE_MEANING, write_config
+from auditml.errors import ConfigError, IntegrityError, ValidationError
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
 from auditml.ledger.ledger import Ledger, Receipt, VerifyResult
 from auditml.policy.loader import default_policies_dir, load_rules
+from auditml.report.identity import CA_CERT_FILE, create_signing_identity, load_certificate
+from auditml.report.issue import issue_report
+from auditml.report.verify import verify_report
 from auditml.sdk import (
     answer_request,
     approve,
@@ -155,6 +158,10 @@ class DemoResult:
     checkpoint_size: int
     checkpoint_root: str
     evidence_path: Path
+    #: The signed PDF/A-3b report, verified as a regulator would (CA, verifier key, ledger).
+    report_path: Path
+    report_id: str
+    report_pages: int
     proved_seq: int
     verify: VerifyResult
     #: Approvals whose Ed25519 signature verified under their approver's public key.
@@ -1299,7 +1306,7 @@ def run_demo(
     key_dir = directory / "keys"
     url = f"sqlite:///{(directory / 'auditml.db').resolve()}"
     days = (STORY_END.date() - STORY_START.date()).days
-    total = days + 3
+    total = days + 4
 
     def progress(done: int, what: str) -> None:
         if on_progress is not None:
@@ -1318,26 +1325,54 @@ def run_demo(
             happening()
         clock.advance_to(STORY_END)
 
-        progress(days, "signing a checkpoint")
+        progress(days, "writing the signed report")
+        identity = create_signing_identity(
+            key_dir,
+            organisation="bank.example",
+            name=DORA.name,
+            role="Data Protection Officer",
+            meaning=DEFAULT_SIGNATURE_MEANING,
+        )
+        report_path = directory / "report.pdf"
+        report_id, report_pages, _ = issue_report(
+            ledger, report_path, as_of=STORY_END, identity=identity
+        )
+        story.counts["report.issued"] += 1
+
+        progress(days + 1, "signing a checkpoint")
         checkpoint = ledger.checkpoint()
         decision = next(ledger.events(type="decision.made", limit=1, newest_first=True))
         evidence_path = directory / "evidence.json"
         write_public(evidence_path, json.dumps(ledger.prove(decision.seq), indent=2) + "\n")
 
-        progress(days + 1, "verifying every event")
+        progress(days + 2, "verifying every event")
         result = ledger.verify(deep=True)
         for receipt, approver in story.approvals:
             public_key = story.approver_keys[approver].public_key()
             verify_approval_signature(ledger.get(receipt.id), public_key)
+
         checkpoints = len(ledger.checkpoints())
         events = len(ledger)
 
     write_config(directory / CONFIG_FILE, url="sqlite:///auditml.db", key_dir="keys")
     # An auditor's check: nothing but the evidence file and the published verifier key.
-    progress(days + 2, "checking the evidence offline")
+    progress(days + 3, "checking the evidence offline")
     vkey_path = key_dir / "ledger.vkey"
     trusted = load_vkey_file(vkey_path)
     verify_evidence(json.loads(evidence_path.read_text()), trusted)
+    # A regulator's check of the report: the CA and the verifier key they were sent.
+    progress(days + 3, "verifying the signed report")
+    with Ledger.open(url, key_dir=key_dir) as ledger:
+        report_check = verify_report(
+            report_path,
+            trust=[load_certificate(key_dir / CA_CERT_FILE)],
+            vkeys=[trusted[0].to_vkey()],
+            ledger=ledger,
+        )
+    if not report_check.ok:
+        raise IntegrityError(
+            f"the demo's report does not verify: {'; '.join(report_check.problems)}"
+        )
     progress(total, "done")
     return DemoResult(
         directory=directory,
@@ -1354,6 +1389,9 @@ def run_demo(
         checkpoint_size=checkpoint.size,
         checkpoint_root=checkpoint.root,
         evidence_path=evidence_path,
+        report_path=report_path,
+        report_id=report_id,
+        report_pages=report_pages,
         proved_seq=decision.seq,
         verify=result,
         approvals_verified=len(story.approvals),

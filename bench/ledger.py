@@ -68,6 +68,7 @@ def minimal_pipeline(path: Path, events: list[dict[str, Any]]) -> float:
     )
     conn.execute("CREATE INDEX ix_type ON events(type)")
     conn.execute("CREATE INDEX ix_subject ON events(subject)")
+    conn.execute("CREATE INDEX ix_occurred ON events(occurred_at, seq)")
     started = time.perf_counter()
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
     actor = {"id": "auditml-sdk", "kind": "service"}

@@ -15,13 +15,12 @@ from rich.table import Table
 
 from auditml import __version__
 from auditml.cli.output import console, errors, print_json
-from auditml.cli.policy import in_force
 from auditml.cli.state import OPTIONS
 from auditml.policy.engine import SEVERITY_ORDER, Evaluation, Finding, evaluate
 from auditml.policy.formats import to_junit, to_sarif
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.policy.model import parse_ledger_time
-from auditml.policy.stream import ledger_events
+from auditml.policy.stream import in_force, ledger_events
 
 
 class Format(StrEnum):

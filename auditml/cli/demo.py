@@ -154,6 +154,11 @@ def _print_integrity(result: DemoResult) -> None:
         f"nothing but {result.evidence_path.name} and the ledger's public key "
         f"({result.vkey_path.relative_to(result.directory)})",
     )
+    grid.add_row(
+        Text("signed report verified", style=GOOD),
+        f"{result.report_path.name}: PDF/A-3b, {result.report_pages} pages, signed (PAdES) by "
+        "the DPO; signature, evidence proofs and checkpoint checked offline against the CA",
+    )
     console.print()
     console.print(Text("Integrity", style=HEADING))
     console.print(Padding(grid, (0, 0, 1, 1)), highlight=False)
@@ -169,6 +174,11 @@ def _print_next(result: DemoResult) -> None:
         ("auditml lineage credit@3.2", "the data behind a model version"),
         ("auditml verify --deep", "check every event yourself"),
         (f"auditml verify-evidence {evidence} --key {vkey}", "what an auditor runs, offline"),
+        ("auditml check", "the GDPR and AI Act rules over the ledger"),
+        (
+            f"auditml verify-report {result.report_path.name} --trust keys/report-ca.pem",
+            "what a regulator runs on the report",
+        ),
     ]
     column = 38
     console.print(Text("What to run next", style=HEADING))

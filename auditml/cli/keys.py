@@ -1,23 +1,30 @@
-"""`auditml keys show`: the public keys to hand to auditors out of band."""
+"""`auditml keys show`: the public keys and fingerprints to hand to auditors out of band."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+from typing import Annotated, Any
 
 import typer
+from cryptography import x509
 from rich.table import Table
 
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
+from auditml.config import load_settings
+from auditml.errors import ConfigError
+from auditml.report.identity import fingerprint, load_signing_certificates
 
 app = typer.Typer(help="Show the ledger's public keys.", no_args_is_help=True)
 
 
 @app.command()
 def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Print the checkpoint verifier keys (C2SP vkeys) and where they come from."""
+    """Print the checkpoint verifier keys (C2SP vkeys), the report-signing certificates and
+    their SHA-256 fingerprints."""
     with OPTIONS.open_ledger() as ledger:
         keys, source = ledger.verifiers()
+    certificates, problem = _report_certificates()
     if json_out:
         print_json(
             {
@@ -28,9 +35,13 @@ def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")
                         "key_id": k.key_id,
                         "vkey": k.to_vkey(),
                         "purpose": "checkpoint",
+                        # SHA-256 of the raw 32-byte Ed25519 public key.
+                        "sha256": hashlib.sha256(k.public_key).hexdigest(),
                     }
                     for k in keys
                 ],
+                "report_signing": certificates,
+                **({"report_signing_problem": problem} if problem else {}),
             }
         )
         return
@@ -42,6 +53,51 @@ def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")
     console.print(table)
     for key in keys:
         console.print(key.to_vkey(), soft_wrap=True, highlight=False)
+    for key in keys:
+        console.print(
+            f"ledger key {key.name} sha256 {hashlib.sha256(key.public_key).hexdigest()}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if problem:
+        console.print(f"report signing: {problem}", soft_wrap=True, highlight=False)
+        return
+    certs = Table(title="report-signing certificates", title_justify="left")
+    certs.add_column("purpose", no_wrap=True)
+    certs.add_column("subject")
+    certs.add_column("valid until", no_wrap=True)
+    for entry in certificates:
+        certs.add_row(entry["purpose"], entry["subject"], entry["not_after"][:10])
+    console.print(certs)
+    for entry in certificates:
+        console.print(
+            f"{entry['purpose']} certificate sha256 {entry['sha256']}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def _report_certificates() -> tuple[list[dict[str, Any]], str | None]:
+    """The signing certificate and its issuers (the last is the CA), or a problem to show."""
+    settings = load_settings(url=OPTIONS.url, key_dir=OPTIONS.home)
+    try:
+        cert, chain = load_signing_certificates(settings)
+    except ConfigError as exc:
+        return [], str(exc)
+    rows = [_describe(cert, "signing")]
+    rows += [
+        _describe(c, "ca" if i == len(chain) - 1 else "intermediate") for i, c in enumerate(chain)
+    ]
+    return rows, None
+
+
+def _describe(cert: x509.Certificate, purpose: str) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "subject": cert.subject.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "sha256": fingerprint(cert),
+    }
 
 
 def register(root: typer.Typer) -> None:

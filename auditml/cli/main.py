@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from auditml.cli import check, demo, integrity, keys, lineage, policy, recording, schema
+from auditml.cli import (
+    check,
+    demo,
+    integrity,
+    keys,
+    lineage,
+    policy,
+    recording,
+    report,
+    schema,
+)
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
 from auditml.errors import AuditmlError
@@ -46,6 +56,7 @@ schema.register(app)
 lineage.register(app)
 policy.register(app)
 check.register(app)
+report.register(app)
 
 
 def run() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +12,10 @@ from rich.table import Table
 
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
-from auditml.events.envelope import Envelope
-from auditml.ledger.ledger import Ledger
 from auditml.policy.engine import run_rule_tests
 from auditml.policy.loader import RuleSet, default_policies_dir, lint_rules, load_rules
-from auditml.policy.model import parse_ledger_time
 from auditml.policy.rules import Rule
+from auditml.policy.stream import in_force
 
 app = typer.Typer(
     name="policy",
@@ -291,14 +288,6 @@ def adopt(
         f"{rule_set.sha256}, recorded as policy.changed seq {receipt.seq}",
         highlight=False,
     )
-
-
-def in_force(ledger: Ledger, until: datetime | None = None) -> Envelope | None:
-    """The latest policy.changed (recorded by `until`, if given): the rule set in force."""
-    for envelope in ledger.events(type="policy.changed", newest_first=True):
-        if until is None or parse_ledger_time(envelope.recorded_at, where="recorded_at") <= until:
-            return envelope
-    return None
 
 
 def register(root: typer.Typer) -> None:

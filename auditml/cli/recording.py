@@ -12,11 +12,23 @@ from rich.table import Table
 
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS, cli_actor
-from auditml.config import DEFAULT_KEY_DIR, config_path, load_settings, write_config
+from auditml.config import (
+    DEFAULT_KEY_DIR,
+    Settings,
+    config_path,
+    load_settings,
+    write_config,
+)
 from auditml.errors import ValidationError
 from auditml.events.jsonl import read_event_lines
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.ledger import Ledger
+from auditml.report.identity import (
+    SIGNING_CERT_FILE,
+    create_signing_identity,
+    fingerprint,
+    load_certificate,
+)
 
 
 def init(
@@ -26,12 +38,29 @@ def init(
             help="Name of this ledger in every checkpoint, e.g. example.com/credit-ledger."
         ),
     ] = None,
+    organisation: Annotated[
+        str | None,
+        typer.Option(
+            help="Organisation named in the report-signing certificates (default: the "
+            "origin's host)."
+        ),
+    ] = None,
+    signer_name: Annotated[
+        str | None,
+        typer.Option(help="Who signs reports (default: signer_name in auditml.toml, or you)."),
+    ] = None,
 ) -> None:
-    """Create a ledger here: the database, the ledger key (mode 0600) and auditml.toml."""
+    """Create a ledger here: the database, the ledger key (mode 0600), the report-signing
+    certificates and auditml.toml."""
     settings = load_settings(url=OPTIONS.url, key_dir=OPTIONS.home)
     name = origin or f"auditml.local/{secrets.token_hex(4)}"
     with Ledger.create(settings.url, origin=name, key_dir=settings.key_dir) as ledger:
         keys, _ = ledger.verifiers()
+    signer_note = _init_signing_identity(
+        settings,
+        organisation=organisation or name.split("/", 1)[0],
+        name=signer_name or settings.signer_name or cli_actor()["id"],
+    )
     path = config_path()
     if not path.exists():
         write_config(
@@ -40,9 +69,34 @@ def init(
     console.print(f"[green]created[/] ledger [bold]{name}[/] at {settings.url}")
     console.print(f"  ledger key   {settings.key_dir / 'ledger.key'} (mode 0600)")
     console.print(f"  verifier key {keys[0].to_vkey()}", soft_wrap=True, highlight=False)
+    console.print(f"  report signer {signer_note}", soft_wrap=True, highlight=False)
     console.print(f"  settings     {path}")
     console.print(
         "Give the verifier key to your auditors out of band: it is how they check checkpoints."
+    )
+
+
+def _init_signing_identity(settings: Settings, *, organisation: str, name: str) -> str:
+    """Create the key directory's report-signing identity unless one is configured or exists.
+
+    Returns a line saying where the identity is.
+    """
+    if settings.signer_pkcs12 or settings.signer_key or settings.signer_cert:
+        return "from auditml.toml (your own certificate; nothing created)"
+    key_dir = settings.key_dir
+    if (key_dir / SIGNING_CERT_FILE).exists():
+        found = load_certificate(key_dir / SIGNING_CERT_FILE)
+        return f"{key_dir / SIGNING_CERT_FILE} (existing; sha256 {fingerprint(found)})"
+    identity = create_signing_identity(
+        key_dir,
+        organisation=organisation,
+        name=name,
+        role=settings.signer_role,
+        meaning=settings.signature_meaning,
+    )
+    return (
+        f"{key_dir / SIGNING_CERT_FILE} (CA {key_dir / 'report-ca.pem'}, keys mode 0600; "
+        f"sha256 {fingerprint(identity.certificate)})"
     )
 
 

@@ -514,6 +514,17 @@ class SystemSuspended(_Payload):
     reason: Text = Field(description="why")
 
 
+class ReportIssued(_Payload):
+    """A signed report was issued: the next report proves consistency from its checkpoint."""
+
+    report_id: Ident = Field(description="the report's id, printed on every page")
+    checkpoint_size: Annotated[int, Field(ge=0)] = Field(
+        description="tree size of the checkpoint the report is signed over"
+    )
+    checkpoint_root: Sha256 = Field(description="that checkpoint's root hash, lowercase hex")
+    sha256: Sha256 = Field(description="SHA-256 of the signed PDF file, lowercase hex")
+
+
 class PolicyChanged(_Payload):
     """The rule set in force changed (who approved it is the actor)."""
 
@@ -557,6 +568,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "log.purged": LogPurged,
     "system.suspended": SystemSuspended,
     "policy.changed": PolicyChanged,
+    "report.issued": ReportIssued,
     "key.rotated": KeyRotated,
 }
 

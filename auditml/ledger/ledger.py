@@ -782,12 +782,23 @@ class Ledger:
         """Return an evidence file (auditml.evidence/v1) proving one event."""
         return self.prove_many([seq_or_id], size=size)
 
-    def prove_many(self, refs: Sequence[int | str], size: int | None = None) -> dict[str, Any]:
+    def prove_many(
+        self,
+        refs: Sequence[int | str],
+        size: int | None = None,
+        *,
+        previous_size: int | None = None,
+        findings: Sequence[Mapping[str, Any]] = (),
+        policy_set: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Return one evidence file proving several events against one checkpoint.
 
         Without `size`, the latest checkpoint is used, and a new one is signed first if
-        it does not cover the events yet. Raises NotFoundError for an unknown event or
-        checkpoint size, ConfigError if a checkpoint is needed but the key is missing.
+        it does not cover the events yet. With `previous_size`, the file also carries
+        that earlier checkpoint and the consistency proof from it (a report chaining to
+        the last one). `findings` and `policy_set` are carried as given. Raises
+        NotFoundError for an unknown event or checkpoint size, ConfigError if a
+        checkpoint is needed but the key is missing.
         """
         self._settle()
         with self._store.read() as conn:
@@ -809,6 +820,7 @@ class Ledger:
                 signed.size, bytes.fromhex(signed.root), signed.note, signed.created_at
             )
         keys, _ = self.verifiers()
+        previous = None
         with self._store.read() as conn:
             proved = [
                 ProvedEvent(
@@ -818,11 +830,23 @@ class Ledger:
                 )
                 for row in rows
             ]
+            if previous_size is not None:
+                earlier = self._store.checkpoint_at(conn, previous_size)
+                if earlier is None or previous_size > found.size:
+                    raise NotFoundError(
+                        f"no checkpoint at size {previous_size} inside the one of size "
+                        f"{found.size}; `auditml checkpoint --list` lists them"
+                    )
+                ranges = merkle.consistency_ranges(previous_size, found.size)
+                previous = (earlier.note, self._proof(conn, ranges))
         return build_evidence(
             checkpoint_note=found.note,
             verifier_keys=[k.to_vkey() for k in keys],
             events=proved,
             generated_at=format_time(self._clock()),
+            previous=previous,
+            findings=findings,
+            policy_set=policy_set,
         )
 
     # -- verification ------------------------------------------------------------------

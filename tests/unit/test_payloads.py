@@ -171,6 +171,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "summary": "Added the FRIA rule for public-authority deployers",
     },
     "key.rotated": {"key_id": "ledger-2026", "purpose": "checkpoint"},
+    "report.issued": {
+        "report_id": "01a219be-0dc7-71a9-a522-5be1a45e9641",
+        "checkpoint_size": 5527,
+        "checkpoint_root": SHA_RULES,
+        "sha256": SHA_RULES,
+    },
 }
 
 # The required fields per type, transcribed from DESIGN.md section 4 (fields without "?").
@@ -219,6 +225,7 @@ REQUIRED: dict[str, set[str]] = {
     "system.suspended": {"reason"},
     "policy.changed": {"policy_set_sha256", "summary"},
     "key.rotated": {"key_id", "purpose"},
+    "report.issued": {"report_id", "checkpoint_size", "checkpoint_root", "sha256"},
 }
 
 # Per type: a field, a value of the wrong type, and what the message must say.
@@ -254,6 +261,7 @@ WRONG_TYPE: dict[str, tuple[str, object, str]] = {
     "system.suspended": ("reason", "", "expected a non-empty string"),
     "policy.changed": ("policy_set_sha256", "ABC", "expected a SHA-256 as 64 lowercase hex"),
     "key.rotated": ("key_id", 5, "expected a string, got 5"),
+    "report.issued": ("checkpoint_size", "7", "expected an integer"),
 }
 
 ALL_TYPES = sorted(PAYLOAD_MODELS)
@@ -266,7 +274,7 @@ def refusal(event_type: str, payload: object) -> str:
 
 
 def test_every_type_of_design_section_4_has_a_model_and_an_example() -> None:
-    assert len(PAYLOAD_MODELS) == 27
+    assert len(PAYLOAD_MODELS) == 28
     assert set(PAYLOAD_MODELS) == set(EXAMPLES) == set(REQUIRED) == set(WRONG_TYPE)
     assert frozenset(PAYLOAD_MODELS) == EVENT_TYPES
 

@@ -1,0 +1,103 @@
+"""Issue a report: assemble, render, sign, and record `report.issued` (DESIGN 10)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from auditml.ledger.ledger import Ledger
+from auditml.policy.loader import default_policies_dir, load_rules
+from auditml.report.assemble import assemble
+from auditml.report.identity import SigningIdentity, fingerprint, load_signing_identity
+from auditml.report.model import KeyItem, SignerInfo
+from auditml.report.render import render_pdf
+from auditml.report.sign import sign_report
+
+
+def _ledger_key_fingerprint(ledger: Ledger) -> str:
+    """SHA-256 of the raw Ed25519 public key, as `auditml keys show` prints it."""
+    keys, _ = ledger.verifiers()
+    return hashlib.sha256(keys[0].public_key).hexdigest() if keys else ""
+
+
+def issue_report(
+    ledger: Ledger,
+    out: Path,
+    *,
+    as_of: datetime,
+    policies: Path | None = None,
+    system: str | None = None,
+    period_from: datetime | None = None,
+    period_to: datetime | None = None,
+    previous_size: int | None = None,
+    tsa_url: str | None = None,
+    step: Callable[[str], None] | None = None,
+    identity: SigningIdentity | None = None,
+) -> tuple[str, int, int]:
+    """Assemble, render, sign and record one report; return (report id, pages, size).
+
+    The signer is `identity`, or the one the ledger's settings name (`auditml init`'s).
+    """
+    if identity is None:
+        identity = load_signing_identity(ledger.settings)
+    ca = identity.chain[-1] if identity.chain else identity.certificate
+    signer: SignerInfo = {
+        "name": identity.name,
+        "role": identity.role,
+        "meaning": identity.meaning,
+        "certificate_sha256": fingerprint(identity.certificate),
+        "ca_sha256": fingerprint(ca),
+    }
+    keys: list[KeyItem] = [
+        {
+            "purpose": "ledger checkpoints",
+            "algorithm": "Ed25519 (C2SP signed note)",
+            "fingerprint": _ledger_key_fingerprint(ledger),
+        },
+        {
+            "purpose": "report signing CA",
+            "algorithm": ca.signature_algorithm_oid._name,
+            "fingerprint": fingerprint(ca),
+        },
+        {
+            "purpose": "report signing certificate",
+            "algorithm": identity.certificate.signature_algorithm_oid._name,
+            "fingerprint": fingerprint(identity.certificate),
+        },
+    ]
+    rules = load_rules(policies if policies is not None else default_policies_dir())
+    assembled = assemble(
+        ledger,
+        rules,
+        as_of=as_of,
+        signer=signer,
+        keys=keys,
+        system=system,
+        period_from=period_from,
+        period_to=period_to,
+        previous_size=previous_size,
+        step=step,
+    )
+    report = assembled.report
+    if step is not None:
+        step("rendering the PDF/A-3b")
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        unsigned = Path(work) / "unsigned.pdf"
+        rendered = render_pdf(report, assembled.evidence, unsigned)
+        if step is not None:
+            step("signing")
+        sign_report(unsigned, out, identity, tsa_url=tsa_url)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    ledger.record(
+        "report.issued",
+        payload={
+            "report_id": report["report_id"],
+            "checkpoint_size": report["checkpoint"]["size"],
+            "checkpoint_root": report["checkpoint"]["root_hex"],
+            "sha256": digest,
+        },
+    )
+    return report["report_id"], rendered.pages, out.stat().st_size

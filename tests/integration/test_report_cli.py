@@ -1,0 +1,113 @@
+"""`auditml report` and `auditml verify-report` as a user runs them (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "policies" / "fixtures"
+
+
+def auditml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITML_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from auditml.cli.main import run; run()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report-cli")
+    assert auditml("init", "--origin", "bank.example/credit", cwd=root).returncode == 0
+    lines = [
+        (FIXTURES / name).read_text()
+        for name in (
+            "gdpr-33-breach-notification/fail.jsonl",
+            "internal-four-eyes-deployment/pass.jsonl",
+        )
+    ]
+    (root / "events.jsonl").write_text("".join(lines))
+    assert auditml("import", "events.jsonl", cwd=root).returncode == 0
+    done = auditml("report", "-o", "report.pdf", "--as-of", "2026-12-01T00:00:00Z", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "signed; recorded as report.issued" in done.stdout
+    return root
+
+
+def test_report_is_a_signed_pdfa_with_evidence_and_is_recorded(project: Path) -> None:
+    with pikepdf.open(project / "report.pdf") as pdf:
+        assert "evidence.json" in pdf.attachments
+        meta = pdf.open_metadata()
+        assert meta.get("pdfaid:part") == "3" and meta.get("pdfaid:conformance") == "B"
+        assert str(pdf.docinfo["/Keywords"]).startswith("auditml report ")
+    logged = json.loads(auditml("log", "--json", "--type", "report.issued", cwd=project).stdout)
+    (issued,) = logged
+    assert issued["payload"]["checkpoint_size"] == 7
+
+
+def test_verify_report_accepts_the_report_and_names_each_check(project: Path) -> None:
+    done = auditml(
+        "verify-report",
+        "report.pdf",
+        "--trust",
+        ".auditml/report-ca.pem",
+        "--key",
+        ".auditml/ledger.vkey",
+        "--ledger",
+        "sqlite:///auditml.db",
+        "--json",
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] and result["problems"] == []
+    assert result["checks"] == {
+        "signature": "pass",
+        "coverage": "pass",
+        "trust": "pass",
+        "evidence": "pass",
+        "keywords": "pass",
+        "ledger": "pass",
+    }
+
+
+def test_one_changed_byte_or_another_ca_fails_with_exit_1(project: Path, tmp_path: Path) -> None:
+    data = bytearray((project / "report.pdf").read_bytes())
+    data[len(data) // 3] ^= 0x01
+    (tmp_path / "tampered.pdf").write_bytes(bytes(data))
+    done = auditml("verify-report", str(tmp_path / "tampered.pdf"), cwd=project)
+    assert done.returncode == 1 and "invalid" in done.stdout and "Traceback" not in done.stderr
+    # Trusting some other CA: the signature is intact but not from a trusted signer.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert auditml("init", "--origin", "other.example/x", cwd=other).returncode == 0
+    foreign = auditml(
+        "verify-report",
+        str(project / "report.pdf"),
+        "--trust",
+        str(other / ".auditml" / "report-ca.pem"),
+        "--json",
+        cwd=project,
+    )
+    assert foreign.returncode == 1 and json.loads(foreign.stdout)["checks"]["trust"] == "fail"
+
+
+def test_a_second_report_proves_consistency_with_the_first(project: Path) -> None:
+    done = auditml("report", "-o", "second.pdf", "--previous", "report.pdf", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with pikepdf.open(project / "second.pdf") as pdf:
+        evidence = json.loads(bytes(pdf.attachments["evidence.json"].get_file().read_bytes()))
+    assert evidence["previous"]["consistency_proof"] is not None
+    assert auditml("verify-report", "second.pdf", cwd=project).returncode == 0
