@@ -1334,9 +1334,7 @@ def run_demo(
             meaning=DEFAULT_SIGNATURE_MEANING,
         )
         report_path = directory / "report.pdf"
-        report_id, report_pages, _ = issue_report(
-            ledger, report_path, as_of=STORY_END, identity=identity
-        )
+        issued = issue_report(ledger, report_path, as_of=STORY_END, identity=identity)
         story.counts["report.issued"] += 1
 
         progress(days + 1, "signing a checkpoint")
@@ -1390,8 +1388,8 @@ def run_demo(
         checkpoint_root=checkpoint.root,
         evidence_path=evidence_path,
         report_path=report_path,
-        report_id=report_id,
-        report_pages=report_pages,
+        report_id=issued.report_id,
+        report_pages=issued.pages,
         proved_seq=decision.seq,
         verify=result,
         approvals_verified=len(story.approvals),

@@ -5,7 +5,9 @@
 
 For each size, builds a ledger of a credit-scoring system's life (registration,
 datasets, assessments, approvals and deployments, consents and withdrawals, decisions
-with human reviews, access requests and breaches, all in the AI Act's Annex III period),
+with human reviews, access requests and breaches, all in the AI Act's Annex III period;
+some decisions come after a withdrawal and some breaches are notified late, so there are
+findings to keep),
 then runs `auditml check --format json` in a subprocess and prints its wall time and
 peak RSS. Baseline, in the same run: the same subprocess streaming the same events
 without any rule (what reading the ledger costs), so the ratio is the rules' price.
@@ -220,7 +222,15 @@ def story(count: int, seed: int = 1) -> list[list[dict[str, Any]]]:
                 batch.append(
                     _event("dsr.answered", at + timedelta(days=6), answered, subject=subject)
                 )
-            elif roll < 0.0206:  # a breach, notified within 40 hours
+            elif roll < 0.0203:  # consent withdrawn; mostly granted again a week later
+                withdrawn = {"purpose": PURPOSE}
+                batch.append(_event("consent.withdrawn", at, withdrawn, subject=subject))
+                if rng.random() < 0.8:
+                    again = {"purpose": PURPOSE, "explicit": True, "notice_version": "1"}
+                    batch.append(
+                        _event("consent.granted", at + timedelta(days=7), again, subject=subject)
+                    )
+            elif roll < 0.0206:  # a breach, notified within 40 hours (one in five late)
                 incident = f"i{number}"
                 reported = {
                     "incident_id": incident,
@@ -230,9 +240,10 @@ def story(count: int, seed: int = 1) -> list[list[dict[str, Any]]]:
                     "widespread": False,
                 }
                 sent = {"to": "supervisory_authority", "about": incident, "sent_at": ""}
-                sent["sent_at"] = _iso(at + timedelta(hours=40))
+                delay = timedelta(hours=80 if rng.random() < 0.2 else 40)
+                sent["sent_at"] = _iso(at + delay)
                 batch.append(_event("incident.reported", at, reported))
-                batch.append(_event("notification.sent", at + timedelta(hours=40), sent))
+                batch.append(_event("notification.sent", at + delay, sent))
             else:
                 batch.append(decision(at, subject, f"d{number}", automated=True))
         if at - START > timedelta(days=30 * versions):  # a release a month

@@ -74,19 +74,22 @@ def report(
                     f"--previous {previous}: not a valid report ({'; '.join(earlier.problems)})"
                 )
             previous_size = earlier.tree_size
+        # No refresh thread: deep verification forks workers only from a single-threaded
+        # process (forking beside other threads can deadlock the children).
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            auto_refresh=False,
         ) as progress:
             task = progress.add_task("assembling", total=None)
 
             def step(what: str) -> None:
-                progress.update(task, description=what)
+                progress.update(task, description=what, refresh=True)
 
-            report_id, pages, size = issue_report(
+            issued = issue_report(
                 ledger,
                 output,
                 as_of=moment,
@@ -98,9 +101,10 @@ def report(
                 tsa_url=tsa_url,
                 step=step,
             )
+    took = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in issued.seconds.items())
     console.print(
-        f"wrote {escape(str(output))}: report {report_id}, {pages} pages, {size:,} bytes, "
-        "signed; recorded as report.issued",
+        f"wrote {escape(str(output))}: report {issued.report_id}, {issued.pages} pages, "
+        f"{issued.size:,} bytes, signed; recorded as report.issued ({took})",
         highlight=False,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +17,16 @@ from auditml.report.identity import SigningIdentity, fingerprint, load_signing_i
 from auditml.report.model import KeyItem, SignerInfo
 from auditml.report.render import render_pdf
 from auditml.report.sign import sign_report
+
+
+@dataclass(frozen=True)
+class IssuedReport:
+    """A report written and recorded: its id, pages, bytes and seconds per stage."""
+
+    report_id: str
+    pages: int
+    size: int
+    seconds: dict[str, float]
 
 
 def _ledger_key_fingerprint(ledger: Ledger) -> str:
@@ -36,8 +48,8 @@ def issue_report(
     tsa_url: str | None = None,
     step: Callable[[str], None] | None = None,
     identity: SigningIdentity | None = None,
-) -> tuple[str, int, int]:
-    """Assemble, render, sign and record one report; return (report id, pages, size).
+) -> IssuedReport:
+    """Assemble, render, sign and record one report; say what was issued.
 
     The signer is `identity`, or the one the ledger's settings name (`auditml init`'s).
     """
@@ -69,6 +81,7 @@ def issue_report(
         },
     ]
     rules = load_rules(policies if policies is not None else default_policies_dir())
+    started = time.perf_counter()
     assembled = assemble(
         ledger,
         rules,
@@ -82,14 +95,19 @@ def issue_report(
         step=step,
     )
     report = assembled.report
+    seconds = {"assemble": time.perf_counter() - started}
     if step is not None:
         step("rendering the PDF/A-3b")
     with tempfile.TemporaryDirectory(dir=out.parent) as work:
         unsigned = Path(work) / "unsigned.pdf"
+        started = time.perf_counter()
         rendered = render_pdf(report, assembled.evidence, unsigned)
+        seconds["render"] = time.perf_counter() - started
         if step is not None:
             step("signing")
+        started = time.perf_counter()
         sign_report(unsigned, out, identity, tsa_url=tsa_url)
+        seconds["sign"] = time.perf_counter() - started
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     ledger.record(
         "report.issued",
@@ -100,4 +118,4 @@ def issue_report(
             "sha256": digest,
         },
     )
-    return report["report_id"], rendered.pages, out.stat().st_size
+    return IssuedReport(report["report_id"], rendered.pages, out.stat().st_size, seconds)
