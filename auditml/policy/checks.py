@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -108,6 +109,19 @@ def _read(event: Event, path: str) -> Any:
     return "".join(parts)
 
 
+_KEYS = threading.local()
+
+
+def _compute_key(event: Event, paths: tuple[str, ...]) -> Key | str:
+    parts: list[str] = []
+    for path in paths:
+        value = _read(event, path)
+        if value is MISSING:
+            return path
+        parts.append(_key_part(value))
+    return tuple(parts)
+
+
 class Matcher:
     """Builds match keys for the trigger side and the counterpart side of `match_on`."""
 
@@ -145,13 +159,16 @@ class Matcher:
 
     @staticmethod
     def _key(event: Event, paths: tuple[str, ...]) -> Key | str:
-        parts: list[str] = []
-        for path in paths:
-            value = _read(event, path)
-            if value is MISSING:
-                return path
-            parts.append(_key_part(value))
-        return tuple(parts)
+        # Rules fed the same event often join on the same paths (system; subject and
+        # purpose): the keys of the event being fed are remembered, per thread.
+        memo = _KEYS.__dict__
+        if memo.get("event") is not event:
+            memo["event"], memo["keys"] = event, {}
+        keys: dict[tuple[str, ...], Key | str] = memo["keys"]
+        found = keys.get(paths)
+        if found is None:
+            found = keys[paths] = _compute_key(event, paths)
+        return found
 
     def describe(self, key: Key) -> str:
         """`subject=sub_x, payload.purpose=scoring`, or `` for the empty key."""

@@ -551,6 +551,8 @@ class _Running:
     triggers: frozenset[str] | None
     not_before: datetime | None
     scope: Condition | None = None
+    #: Whether the rule is scoped to registered systems (applies.roles, risk_classes, condition).
+    scoped: bool = False
     #: system -> whether its registration fits the rule's applies (cleared on re-registration).
     fits: dict[str, bool] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
@@ -560,7 +562,7 @@ class _Running:
         """Whether a trigger event is in the rule's time and system scope."""
         if self.not_before is not None and event.occurred_at < self.not_before:
             return False  # the regime did not apply yet when this trigger occurred
-        if not self.rule.applies.scoped:
+        if not self.scoped:
             return True
         fits = self.fits.get(event.system)
         if fits is None:
@@ -640,6 +642,7 @@ def _running(rule: Rule, regimes: Regimes, place: str) -> _Running:
         rule.check.trigger_types(),
         not_before,
         scope,
+        rule.applies.scoped,
     )
 
 
@@ -682,12 +685,12 @@ def _feed(
             if consumed is not None and event_type not in consumed:
                 continue
             judged = item.triggers is None or event_type in item.triggers
-            gated = judged and (item.not_before is not None or item.rule.applies.scoped)
+            gated = judged and (item.not_before is not None or item.scoped)
             steps.append((item, gated))
         plans[event_type] = steps
         return steps
 
-    scoped = [item for item in running if item.rule.applies.scoped]
+    scoped = [item for item in running if item.scoped]
     registrations: dict[str, dict[str, Any]] = {}
     fed = 0
     last: tuple[datetime, int] | None = None
