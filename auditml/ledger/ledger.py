@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -137,6 +138,7 @@ class Ledger:
         self._signer_loaded = False
         self._privacy: PrivacyKeys | None = None
         self._writer: GroupCommitWriter | None = None
+        self._writer_lock = threading.Lock()
         # The frontier of the tree at the size we last saw, so appends need no reads.
         self._frontier: merkle.CompactRange | None = None
         self._frontier_tip: bytes | None = None
@@ -411,9 +413,12 @@ class Ledger:
             self._writer.flush()
 
     def _start_writer(self) -> GroupCommitWriter:
-        if self._writer is None:
-            self._writer = GroupCommitWriter(self._append_batch)
-        return self._writer
+        # Under a lock: threads submitting their first events at once must share one
+        # writer, or flush() would wait on one of several and miss the others' events.
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = GroupCommitWriter(self._append_batch)
+            return self._writer
 
     def _append_batch(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
         with collector_paused():

@@ -143,3 +143,29 @@ def test_reads_proofs_and_checkpoints_see_submitted_events(url: str, tmp_path: P
         "model.retired"
     ]
     ledger.close()
+
+
+def test_first_submissions_from_many_threads_share_one_writer(tmp_path: Path) -> None:
+    # Eight threads submit their first events at the same moment: flush must then cover
+    # every one of them (a second writer started by a racing thread would escape it).
+    for attempt in range(8):
+        directory = tmp_path / f"race-{attempt}"
+        with Ledger.create(
+            f"sqlite:///{directory / 'l.db'}", origin="test.example/race", key_dir=directory / "k"
+        ) as ledger:
+            barrier = threading.Barrier(8)
+
+            def submit(
+                n: int, ledger: Ledger = ledger, barrier: threading.Barrier = barrier
+            ) -> None:
+                barrier.wait()
+                for i in range(5):
+                    ledger.submit("model.deployed", payload=deployed(f"{n}.{i}"))
+
+            threads = [threading.Thread(target=submit, args=(n,)) for n in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            ledger.flush()
+            assert len(list(ledger.events())) == 40
