@@ -72,12 +72,12 @@ def create_ledger_key(key_dir: Path, name: str) -> Signer:
     )
     signer = Signer(name, key)
     write_private(key_dir / LEDGER_KEY_FILE, pem)
-    _ignore_in_git(key_dir)
+    ignore_in_git(key_dir)
     write_public(key_dir / LEDGER_VKEY_FILE, signer.verifier.to_vkey() + "\n")
     return signer
 
 
-def _ignore_in_git(key_dir: Path) -> None:
+def ignore_in_git(key_dir: Path) -> None:
     # A key directory inside a repository must never be committed by accident: it
     # ignores itself (git reads .gitignore files in any directory).
     marker = key_dir / ".gitignore"

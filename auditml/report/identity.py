@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from auditml.config import Settings
 from auditml.errors import ConfigError, SignatureError
-from auditml.ledger.keys import PASSPHRASE_ENV, _ignore_in_git, write_private, write_public
+from auditml.ledger.keys import PASSPHRASE_ENV, ignore_in_git, write_private, write_public
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def create_signing_identity(
     write_public(key_dir / CA_CERT_FILE, ca_cert.public_bytes(Encoding.PEM).decode())
     write_private(key_dir / SIGNING_KEY_FILE, _pkcs8(key, encryption))
     write_public(key_dir / SIGNING_CERT_FILE, cert.public_bytes(Encoding.PEM).decode())
-    _ignore_in_git(key_dir)
+    ignore_in_git(key_dir)
     return SigningIdentity(key, cert, (ca_cert,), name, role, meaning)
 
 

@@ -109,5 +109,11 @@ def test_a_second_report_proves_consistency_with_the_first(project: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     with pikepdf.open(project / "second.pdf") as pdf:
         evidence = json.loads(bytes(pdf.attachments["evidence.json"].get_file().read_bytes()))
-    assert evidence["previous"]["consistency_proof"] is not None
-    assert auditml("verify-report", "second.pdf", cwd=project).returncode == 0
+    # The first report was signed over the 7 imported events; the second covers them and
+    # the first report.issued, and proves the one tree extends the other.
+    previous = evidence["previous"]
+    assert previous["checkpoint"].split("\n")[1] == "7"
+    assert int(evidence["checkpoint"].split("\n")[1]) > 7
+    assert previous["consistency_proof"]  # a non-empty list of hashes
+    checked = auditml("verify-report", "second.pdf", "--json", cwd=project)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["checks"]["evidence"] == "pass"
