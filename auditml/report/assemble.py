@@ -47,6 +47,7 @@ from auditml.report.model import (
 FINDINGS_PER_RULE = 10
 FINDINGS_IN_ALL = 150
 APPROVALS_SHOWN = 40
+INCIDENTS_SHOWN = 30
 LINEAGE_NODES = 60
 _LINEAGE_TYPES = (
     "dataset.registered",
@@ -128,7 +129,7 @@ def _in_period(
     return (start is None or occurred >= start) and (end is None or occurred < end)
 
 
-def _lineage(ledger: Ledger, system: str | None) -> Lineage:
+def _lineage(ledger: Ledger, system: str | None) -> tuple[list[LineageNode], list[LineageEdge]]:
     events = [
         envelope.to_json()
         for event_type in _LINEAGE_TYPES
@@ -154,6 +155,10 @@ def _lineage(ledger: Ledger, system: str | None) -> Lineage:
                 {"id": node, "kind": "deployment", "label": f"{place.environment} ({state})"}
             )
             edges.append({"source": f"m:{label}", "target": node})
+    return nodes, edges
+
+
+def _lineage_shown(nodes: list[LineageNode], edges: list[LineageEdge]) -> Lineage:
     kept = {node["id"] for node in nodes[:LINEAGE_NODES]}
     return {
         "nodes": nodes[:LINEAGE_NODES],
@@ -162,7 +167,7 @@ def _lineage(ledger: Ledger, system: str | None) -> Lineage:
     }
 
 
-def _approvals(ledger: Ledger, system: str | None) -> tuple[list[ApprovalItem], int]:
+def _approvals(ledger: Ledger, system: str | None) -> list[ApprovalItem]:
     found: list[ApprovalItem] = []
     for event_type, decision in (
         ("approval.granted", "granted"),
@@ -180,7 +185,7 @@ def _approvals(ledger: Ledger, system: str | None) -> tuple[list[ApprovalItem], 
                 }
             )
     found.sort(key=lambda item: item["seq"])
-    return found[-APPROVALS_SHOWN:], max(0, len(found) - APPROVALS_SHOWN)
+    return found
 
 
 def _requests(ledger: Ledger, system: str | None) -> list[RequestStats]:
@@ -281,6 +286,12 @@ def assemble(
         found = previous_report(ledger, checkpoint.size)
         if found is not None:
             previous_id, previous_size = found
+    say("lineage and registers")
+    # The pages show the newest of each register; evidence.json carries all of them,
+    # so "N more in evidence.json" is true of every cut list.
+    nodes, edges = _lineage(ledger, system)
+    approvals = _approvals(ledger, system)
+    incidents = _incidents(ledger, system)
     say("evidence")
     evidence_doc = ledger.prove_many(
         sorted({ref.seq for f in attention for ref in f.evidence}),
@@ -293,6 +304,11 @@ def assemble(
             "as_of": format_time(as_of),
         },
     )
+    evidence_doc["registers"] = {
+        "lineage": {"nodes": nodes, "edges": edges},
+        "approvals": approvals,
+        "incidents": incidents,
+    }
     evidence = orjson.dumps(evidence_doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
     previous: PreviousReport | None = None
     if previous_size is not None:
@@ -308,11 +324,9 @@ def assemble(
             "root_hex": old_root.hex(),
             "consistent": True,
         }
-    say("lineage and registers")
     failing = [f for f in attention if f.verdict != "needs_human"]
     shown, omitted = _shown(failing)
     human, human_omitted = _shown(f for f in attention if f.verdict == "needs_human")
-    approvals, approvals_omitted = _approvals(ledger, system)
     summary: Counter[str] = Counter()
     rule_items: list[RuleItem] = []
     by_id = {rule.id: rule for rule in rules.rules}
@@ -382,12 +396,13 @@ def assemble(
         "findings": [_finding_item(f, cited) for f in shown],
         "needs_human": [_finding_item(f, cited) for f in human],
         "findings_omitted": omitted + human_omitted,
-        "lineage": _lineage(ledger, system),
-        "approvals": approvals,
-        "approvals_omitted": approvals_omitted,
+        "lineage": _lineage_shown(nodes, edges),
+        "approvals": approvals[-APPROVALS_SHOWN:],
+        "approvals_omitted": max(0, len(approvals) - APPROVALS_SHOWN),
         "consents": _consents(ledger, system),
         "requests": _requests(ledger, system),
-        "incidents": _incidents(ledger, system),
+        "incidents": incidents[-INCIDENTS_SHOWN:],
+        "incidents_omitted": max(0, len(incidents) - INCIDENTS_SHOWN),
         "keys": list(keys),
         "attachments": [
             {

@@ -169,5 +169,6 @@ class ReportData(TypedDict):
     consents: dict[str, int]  # granted, withdrawn, subjects
     requests: list[RequestStats]
     incidents: list[IncidentItem]
+    incidents_omitted: int
     keys: list[KeyItem]
     attachments: list[AttachmentItem]

@@ -12,7 +12,12 @@ from auditml import Ledger
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file
 from auditml.policy.loader import default_policies_dir, load_rules
-from auditml.report.assemble import FINDINGS_PER_RULE, assemble, previous_report
+from auditml.report.assemble import (
+    FINDINGS_PER_RULE,
+    INCIDENTS_SHOWN,
+    assemble,
+    previous_report,
+)
 from auditml.report.model import SignerInfo
 
 SIGNER: SignerInfo = {
@@ -26,7 +31,7 @@ AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def breach(n: int) -> dict[str, object]:
-    aware = f"2026-03-{n + 1:02d}T10:00:00Z"
+    aware = f"2026-{3 + n // 28:02d}-{n % 28 + 1:02d}T10:00:00Z"
     return {
         "type": "incident.reported",
         "occurred_at": aware,
@@ -65,6 +70,20 @@ def test_findings_are_cut_per_rule_and_all_kept_in_the_evidence(
     assert result.events_verified == FINDINGS_PER_RULE + 5
     assert report["verification"]["ok"] and report["verification"]["size"] == len(ledger)
     assert report["summary"]["fail"] >= FINDINGS_PER_RULE + 5
+    ledger.close()
+
+
+def test_registers_are_cut_on_the_pages_and_complete_in_the_evidence(ledger: Ledger) -> None:
+    extra = INCIDENTS_SHOWN + 3 - len(list(ledger.events(type="incident.reported")))
+    ledger.record_many([breach(len(ledger) + n) for n in range(extra)])
+    made = assemble(ledger, load_rules(default_policies_dir()), as_of=AS_OF, signer=SIGNER, keys=[])
+    shown = made.report["incidents"]
+    assert len(shown) == INCIDENTS_SHOWN and made.report["incidents_omitted"] == 3
+    listed = json.loads(made.evidence)["registers"]["incidents"]
+    assert len(listed) == INCIDENTS_SHOWN + 3
+    # The pages keep the newest; the three cut are the oldest, and they are in the evidence.
+    assert [i["seq"] for i in listed[-INCIDENTS_SHOWN:]] == [i["seq"] for i in shown]
+    assert {i["incident_id"] for i in listed[:3]} == {"inc-0", "inc-1", "inc-2"}
     ledger.close()
 
 

@@ -212,6 +212,7 @@ def sample_report() -> ReportData:
                 "seq": 95,
             },
         ],
+        "incidents_omitted": 4,
         "keys": [
             {"purpose": "ledger checkpoints", "algorithm": "Ed25519", "fingerprint": "ab" * 32},
             {
@@ -251,6 +252,7 @@ def test_html_escapes_hostile_strings() -> None:
     assert "42 more findings in evidence.json" in html
     assert "11 more approvals in evidence.json" in html
     assert "3 more lineage nodes in evidence.json" in html
+    assert "4 more incidents in evidence.json" in html
     assert "<svg" in html  # QR code and lineage
     assert "[verify]" in html
 
