@@ -26,6 +26,10 @@ class StorageError(AuditmlError):
     """The database could not be read or written."""
 
 
+class TransientStorageError(StorageError):
+    """A write was lost in a way that is safe to retry (connection lost, serialisation)."""
+
+
 class NotFoundError(AuditmlError):
     """A requested event, checkpoint or key does not exist."""
 

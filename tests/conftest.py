@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pg_server import fresh_schema, server_url
+from sqlalchemy import create_engine, inspect, text
 
 from auditml import Ledger
 
@@ -35,9 +38,62 @@ def clock() -> StepClock:
     return StepClock()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty ledger database: a SQLite file, then a schema on a PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    with fresh_schema(server_url()) as url:
+        yield url
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+def postgres_url() -> Iterator[str]:
+    """A new, empty schema on the PostgreSQL server (for PostgreSQL-only tests)."""
+    with fresh_schema(server_url()) as url:
+        yield url
+
+
+def sql(url: str, statement: str, **params: object) -> list[tuple[Any, ...]]:
+    """Run one statement on the ledger's database by hand, as its owner could (own transaction)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def database_bytes(url: str) -> bytes:
+    """Everything the database holds: a SQLite file (with its WAL) byte for byte, or every
+    value of every table on PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            values = [
+                value
+                for table in inspect(conn).get_table_names()
+                for row in conn.execute(text(f"SELECT * FROM {table}"))
+                for value in row
+            ]
+    finally:
+        engine.dispose()
+    return b"".join(v if isinstance(v, bytes) else str(v).encode() for v in values)
+
+
+def disable_append_only(url: str) -> None:
+    """Switch off the append-only triggers, as the tables' owner can: tampering tests."""
+    if url.startswith("sqlite"):
+        for (name,) in sql(url, "SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            sql(url, f"DROP TRIGGER {name}")
+        return
+    for table in ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info"):
+        sql(url, f"ALTER TABLE {table} DISABLE TRIGGER USER")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from auditml.cli import (
     check,
+    db,
     demo,
     integrity,
     keys,
@@ -57,6 +58,7 @@ lineage.register(app)
 policy.register(app)
 check.register(app)
 report.register(app)
+db.register(app)
 
 
 def run() -> None:

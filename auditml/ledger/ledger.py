@@ -27,6 +27,8 @@ from auditml.errors import (
     NotFoundError,
     ProofError,
     SignatureError,
+    StorageError,
+    TransientStorageError,
     ValidationError,
 )
 from auditml.events.envelope import (
@@ -66,6 +68,8 @@ from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
+#: Tries of a batch whose transaction was lost (PostgreSQL: connection, serialisation).
+WRITE_ATTEMPTS = 4
 
 
 def _utcnow() -> datetime:
@@ -473,11 +477,39 @@ class Ledger:
     def _append(
         self, prepared: Sequence[PreparedEvent], labels: Sequence[str] | None
     ) -> list[Receipt]:
+        if self._store.dialect == "sqlite":
+            # One file, one lock: a failed SQLite write is not one a retry would fix.
+            return self._append_once(prepared, labels, frozenset())
+        # Ids fixed before the first try: a retry after a commit whose answer was lost
+        # finds them stored and returns their receipts instead of writing them twice.
+        fresh = [p if p.id is not None else p._replace(id=uuid7()) for p in prepared]
+        generated = frozenset(f.id for f, p in zip(fresh, prepared, strict=True) if p.id is None)
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                # New ids cannot be stored yet on the first try; no need to look them up.
+                return self._append_once(fresh, labels, generated if attempt == 0 else frozenset())
+            except TransientStorageError as exc:
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    time.sleep(0.1 * 2**attempt)
+                    continue
+                raise StorageError(
+                    f"{exc}; tried {WRITE_ATTEMPTS} times. The batch is all in or all out: "
+                    f"`Ledger.get({fresh[0].id!r})` tells which, and recording it again with "
+                    "the same ids never writes it twice"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _append_once(
+        self,
+        prepared: Sequence[PreparedEvent],
+        labels: Sequence[str] | None,
+        generated: frozenset[str | None],
+    ) -> list[Receipt]:
         limit = self._settings.max_payload_bytes
         with self._store.write() as conn:
             head = self._store.head(conn)
             frontier = self._frontier_at(conn, head)
-            wanted = [p.id for p in prepared if p.id is not None]
+            wanted = [p.id for p in prepared if p.id is not None and p.id not in generated]
             existing = self._store.bodies_by_id(conn, wanted) if wanted else {}
             now = format_time(self._clock())
             recorded_at = max(now, head.last_recorded_at or now)

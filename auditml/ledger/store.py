@@ -37,10 +37,16 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from auditml.errors import ConfigError, IntegrityError, NotFoundError, StorageError
-from auditml.ledger import merkle
+from auditml.errors import (
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StorageError,
+    TransientStorageError,
+)
+from auditml.ledger import merkle, schema
 
 NODE_STRIDE = 4
 SeqInt = BigInteger().with_variant(Integer(), "sqlite")
@@ -112,20 +118,26 @@ subjects = Table(
     Column("created_at", String(32), nullable=False),
 )
 
-APPEND_ONLY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info")
-
 
 def _as_bytes(value: Any) -> bytes:
     # SQL run by hand can turn a BLOB into TEXT; keep the bytes so checks fail cleanly.
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
-def _sqlite_triggers(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, 'auditml: {table} is append-only ({op} refused)'); END"
-        for op in ("UPDATE", "DELETE")
-    ]
+# PostgreSQL appends serialise on this transaction-scoped advisory lock, keyed by
+# (auditml, the ledger's schema) so that ledgers in one database do not wait on each other.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(1635083369, hashtext(current_schema()))"
+# SQLSTATEs after which a write can simply be tried again: serialisation failure,
+# deadlock, and the connection exceptions (class 08) and admin shutdown (57P01).
+_TRANSIENT_STATES = ("40001", "40P01", "57P01", "57P02", "57P03")
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """Whether a failed write may be retried (it was rolled back or never reached the server)."""
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state.startswith("08") or state in _TRANSIENT_STATES
 
 
 @dataclass(frozen=True)
@@ -213,9 +225,14 @@ class Store:
                     f"no ledger at {path}; run `auditml init` here, or set AUDITML_URL / --url"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite = url.startswith("sqlite")
         try:
             engine = create_engine(
-                url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}
+                url,
+                connect_args={"timeout": 60} if sqlite else {},
+                # A server restart or a killed backend leaves dead connections in the
+                # pool; test each before use rather than fail the next write on it.
+                pool_pre_ping=not sqlite,
             )
         except (SQLAlchemyError, ValueError) as exc:
             raise ConfigError(f"cannot use database URL {url!r}: {exc}") from exc
@@ -240,6 +257,11 @@ class Store:
         unmapped = whole_file and self.dialect == "sqlite"
         try:
             with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    # SQLite's read transactions are snapshots already.
+                    conn = conn.execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                    )
                 # On the driver's connection: SQLAlchemy would begin a transaction first.
                 dbapi = conn.connection.dbapi_connection
                 if unmapped and dbapi is not None:
@@ -250,24 +272,31 @@ class Store:
                 finally:
                     if unmapped and dbapi is not None:
                         dbapi.execute(f"PRAGMA mmap_size={_MMAP_SIZE}")
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StorageError(f"cannot read the ledger database: {exc.orig}") from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction holding the ledger's append lock; all or nothing."""
+        """A write transaction holding the ledger's append lock; all or nothing.
+
+        Raises TransientStorageError when the transaction was lost in a way that is safe
+        to retry (connection lost, serialisation failure), StorageError otherwise.
+        """
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql(_PG_LOCK)
                     yield conn
         except DBAPIError as exc:
-            raise StorageError(f"the ledger database refused the write: {exc.orig}") from exc
+            kind = TransientStorageError if _transient(exc) else StorageError
+            raise kind(f"the ledger database refused the write: {exc.orig}") from exc
 
     # -- schema -------------------------------------------------------------
 
     def create_schema(self, *, origin: str, created_at: str) -> None:
-        """Create tables and append-only triggers, and name the ledger.
+        """Create the schema (migrations to the newest revision) and name the ledger.
 
         Raises ConfigError if the database already holds a ledger.
         """
@@ -275,12 +304,17 @@ class Store:
             if self.engine.dialect.has_table(conn, "ledger_info"):
                 existing = conn.execute(select(ledger_info.c.origin)).scalar()
                 raise ConfigError(f"this database already holds the ledger {existing!r}")
-            metadata.create_all(conn)
-            if self.dialect == "sqlite":
-                for table in APPEND_ONLY_TABLES:
-                    for statement in _sqlite_triggers(table):
-                        conn.exec_driver_sql(statement)
+            schema.upgrade(conn)
             conn.execute(insert(ledger_info).values(origin=origin, format=1, created_at=created_at))
+
+    def upgrade_schema(self) -> tuple[str | None, str]:
+        """Run the migrations this database lacks: (revision before, revision after)."""
+        with self.write() as conn:
+            if schema.revision(conn) is None:
+                raise ConfigError(
+                    f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
+                )
+            return schema.upgrade(conn)
 
     def existing_origin(self) -> str | None:
         """The origin of the ledger this database holds, or None for an empty database."""
@@ -291,18 +325,20 @@ class Store:
         return None if value is None else str(value)
 
     def origin(self) -> str:
-        """Return the ledger's origin; raise ConfigError when the database has no ledger."""
+        """Return the ledger's origin.
+
+        Raises ConfigError when the database has no ledger, or one whose schema revision
+        is not the one this auditml uses.
+        """
+        where = repr(self.engine.url)  # SQLAlchemy masks a password in the URL's repr
         try:
             with self.read() as conn:
+                schema.require_current(conn, where)
                 value = conn.execute(select(ledger_info.c.origin)).scalar()
         except (StorageError, SQLAlchemyError) as exc:
-            raise ConfigError(
-                f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
-            ) from exc
+            raise ConfigError(f"cannot open the ledger at {where}: {exc}") from exc
         if value is None:
-            raise ConfigError(
-                f"{self.engine.url!r} holds no auditml ledger; run `auditml init` first"
-            )
+            raise ConfigError(f"{where} holds no auditml ledger; run `auditml init` first")
         return str(value)
 
     @staticmethod

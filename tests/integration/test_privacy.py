@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import StepClock
+from conftest import StepClock, database_bytes, disable_append_only, sql
 
 from auditml import ConfigError, IntegrityError, Ledger, ValidationError
 from auditml.ledger.evidence import verify_evidence
@@ -31,12 +30,8 @@ def decision(**extra: object) -> dict[str, object]:
     }
 
 
-def database_bytes(tmp_path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in tmp_path.glob("ledger.db*"))
-
-
 def test_raw_identifier_and_personal_data_never_reach_the_database(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, db_url: str
 ) -> None:
     receipt = ledger.record(
         "decision.made",
@@ -49,7 +44,7 @@ def test_raw_identifier_and_personal_data_never_reach_the_database(
     ledger.record(
         "consent.granted", payload={"purpose": "marketing", "explicit": True}, subject=RAW
     )
-    stored = database_bytes(tmp_path)
+    stored = database_bytes(db_url)
     for secret in (RAW, "Ana Garc", "Calle Mayor", "28013", "income below threshold"):
         assert secret.encode() not in stored, secret
     assert "García".encode() not in stored
@@ -60,10 +55,9 @@ def test_raw_identifier_and_personal_data_never_reach_the_database(
     assert event.payload["features"] == {"income": 52000, "postcode": "28013"}
     assert event.payload["explanation"] == "income below threshold"
     assert event.payload["output"] == {"decision": "refer", "score": 0.31}  # not personal: clear
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        body = json.loads(
-            conn.execute("SELECT body FROM events WHERE seq = ?", (receipt.seq,)).fetchone()[0]
-        )
+    body = json.loads(
+        sql(db_url, "SELECT body FROM events WHERE seq = :seq", seq=receipt.seq)[0][0]
+    )
     assert set(body["payload"]["personal"]) == {"sealed"} and set(
         body["payload"]["explanation"]
     ) == {"sealed"}
@@ -97,14 +91,13 @@ def test_sealed_fields_need_a_subject(ledger: Ledger) -> None:
 
 
 def test_erased_subject_reads_as_erased_and_proofs_still_verify(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, db_url: str
 ) -> None:
     receipt = ledger.record(
         "decision.made", payload=decision(explanation="why"), subject=RAW, personal=PERSONAL
     )
     evidence = ledger.prove(receipt.seq)
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        conn.execute("DELETE FROM subjects")  # what erasure does: the key is gone for good
+    sql(db_url, "DELETE FROM subjects")  # what erasure does: the key is gone for good
     event = ledger.get(receipt.seq)
     assert event.payload["personal"] == {"erased": True} and event.payload["explanation"] == {
         "erased": True
@@ -118,27 +111,24 @@ def test_erased_subject_reads_as_erased_and_proofs_still_verify(
 
 
 def test_a_sealed_value_moved_to_another_subject_does_not_open(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, db_url: str
 ) -> None:
     ana = ledger.record("decision.made", payload=decision(explanation="ana's reason"), subject=RAW)
     bob = ledger.record(
         "decision.made", payload=decision(explanation="bob's reason"), subject="bob"
     )
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-        ).fetchall():
-            conn.execute(f"DROP TRIGGER {name}")
-        ana_body = json.loads(
-            conn.execute("SELECT body FROM events WHERE seq = ?", (ana.seq,)).fetchone()[0]
-        )
-        bob_body = json.loads(
-            conn.execute("SELECT body FROM events WHERE seq = ?", (bob.seq,)).fetchone()[0]
-        )
-        bob_body["payload"]["explanation"] = ana_body["payload"]["explanation"]
-        conn.execute(
-            "UPDATE events SET body = ? WHERE seq = ?", (json.dumps(bob_body).encode(), bob.seq)
-        )
+    disable_append_only(db_url)
+    ana_body, bob_body = (
+        json.loads(sql(db_url, "SELECT body FROM events WHERE seq = :seq", seq=seq)[0][0])
+        for seq in (ana.seq, bob.seq)
+    )
+    bob_body["payload"]["explanation"] = ana_body["payload"]["explanation"]
+    sql(
+        db_url,
+        "UPDATE events SET body = :body WHERE seq = :seq",
+        body=json.dumps(bob_body).encode(),
+        seq=bob.seq,
+    )
     with pytest.raises(IntegrityError, match="does not open"):
         ledger.get(bob.seq)
 

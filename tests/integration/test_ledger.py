@@ -1,15 +1,15 @@
-"""The Ledger on a real SQLite file: recording, refusals, idempotency, checkpoints, proofs."""
+"""The Ledger on a real database (SQLite file, PostgreSQL server): recording, refusals, idempotency, checkpoints, proofs."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import StepClock, deployed, trained
+from conftest import StepClock, deployed, sql, trained
+from sqlalchemy.exc import DBAPIError
 
 from auditml import ConfigError, Ledger, StorageError, ValidationError
 from auditml.ledger import merkle
@@ -20,20 +20,15 @@ from auditml.ledger.note import Checkpoint, open_checkpoint
 from auditml.ledger.store import Store
 
 
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def test_record_builds_a_hash_chain_of_canonical_envelopes(ledger: Ledger, tmp_path: Path) -> None:
+def test_record_builds_a_hash_chain_of_canonical_envelopes(
+    ledger: Ledger, tmp_path: Path, db_url: str
+) -> None:
     first = ledger.record("model.deployed", payload=deployed("1.0"))
     second = ledger.record(
         "model.retired", payload=deployed("1.0"), occurred_at="2026-01-01T10:00:00+01:00"
     )
     assert (first.seq, second.seq) == (0, 1)
-    stored = rows(
-        tmp_path / "ledger.db", "SELECT seq, body, leaf_hash, occurred_at FROM events ORDER BY seq"
-    )
+    stored = sql(db_url, "SELECT seq, body, leaf_hash, occurred_at FROM events ORDER BY seq")
     envelopes = [json.loads(body) for _, body, _, _ in stored]
     assert envelopes[0]["prev"] == "0" * 64
     assert envelopes[1]["prev"] == stored[0][2].hex() == first.leaf_hash
@@ -102,14 +97,14 @@ def test_recorded_at_never_decreases_even_when_the_clock_goes_back(
     ],
 )
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_written(
-    ledger: Ledger, kwargs: dict, message: str, tmp_path: Path
+    ledger: Ledger, kwargs: dict, message: str, tmp_path: Path, db_url: str
 ) -> None:
     ledger.record("model.deployed", payload=deployed("0"))
     with pytest.raises(ValidationError) as caught:
         ledger.record_many([{"type": "model.deployed", "payload": deployed("ok")}, kwargs])
     assert message in str(caught.value)
     assert "event 1" in str(caught.value)
-    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM events") == [(1,)]
+    assert sql(db_url, "SELECT count(*) FROM events") == [(1,)]
 
 
 def test_client_ids_are_idempotency_keys(ledger: Ledger) -> None:
@@ -136,45 +131,60 @@ def test_client_ids_are_idempotency_keys(ledger: Ledger) -> None:
     assert len(ledger) == 2
 
 
-def test_a_batch_is_all_or_nothing_when_the_database_refuses(
-    ledger: Ledger, tmp_path: Path
-) -> None:
+def test_a_batch_is_all_or_nothing_when_the_database_refuses(ledger: Ledger, db_url: str) -> None:
     ledger.record("model.deployed", payload=deployed(), id="taken")
-    # Simulate a concurrent writer taking the id between validation and insert: the
-    # unique index refuses the whole transaction.
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        conn.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    # The database refuses the fourth row of the batch: the whole transaction goes.
+    if db_url.startswith("sqlite"):
+        sql(
+            db_url,
+            "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 3 "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        )
+    else:
+        sql(
+            db_url,
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'boom'; END $$",
+        )
+        sql(
+            db_url,
+            "CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW WHEN (NEW.seq = 3) "
+            "EXECUTE FUNCTION boom()",
         )
     with pytest.raises(StorageError, match="boom"):
         ledger.record_many(
             [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(5)]
         )
     assert len(ledger) == 1
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        conn.execute("DROP TRIGGER boom")
+    assert sql(db_url, "SELECT count(*) FROM events") == [(1,)]
+    sql(db_url, "DROP TRIGGER boom" + ("" if db_url.startswith("sqlite") else " ON events"))
     ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(5)])
     assert ledger.verify(deep=True).size == 6
 
 
-def test_append_only_triggers_refuse_update_and_delete(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.record("model.deployed", payload=deployed())
+def test_append_only_triggers_refuse_update_and_delete(ledger: Ledger, db_url: str) -> None:
+    # 16 events: the first stored tree node (level 4) exists too.
+    ledger.record_many([{"type": "model.deployed", "payload": deployed(str(i))} for i in range(16)])
     ledger.checkpoint()
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        for sql in (
-            "UPDATE events SET type = 'x'",
-            "DELETE FROM events",
-            "UPDATE checkpoints SET note = ''",
-            "DELETE FROM checkpoints",
-            "DELETE FROM public_keys",
-            "UPDATE ledger_info SET origin = 'x'",
-        ):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                conn.execute(sql)
+    refused = [
+        "UPDATE events SET type = 'x'",
+        "DELETE FROM events",
+        "UPDATE checkpoints SET note = ''",
+        "DELETE FROM checkpoints",
+        "DELETE FROM public_keys",
+        "UPDATE ledger_info SET origin = 'x'",
+        "UPDATE tree_nodes SET hash = hash",
+    ]
+    if not db_url.startswith("sqlite"):  # SQLite has no TRUNCATE
+        refused += [f"TRUNCATE {t}" for t in ("events", "checkpoints", "tree_nodes")]
+    for statement in refused:
+        with pytest.raises(DBAPIError, match="append-only"):
+            sql(db_url, statement)
+    assert len(ledger) == 16 and ledger.verify(deep=True).size == 16
 
 
 def test_ledger_key_is_private_and_checkpoints_are_signed_notes(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, db_url: str
 ) -> None:
     key = tmp_path / "keys" / "ledger.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -186,10 +196,7 @@ def test_ledger_key_is_private_and_checkpoints_are_signed_notes(
     verifiers = load_vkey_file(tmp_path / "keys" / "ledger.vkey")
     parsed = open_checkpoint(checkpoint.note, verifiers)
     assert parsed == Checkpoint("test.example/ledger", 10, bytes.fromhex(checkpoint.root))
-    leaves = [
-        bytes(r[0])
-        for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")
-    ]
+    leaves = [bytes(r[0]) for r in sql(db_url, "SELECT leaf_hash FROM events ORDER BY seq")]
     assert parsed.root == merkle.root(leaves)
     assert checkpoint.note.splitlines()[:2] == ["test.example/ledger", "10"]
 
@@ -240,15 +247,12 @@ def test_automatic_checkpoints_every_n_events(tmp_path: Path, clock: StepClock) 
 
 
 def test_inclusion_proofs_from_stored_nodes_match_the_reference(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, db_url: str
 ) -> None:
     ledger.record_many(
         [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(300)]
     )
-    leaves = [
-        bytes(r[0])
-        for r in rows(tmp_path / "ledger.db", "SELECT leaf_hash FROM events ORDER BY seq")
-    ]
+    leaves = [bytes(r[0]) for r in sql(db_url, "SELECT leaf_hash FROM events ORDER BY seq")]
     for size in (1, 2, 15, 16, 17, 255, 256, 257, 300):
         for seq in {0, size // 2, size - 1}:
             assert ledger.inclusion_proof(seq, size) == merkle.inclusion_proof(seq, size, leaves)
@@ -257,13 +261,11 @@ def test_inclusion_proofs_from_stored_nodes_match_the_reference(
                 old, size, leaves
             )
     # Only levels 4, 8, ... are stored: about n/15 rows, not n.
-    assert rows(tmp_path / "ledger.db", "SELECT DISTINCT level FROM tree_nodes ORDER BY level") == [
+    assert sql(db_url, "SELECT DISTINCT level FROM tree_nodes ORDER BY level") == [
         (4,),
         (8,),
     ]
-    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM tree_nodes") == [
-        (300 // 16 + 300 // 256,)
-    ]
+    assert sql(db_url, "SELECT count(*) FROM tree_nodes") == [(300 // 16 + 300 // 256,)]
 
 
 def test_prove_writes_evidence_that_verifies_offline(ledger: Ledger, tmp_path: Path) -> None:
@@ -333,7 +335,7 @@ def test_a_key_directory_belongs_to_one_ledger(ledger: Ledger, tmp_path: Path) -
             f"sqlite:///{tmp_path}/other.db", origin="other.example/l", key_dir=tmp_path / "keys"
         )
     # Refused before anything was written: no tables in the new database.
-    assert rows(tmp_path / "other.db", "SELECT name FROM sqlite_master") == []
+    assert sql(f"sqlite:///{tmp_path}/other.db", "SELECT name FROM sqlite_master") == []
 
 
 def test_events_by_occurrence_stream_in_pages_without_gaps(ledger: Ledger, tmp_path: Path) -> None:

@@ -1,0 +1,82 @@
+"""`auditml db`: the ledger database's schema revision, and upgrading it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from auditml.cli.output import console
+from auditml.cli.state import OPTIONS
+from auditml.config import load_settings
+from auditml.errors import ConfigError
+from auditml.ledger import roles, schema
+from auditml.ledger.store import Store
+
+app = typer.Typer(help="The ledger database's schema: status and upgrade.", no_args_is_help=True)
+
+
+def _store() -> Store:
+    return Store.connect(load_settings(url=OPTIONS.url, key_dir=OPTIONS.home).url)
+
+
+@app.command()
+def status() -> None:
+    """Print the schema revision of the ledger database and the one this auditml needs."""
+    store = _store()
+    try:
+        with store.read() as conn:
+            found = schema.revision(conn)
+    finally:
+        store.close()
+    state = "no ledger" if found is None else f"revision {found}"
+    verdict = "up to date" if found == schema.HEAD else "run `auditml db upgrade`"
+    if found is None:
+        verdict = "run `auditml init`"
+    console.print(f"{state}; this auditml uses revision {schema.HEAD}: {verdict}", highlight=False)
+
+
+@app.command()
+def upgrade() -> None:
+    """Run the migrations the ledger database lacks, in one transaction (all or none).
+
+    Back up the database first. Safe to run again: an up-to-date ledger is left as it is.
+    """
+    store = _store()
+    try:
+        before, after = store.upgrade_schema()
+    finally:
+        store.close()
+    if before == after:
+        console.print(f"already at revision {after}; nothing to do", highlight=False)
+    else:
+        console.print(f"upgraded the ledger schema from revision {before} to {after}")
+
+
+@app.command()
+def grants(
+    writer: Annotated[str, typer.Option(help="The role pipelines record as (must exist).")] = (
+        "auditml_writer"
+    ),
+    reader: Annotated[str, typer.Option(help="The role auditors and reports read as.")] = (
+        "auditml_reader"
+    ),
+) -> None:
+    """Print the GRANT statements of least-privilege roles for a PostgreSQL ledger.
+
+    Review them and run them as the tables' owner (e.g. `| psql`); nothing is executed here.
+    """
+    store = _store()
+    try:
+        if store.dialect != "postgresql":
+            raise ConfigError("roles apply to PostgreSQL ledgers; SQLite has no users")
+        with store.read() as conn:
+            current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+    finally:
+        store.close()
+    for statement in roles.grants(current, writer=writer, reader=reader):
+        print(f"{statement};")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="db")

@@ -1,0 +1,50 @@
+"""Least-privilege PostgreSQL roles for a ledger (docs/OPERATIONS.md, "Roles").
+
+- The owner (whoever ran the migrations) owns the tables and is the only role that can
+  change the schema; pipelines never connect as it.
+- A writer records: SELECT and INSERT on the integrity tables, and DELETE on `subjects`
+  only (erasure). The append-only triggers refuse UPDATE, DELETE and TRUNCATE to everyone.
+- A reader (an auditor, a report job) can only SELECT. Sealed personal fields stay sealed
+  for it unless it also holds the key-encryption key, which lives in the key directory.
+
+Role names are SQL identifiers and cannot be bound parameters, so they are checked here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from auditml.errors import ConfigError
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+INTEGRITY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys")
+READ_ONLY_TABLES = ("ledger_info", "alembic_version")
+
+
+def _name(value: str, what: str) -> str:
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigError(
+            f"{what} {value!r} is not a plain PostgreSQL role name: use 1-63 lowercase "
+            "letters, digits and underscores, not starting with a digit"
+        )
+    return value
+
+
+def grants(schema: str, *, writer: str, reader: str) -> list[str]:
+    """SQL that gives the writer and reader roles (which must exist) their privileges."""
+    schema, writer, reader = (
+        _name(schema, "schema"),
+        _name(writer, "writer role"),
+        _name(reader, "reader role"),
+    )
+    everything = ", ".join(f"{schema}.{t}" for t in (*INTEGRITY_TABLES, *READ_ONLY_TABLES))
+    integrity = ", ".join(f"{schema}.{t}" for t in INTEGRITY_TABLES)
+    read_only = ", ".join(f"{schema}.{t}" for t in READ_ONLY_TABLES)
+    return [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {writer}, {reader}",
+        f"GRANT USAGE ON SCHEMA {schema} TO {writer}, {reader}",
+        f"GRANT SELECT, INSERT ON {integrity} TO {writer}",
+        f"GRANT SELECT ON {read_only} TO {writer}",
+        f"GRANT SELECT, INSERT, DELETE ON {schema}.subjects TO {writer}",
+        f"GRANT SELECT ON {everything}, {schema}.subjects TO {reader}",
+    ]

@@ -1,0 +1,71 @@
+"""The ledger schema under Alembic, on both backends: migrations, revisions, upgrades."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from conftest import deployed, sql
+from sqlalchemy import create_engine
+from test_cli import auditml
+
+from auditml import ConfigError, Ledger
+from auditml.ledger import schema
+from auditml.ledger.store import metadata
+
+
+def test_head_is_the_newest_migration() -> None:
+    script = ScriptDirectory(str(schema.MIGRATIONS))
+    assert script.get_current_head() == schema.HEAD
+
+
+def test_migrations_build_exactly_the_tables_the_code_uses(ledger: Ledger, db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []
+    assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
+
+
+def test_a_ledger_from_before_migrations_opens_and_is_stamped_by_upgrade(
+    db_url: str, tmp_path: Path
+) -> None:
+    # What `auditml init` made before migrations existed: the tables, no alembic_version.
+    with Ledger.create(db_url, origin="old.example/l", key_dir=tmp_path / "k") as ledger:
+        ledger.record("model.deployed", payload=deployed())
+    sql(db_url, "DROP TABLE alembic_version")
+    with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
+        assert len(ledger) == 1
+    result = auditml("--url", db_url, "db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.BASELINE,)]
+    with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
+        assert ledger.verify(deep=True).size == 1
+
+
+def test_a_schema_newer_than_this_auditml_is_refused_with_what_to_do(
+    ledger: Ledger, db_url: str, tmp_path: Path
+) -> None:
+    sql(db_url, "UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(ConfigError, match="revision 9999, newer than this auditml knows"):
+        Ledger.open(db_url, key_dir=tmp_path / "keys")
+    result = auditml("--url", db_url, "db", "status", cwd=tmp_path)
+    assert result.returncode == 0 and "revision 9999" in result.stdout + result.stderr
+    assert "run `auditml db upgrade`" in result.stdout + result.stderr
+
+
+def test_db_commands_on_a_database_without_a_ledger(db_url: str, tmp_path: Path) -> None:
+    status = auditml("--url", db_url, "db", "status", cwd=tmp_path)
+    # A missing SQLite file is a configuration error (exit 2); an empty server schema is not.
+    assert (
+        "no ledger" in status.stdout + status.stderr
+        and "auditml init" in status.stdout + status.stderr
+    )
+    upgrade = auditml("--url", db_url, "db", "upgrade", cwd=tmp_path)
+    assert upgrade.returncode == 2 and "run `auditml init`" in upgrade.stderr
