@@ -87,8 +87,9 @@ def test_policy_test_refuses_a_broken_rule_set(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    done = auditml("init", "--origin", "bank.example/credit", cwd=tmp_path)
+def project(tmp_path: Path, db_url: str) -> Path:
+    # On both backends: `init` writes the URL into auditml.toml for the later commands.
+    done = auditml("--url", db_url, "init", "--origin", "bank.example/credit", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     return tmp_path
 

@@ -46,10 +46,8 @@ def breach(n: int) -> dict[str, object]:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    opened = Ledger.create(
-        f"sqlite:///{tmp_path / 'l.db'}", origin="test.example/r", key_dir=tmp_path / "keys"
-    )
+def ledger(db_url: str, tmp_path: Path) -> Ledger:
+    opened = Ledger.create(db_url, origin="test.example/r", key_dir=tmp_path / "keys")
     opened.record_many([breach(n) for n in range(FINDINGS_PER_RULE + 5)])
     return opened
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pikepdf
 import pytest
+from pg_server import fresh_schema, server_url
 
 FIXTURES = Path(__file__).resolve().parents[2] / "policies" / "fixtures"
 
@@ -27,10 +29,22 @@ def auditml(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The ledger's URL: a SQLite file in the project, or a schema on a PostgreSQL server."""
+    if request.param == "sqlite":
+        yield "sqlite:///auditml.db"
+        return
+    with fresh_schema(server_url()) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Path:
     root = tmp_path_factory.mktemp("report-cli")
-    assert auditml("init", "--origin", "bank.example/credit", cwd=root).returncode == 0
+    # `init` writes the URL into auditml.toml; every later command reads it from there.
+    created = auditml("--url", backend, "init", "--origin", "bank.example/credit", cwd=root)
+    assert created.returncode == 0, created.stderr
     lines = [
         (FIXTURES / name).read_text()
         for name in (
@@ -57,7 +71,7 @@ def test_report_is_a_signed_pdfa_with_evidence_and_is_recorded(project: Path) ->
     assert issued["payload"]["checkpoint_size"] == 7
 
 
-def test_verify_report_accepts_the_report_and_names_each_check(project: Path) -> None:
+def test_verify_report_accepts_the_report_and_names_each_check(project: Path, backend: str) -> None:
     done = auditml(
         "verify-report",
         "report.pdf",
@@ -66,7 +80,7 @@ def test_verify_report_accepts_the_report_and_names_each_check(project: Path) ->
         "--key",
         ".auditml/ledger.vkey",
         "--ledger",
-        "sqlite:///auditml.db",
+        backend,
         "--json",
         cwd=project,
     )
