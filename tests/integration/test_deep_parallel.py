@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import StepClock, deployed
+from conftest import StepClock, deployed, disable_append_only, sql
 
 from auditml import IntegrityError, Ledger
 from auditml.ledger import merkle
@@ -19,73 +19,66 @@ SIZE = 5000
 
 
 @pytest.fixture
-def ledger_db(tmp_path: Path, clock: StepClock) -> Path:
-    path = tmp_path / "l.db"
+def ledger_db(db_url: str, tmp_path: Path, clock: StepClock) -> str:
+    """A 5,000-event ledger (SQLite or PostgreSQL) whose append-only triggers are off."""
     with Ledger.create(
-        f"sqlite:///{path}", origin="test.example/p", key_dir=tmp_path / "k", clock=clock
+        db_url, origin="test.example/p", key_dir=tmp_path / "k", clock=clock
     ) as ledger:
         ledger.record_many(
             [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(SIZE)]
         )
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP TRIGGER events_no_update")
-        conn.execute("DROP TRIGGER events_no_delete")
-    return path
+    disable_append_only(db_url)
+    return db_url
 
 
-def run_parallel(path: Path) -> None:
-    with Ledger.open(f"sqlite:///{path}") as ledger:
-        verify_deep(
-            ledger._store,
-            f"sqlite:///{path}",
-            len(ledger),
-            {},
-            workers=2,
-            chunk_level=10,
-            parallel_min=0,
-        )
+def run_parallel(url: str, key_dir: Path) -> None:
+    # Forked workers open their own connections (to the file or the server).
+    with Ledger.open(url, key_dir=key_dir) as ledger:
+        verify_deep(ledger._store, url, len(ledger), {}, workers=2, chunk_level=10, parallel_min=0)
 
 
-def test_clean_ledger_passes_in_parallel(ledger_db: Path) -> None:
-    run_parallel(ledger_db)
+def test_clean_ledger_passes_in_parallel(ledger_db: str, tmp_path: Path) -> None:
+    run_parallel(ledger_db, tmp_path / "k")
+    # The parent's own connection still works after the workers are gone.
+    with Ledger.open(ledger_db, key_dir=tmp_path / "k") as ledger:
+        assert ledger.verify(deep=True).size == SIZE
 
 
-def test_edit_in_a_later_chunk_is_named(ledger_db: Path) -> None:
-    with sqlite3.connect(ledger_db) as conn:
-        conn.execute("UPDATE events SET type = 'model.retired' WHERE seq = 3500")
+def test_edit_in_a_later_chunk_is_named(ledger_db: str, tmp_path: Path) -> None:
+    sql(ledger_db, "UPDATE events SET type = 'model.retired' WHERE seq = 3500")
     with pytest.raises(IntegrityError) as caught:
-        run_parallel(ledger_db)
+        run_parallel(ledger_db, tmp_path / "k")
     assert caught.value.seq == 3500 and "column type" in str(caught.value)
 
 
-def test_deleted_row_at_a_chunk_boundary_is_named(ledger_db: Path) -> None:
-    with sqlite3.connect(ledger_db) as conn:
-        conn.execute("DELETE FROM events WHERE seq = 2047")
+def test_deleted_row_at_a_chunk_boundary_is_named(ledger_db: str, tmp_path: Path) -> None:
+    sql(ledger_db, "DELETE FROM events WHERE seq = 2047")
     with pytest.raises(IntegrityError) as caught:
-        run_parallel(ledger_db)
+        run_parallel(ledger_db, tmp_path / "k")
     assert caught.value.seq == 2047 and "missing" in str(caught.value)
 
 
-def test_rechained_edit_is_caught_by_the_tree_pass(ledger_db: Path) -> None:
-    with sqlite3.connect(ledger_db) as conn:
-        rows = conn.execute(
-            "SELECT seq, body FROM events WHERE seq >= 2600 ORDER BY seq"
-        ).fetchall()
-        prev = None
-        for seq, raw in rows:
-            envelope = json.loads(raw)
-            if seq == 2600:
-                envelope["payload"]["environment"] = "staging"
-            else:
-                envelope["prev"] = prev
-            body = canonicalize(envelope)
-            leaf = merkle.hash_leaf(body)
-            conn.execute(
-                "UPDATE events SET body = ?, leaf_hash = ? WHERE seq = ?", (body, leaf, seq)
-            )
-            prev = leaf.hex()
+def test_rechained_edit_is_caught_by_the_tree_pass(ledger_db: str, tmp_path: Path) -> None:
+    rows = sql(ledger_db, "SELECT seq, body FROM events WHERE seq >= 2600 ORDER BY seq")
+    prev = None
+    for seq, raw in rows:
+        envelope = json.loads(raw)
+        if seq == 2600:
+            envelope["payload"]["environment"] = "staging"
+        else:
+            envelope["prev"] = prev
+        body = canonicalize(envelope)
+        leaf = merkle.hash_leaf(body)
+        sql(
+            ledger_db,
+            "UPDATE events SET body = :body, leaf_hash = :leaf WHERE seq = :seq",
+            body=body,
+            leaf=leaf,
+            seq=seq,
+        )
+        prev = leaf.hex()
     with pytest.raises(IntegrityError) as caught:
-        run_parallel(ledger_db)
+        run_parallel(ledger_db, tmp_path / "k")
     assert caught.value.seq == 2592 and "stored tree node" in str(caught.value)
 
 
