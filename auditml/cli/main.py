@@ -13,6 +13,7 @@ from auditml.cli import (
     check,
     db,
     demo,
+    erasure,
     integrity,
     keys,
     lineage,
@@ -59,6 +60,7 @@ policy.register(app)
 check.register(app)
 report.register(app)
 db.register(app)
+erasure.register(app)
 
 
 def run() -> None:

@@ -446,6 +446,9 @@ class ErasureCompleted(_Payload):
     request_id: Ident | None = Field(default=None, description="the erasure request, if any")
     # Required with a single value: DESIGN names the one method; a Literal leaves room to add.
     method: Literal["crypto-shred"] = Field(description="how the data was erased")
+    reason: Text | None = Field(
+        default=None, description="the ground, e.g. Art. 17(1)(b) consent withdrawn"
+    )
 
 
 class IncidentReported(_Payload):

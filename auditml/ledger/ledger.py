@@ -266,6 +266,109 @@ class Ledger:
             found = self._store.subjects_by_lookup(conn, [lookup])
         return found[lookup][0] if lookup in found else None
 
+    def erase(
+        self,
+        subject: str | None = None,
+        *,
+        reason: str,
+        token: str | None = None,
+        request_id: str | None = None,
+        actor: Mapping[str, str] | None = None,
+    ) -> Receipt:
+        """Erase a data subject (GDPR Art. 17) by crypto-shredding; return the receipt of
+        the `erasure.completed` event.
+
+        Name the subject by its own identifier or by its token. In one transaction: the
+        subject's row in `subjects` (token mapping and data key) is deleted and
+        `erasure.completed` is appended; with `request_id`, `dsr.answered` (completed)
+        answers that `dsr.received`. Afterwards every proof and verification still passes,
+        sealed fields read as erased, and nothing links the identifier to the token.
+
+        Raises NotFoundError (nothing written) if the subject is unknown or already erased,
+        or no `dsr.received` has that request id.
+        """
+        if (subject is None) == (token is None):
+            raise ValidationError("erase: name the subject by its identifier or by its token")
+        if token is None:
+            assert subject is not None
+            token = self.subject_token(subject)
+            if token is None:
+                raise NotFoundError(
+                    "erase: this ledger holds no subject with that identifier (never recorded, "
+                    "or already erased); nothing was written"
+                )
+        else:
+            with self._store.read() as conn:
+                known = self._store.wrapped_keys_by_token(conn, [token])
+            if token not in known:
+                raise NotFoundError(
+                    f"erase: subject {token} is unknown or already erased; nothing was written"
+                )
+        if request_id is not None and not any(
+            e.payload.get("request_id") == request_id for e in self.events(type="dsr.received")
+        ):
+            raise NotFoundError(
+                f"erase: no dsr.received with request id {request_id!r}; record the request "
+                "first (receive_request) or leave out the request id"
+            )
+        who = {} if actor is None else {"actor": actor}
+        answer = {} if request_id is None else {"request_id": request_id}
+        items: list[dict[str, Any]] = [
+            {
+                "type": "erasure.completed",
+                "payload": {"method": "crypto-shred", "reason": reason, **answer},
+                "subject_token": token,
+                **who,
+            }
+        ]
+        if request_id is not None:
+            items.append(
+                {
+                    "type": "dsr.answered",
+                    "payload": {"request_id": request_id, "outcome": "completed"},
+                    **who,
+                }
+            )
+        erased = token
+
+        def shred(conn: Any) -> None:
+            if self._store.delete_subjects(conn, [erased]) != 1:
+                raise NotFoundError(f"erase: subject {erased} is already erased")
+
+        prepared = [self._prepare(item, f"erase ({item['type']})") for item in items]
+        self._settle()
+        with collector_paused():
+            return self._append(prepared, None, shred)[0]
+
+    def purge(
+        self, before: datetime | str, *, reason: str, actor: Mapping[str, str] | None = None
+    ) -> tuple[Receipt, int]:
+        """Crypto-shred the personal data of every subject with nothing recorded since
+        `before` (retention has passed); return the `log.purged` receipt and how many
+        subjects were shredded.
+
+        Rows are never deleted: the subjects' data keys are, so their sealed fields read as
+        erased while every proof still verifies. A subject with any event recorded at or
+        after `before` keeps its key (and its older sealed fields). The policy set flags a
+        purge of logs younger than six months (AI Act Art. 19, 26(6)).
+        """
+        up_to = format_time(parse_time(before, where="purge --before"))
+        counted: list[int] = []
+        item = {
+            "type": "log.purged",
+            "payload": {"up_to": up_to, "reason": reason},
+            **({} if actor is None else {"actor": actor}),
+        }
+        prepared = [self._prepare(item, "purge")]
+
+        def shred(conn: Any) -> None:
+            counted.append(self._store.delete_idle_subjects(conn, up_to))
+
+        self._settle()
+        with collector_paused():
+            receipt = self._append(prepared, None, shred)[0]
+        return receipt, counted[-1]
+
     def _resolve_subjects(self, conn: Any, raw: set[str], now: str) -> dict[str, tuple[str, bytes]]:
         """Return {raw id: (token, data key)}, creating subjects seen for the first time."""
         if not raw:
@@ -475,11 +578,15 @@ class Ledger:
         return merkle.CompactRange(head.size, self._store.subtree_hashes(conn, subtrees))
 
     def _append(
-        self, prepared: Sequence[PreparedEvent], labels: Sequence[str] | None
+        self,
+        prepared: Sequence[PreparedEvent],
+        labels: Sequence[str] | None,
+        also: Callable[[Any], None] | None = None,
     ) -> list[Receipt]:
+        """Append a batch; `also(conn)` runs in the same transaction (erasure's delete)."""
         if self._store.dialect == "sqlite":
             # One file, one lock: a failed SQLite write is not one a retry would fix.
-            return self._append_once(prepared, labels, frozenset())
+            return self._append_once(prepared, labels, frozenset(), also)
         # Ids fixed before the first try: a retry after a commit whose answer was lost
         # finds them stored and returns their receipts instead of writing them twice.
         fresh = [p if p.id is not None else p._replace(id=uuid7()) for p in prepared]
@@ -487,7 +594,9 @@ class Ledger:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 # New ids cannot be stored yet on the first try; no need to look them up.
-                return self._append_once(fresh, labels, generated if attempt == 0 else frozenset())
+                return self._append_once(
+                    fresh, labels, generated if attempt == 0 else frozenset(), also
+                )
             except TransientStorageError as exc:
                 if attempt + 1 < WRITE_ATTEMPTS:
                     time.sleep(0.1 * 2**attempt)
@@ -504,6 +613,7 @@ class Ledger:
         prepared: Sequence[PreparedEvent],
         labels: Sequence[str] | None,
         generated: frozenset[str | None],
+        also: Callable[[Any], None] | None = None,
     ) -> list[Receipt]:
         limit = self._settings.max_payload_bytes
         with self._store.write() as conn:
@@ -589,6 +699,8 @@ class Ledger:
             if rows:
                 self._store.insert_events(conn, rows)
                 self._store.insert_nodes(conn, nodes)
+                if also is not None:
+                    also(conn)
                 self._maybe_checkpoint(conn, frontier, recorded_at)
         if rows:
             self._frontier = frontier

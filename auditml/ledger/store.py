@@ -564,6 +564,28 @@ class Store:
                 found[token] = _as_bytes(wrapped)
         return found
 
+    def delete_subjects(self, conn: Connection, tokens: Sequence[str]) -> int:
+        """Delete subjects by token (erasure: their data keys are gone); return how many."""
+        deleted = 0
+        for start in range(0, len(tokens), 500):
+            chunk = tokens[start : start + 500]
+            marks = ", ".join([self._ph] * len(chunk))
+            cursor = conn.exec_driver_sql(
+                f"DELETE FROM subjects WHERE token IN ({marks})", tuple(chunk)
+            )
+            deleted += cursor.rowcount
+        return deleted
+
+    def delete_idle_subjects(self, conn: Connection, before: str) -> int:
+        """Delete the subjects with no event recorded at or after `before`; return how many."""
+        ph = self._ph
+        cursor = conn.exec_driver_sql(
+            f"DELETE FROM subjects WHERE created_at < {ph} AND NOT EXISTS (SELECT 1 FROM events "
+            f"WHERE events.subject = subjects.token AND events.recorded_at >= {ph})",
+            (before, before),
+        )
+        return int(cursor.rowcount)
+
     @staticmethod
     def insert_subjects(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Insert subject rows: lookup, token, wrapped_key, created_at."""

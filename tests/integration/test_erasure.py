@@ -1,0 +1,188 @@
+"""GDPR erasure and retention purges by crypto-shredding, on SQLite and PostgreSQL.
+
+After an erasure: verification passes, earlier evidence still verifies, sealed fields read
+as erased, nothing links the identifier to the token, lineage still answers by token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import database_bytes, sql
+from test_cli import auditml
+
+from auditml import Ledger, NotFoundError
+from auditml.ledger.evidence import verify_evidence
+from auditml.ledger.keys import load_vkey_file
+from auditml.lineage import build_lineage, subject_impact
+from auditml.policy.engine import evaluate
+from auditml.policy.loader import default_policies_dir, load_rules
+from auditml.policy.stream import ledger_events
+
+RAW = "ana.garcia@example.com"
+PERSONAL = {"name": "Ana García", "email": RAW}
+ERASED = {"erased": True}
+
+
+def decision(version: str = "1.0", **extra: object) -> dict[str, object]:
+    return {
+        "model": "credit",
+        "version": version,
+        "purpose": "creditworthiness",
+        "lawful_basis": "consent",
+        "input_sha256": "ab" * 32,
+        "output": {"decision": "refer"},
+        "solely_automated": False,
+        "legal_effect": True,
+        **extra,
+    }
+
+
+def story(ledger: Ledger) -> dict[str, int]:
+    """Ana consents, is scored twice, and asks to be erased; Bob is scored once."""
+    ledger.record(
+        "dataset.registered",
+        payload={
+            "dataset_id": "applicants",
+            "name": "Applicants",
+            "uri": "s3://data/applicants",
+            "sha256": "cd" * 32,
+            "contains_personal_data": True,
+            "special_categories": [],
+            "lawful_basis": "consent",
+            "purposes": ["creditworthiness"],
+        },
+    )
+    consent = ledger.record(
+        "consent.granted",
+        payload={"purpose": "creditworthiness", "explicit": True},
+        subject=RAW,
+        personal=PERSONAL,
+    )
+    first = ledger.record("decision.made", payload=decision(explanation="low income"), subject=RAW)
+    second = ledger.record("decision.made", payload=decision("2.0"), subject=RAW, personal=PERSONAL)
+    bob = ledger.record("decision.made", payload=decision(explanation="bob's"), subject="bob")
+    request = ledger.record(
+        "dsr.received",
+        payload={"request_id": "dsr-9", "kind": "erasure", "received_at": "2026-01-05T09:00:00Z"},
+        subject=RAW,
+    )
+    return {
+        "consent": consent.seq,
+        "first": first.seq,
+        "second": second.seq,
+        "bob": bob.seq,
+        "request": request.seq,
+    }
+
+
+def test_erasure_shreds_the_subject_and_everything_still_verifies(
+    ledger: Ledger, db_url: str, tmp_path: Path
+) -> None:
+    seqs = story(ledger)
+    token = ledger.subject_token(RAW)
+    assert token is not None
+    evidence = ledger.prove(seqs["first"])
+    checkpoint = ledger.checkpoint()
+
+    receipt = ledger.erase(RAW, reason="Art. 17(1)(b): consent withdrawn", request_id="dsr-9")
+
+    # Recorded: erasure.completed about the token, and the request answered as completed.
+    erasure = ledger.get(receipt.seq)
+    assert erasure.type == "erasure.completed" and erasure.subject == token
+    assert erasure.payload == {
+        "method": "crypto-shred",
+        "reason": "Art. 17(1)(b): consent withdrawn",
+        "request_id": "dsr-9",
+    }
+    answered = ledger.get(receipt.seq + 1)
+    assert answered.type == "dsr.answered"
+    assert answered.payload == {"request_id": "dsr-9", "outcome": "completed"}
+    # The token is unlinkable: no row maps anything to it, and the identifier finds nothing.
+    assert sql(db_url, "SELECT count(*) FROM subjects WHERE token = :t", t=token) == [(0,)]
+    assert ledger.subject_token(RAW) is None
+    assert RAW.encode() not in database_bytes(db_url)
+    # Sealed fields read as erased; what was never sealed stays readable; Bob is untouched.
+    first, second = ledger.get(seqs["first"]), ledger.get(seqs["second"])
+    assert first.payload["explanation"] == ERASED and second.payload["personal"] == ERASED
+    assert first.payload["output"] == {"decision": "refer"} and first.subject == token
+    assert ledger.get(seqs["consent"]).payload["personal"] == ERASED
+    assert ledger.get(seqs["bob"]).payload["explanation"] == "bob's"
+    # Every proof still holds: deep verification, earlier evidence, the earlier checkpoint.
+    (tmp_path / "before.note").write_text(checkpoint.note)
+    trusted = tmp_path / "before.note"
+    assert ledger.verify(deep=True, trusted_checkpoint=trusted).size == len(ledger)
+    keys = load_vkey_file(tmp_path / "keys" / "ledger.vkey")
+    assert verify_evidence(evidence, keys).events_verified == 1
+    # Lineage still answers by token: the consent-matched dataset and both model versions.
+    graph = build_lineage([e.to_json() for e in ledger.events()])
+    impact = subject_impact(graph, token)
+    assert impact.erased and impact.erasure is not None and impact.erasure.seq == receipt.seq
+    assert [d.dataset_id for d in impact.matched_datasets] == ["applicants"]
+    assert {(d.version, d.count) for d in impact.decisions} == {("1.0", 1), ("2.0", 1)}
+    # The erasure request counts as answered in time (GDPR Art. 17 with 12(3)).
+    rules = load_rules(default_policies_dir())
+    as_of = ledger.now()
+    evaluation = evaluate(rules, ledger_events(ledger, as_of=as_of), as_of=as_of)
+    verdicts = {r.rule_id: r.verdict for r in evaluation.rules}
+    assert verdicts["gdpr-17-erasure-request-deadline"] == "pass"
+    # The same person recorded again is a new, unrelated subject.
+    again = ledger.record(
+        "consent.granted", payload={"purpose": "x", "explicit": True}, subject=RAW
+    )
+    assert ledger.get(again.seq).subject not in (None, token)
+
+
+def test_erasing_nothing_writes_nothing_and_says_why(ledger: Ledger) -> None:
+    story(ledger)
+    size = len(ledger)
+    with pytest.raises(NotFoundError, match="no subject with that identifier"):
+        ledger.erase("nobody@example.com", reason="r")
+    with pytest.raises(NotFoundError, match="no dsr.received with request id 'dsr-404'"):
+        ledger.erase(RAW, reason="r", request_id="dsr-404")
+    token = ledger.subject_token(RAW)
+    ledger.erase(token=token, reason="r")
+    with pytest.raises(NotFoundError, match="already erased"):
+        ledger.erase(token=token, reason="again")
+    assert len(ledger) == size + 1  # only the one erasure.completed
+
+
+def test_purge_shreds_subjects_idle_since_the_cut_off(ledger: Ledger, db_url: str) -> None:
+    ledger.record("consent.granted", payload={"purpose": "p", "explicit": True}, subject="old")
+    old = ledger.record("decision.made", payload=decision(explanation="old's"), subject="old")
+    early = ledger.record("decision.made", payload=decision(explanation="early"), subject="both")
+    cut_off = ledger.now()
+    kept = ledger.record("decision.made", payload=decision(explanation="new's"), subject="new")
+    ledger.record("decision.made", payload=decision(explanation="late"), subject="both")
+    receipt, shredded = ledger.purge(cut_off, reason="retention: 6 months after last contact")
+    # Only "old": "new" and "both" have events after the cut-off and keep their keys.
+    assert shredded == 1
+    assert ledger.get(old.seq).payload["explanation"] == ERASED
+    assert ledger.get(early.seq).payload["explanation"] == "early"
+    assert ledger.get(kept.seq).payload["explanation"] == "new's"
+    purged = ledger.get(receipt.seq)
+    assert purged.type == "log.purged" and purged.payload["reason"].startswith("retention")
+    assert sql(db_url, "SELECT count(*) FROM subjects") == [(2,)]
+    assert ledger.verify(deep=True).size == len(ledger)
+
+
+def test_erase_and_purge_from_the_cli(tmp_path: Path) -> None:
+    assert auditml("init", "--origin", "bank.example/l", cwd=tmp_path).returncode == 0
+    with Ledger.open(
+        f"sqlite:///{tmp_path / 'auditml.db'}", key_dir=tmp_path / ".auditml"
+    ) as ledger:
+        story(ledger)
+    done = auditml(
+        "erase", "--subject", RAW, "--request-id", "dsr-9", "--reason", "Art. 17", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "erased" in done.stdout and "request dsr-9 answered" in done.stdout
+    again = auditml("erase", "--subject", RAW, "--reason", "Art. 17", cwd=tmp_path)
+    assert again.returncode == 2 and "already erased" in again.stderr
+    assert "Traceback" not in again.stderr
+    neither = auditml("erase", "--reason", "x", cwd=tmp_path)
+    assert neither.returncode == 2 and "--subject or --token" in neither.stderr
+    purge = auditml("purge", "--before", "2000-01-01T00:00:00Z", "--reason", "r", cwd=tmp_path)
+    assert purge.returncode == 0 and "0 subject(s) crypto-shredded" in purge.stdout
+    assert auditml("verify", "--deep", cwd=tmp_path).returncode == 0
