@@ -92,7 +92,14 @@ def disable_append_only(url: str) -> None:
         for (name,) in sql(url, "SELECT name FROM sqlite_master WHERE type = 'trigger'"):
             sql(url, f"DROP TRIGGER {name}")
         return
-    for table in ("events", "tree_nodes", "checkpoints", "public_keys", "ledger_info"):
+    for table in (
+        "events",
+        "tree_nodes",
+        "checkpoints",
+        "public_keys",
+        "ledger_info",
+        "cosignatures",
+    ):
         sql(url, f"ALTER TABLE {table} DISABLE TRIGGER USER")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -39,7 +40,8 @@ def checkpoint(
             table.add_row(str(row.size), row.root, row.created_at)
         console.print(table)
     else:
-        console.print(rows[0].note, end="", highlight=False, markup=False)
+        # Verbatim: a signed note must survive `> file` (rich would wrap its long lines).
+        sys.stdout.write(rows[0].note)
 
 
 def prove(
@@ -76,8 +78,40 @@ def verify(
         typer.Option(help="Evidence file or signed checkpoint held outside the database."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    witness_policy: Annotated[
+        Path | None,
+        typer.Option(help="Require a checkpoint cosigned by this policy's witness quorum."),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="DIR",
+            help="Verify an export directory (auditml export) instead, with no database.",
+        ),
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(help="With --export: trusted verifier key (vkey or file); repeatable."),
+    ] = None,
 ) -> None:
     """Verify the ledger's integrity; exit 1 naming the first bad seq if it is broken."""
+    if export is not None:
+        from auditml.cli.portability import verify_export_command
+
+        verify_export_command(export, key, json_out)
+        return
+    if key:
+        raise ConfigError(
+            "--key is for --export DIR; the ledger's keys come from its key directory"
+        )
+    if witness_policy is not None:
+        if trusted_checkpoint is not None:
+            raise ConfigError(
+                "give --witness-policy or --trusted-checkpoint, not both; run verify once for each"
+            )
+        _verify_witnessed(witness_policy, deep=deep, json_out=json_out)
+        return
     with OPTIONS.open_ledger() as ledger:
         if deep and not json_out:
             with _progress() as bar:
@@ -104,6 +138,28 @@ def verify(
             "signed over[/]; run `auditml checkpoint`"
         )
     console.print(f"  trusted keys from {result.key_source}")
+
+
+def _verify_witnessed(policy_file: Path, *, deep: bool, json_out: bool) -> None:
+    from auditml.cli.witness import load_policy
+    from auditml.ledger.witnessing import verify_with_policy
+
+    policy = load_policy(policy_file)
+    with OPTIONS.open_ledger() as ledger:
+        result, found = verify_with_policy(ledger, policy, deep=deep)
+    if json_out:
+        witnessed = None if found is None else {"size": found.size, "witnesses": found.witnesses}
+        print_json({"ok": True, **asdict(result), "witnessed": witnessed})
+        return
+    console.print(
+        f"[green]verified[/] ({result.depth}): {result.size} events, "
+        f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s"
+    )
+    if found is not None:
+        console.print(
+            f"  extends the checkpoint of size {found.size} cosigned by "
+            f"{', '.join(found.witnesses)} (quorum: {policy.describe()})"
+        )
 
 
 def _progress() -> Progress:

@@ -10,10 +10,14 @@ from cryptography import x509
 from rich.table import Table
 
 from auditml.cli.output import console, print_json
-from auditml.cli.state import OPTIONS
+from auditml.cli.state import OPTIONS, cli_actor
 from auditml.config import load_settings
 from auditml.errors import ConfigError
-from auditml.report.identity import fingerprint, load_signing_certificates
+from auditml.report.identity import (
+    fingerprint,
+    load_signing_certificates,
+    rotate_signing_certificate,
+)
 
 app = typer.Typer(help="Show the ledger's public keys.", no_args_is_help=True)
 
@@ -98,6 +102,44 @@ def _describe(cert: x509.Certificate, purpose: str) -> dict[str, Any]:
         "not_after": cert.not_valid_after_utc.isoformat(),
         "sha256": fingerprint(cert),
     }
+
+
+@app.command()
+def rotate(
+    report_signing: Annotated[
+        bool,
+        typer.Option(
+            "--report-signing",
+            help="Rotate the report-signing certificate instead of the ledger key.",
+        ),
+    ] = False,
+) -> None:
+    """Replace the ledger key (or the report-signing certificate) and record key.rotated.
+
+    The ledger key: the old key signs a checkpoint covering key.rotated, vouching for the
+    new one; older checkpoints stay verifiable, and the old key can sign nothing new.
+    Give auditors the new vkey (ledger.vkey lists both).
+    """
+    with OPTIONS.open_ledger() as ledger:
+        if report_signing:
+            cert = rotate_signing_certificate(ledger.settings)
+            receipt = ledger.record(
+                "key.rotated",
+                payload={"key_id": fingerprint(cert), "purpose": "report signing certificate"},
+                actor=cli_actor(),
+            )
+            console.print(
+                f"[green]rotated[/] the report-signing certificate; key.rotated seq {receipt.seq}"
+            )
+            console.print(f"  new certificate sha256 {fingerprint(cert)}", highlight=False)
+            return
+        receipt, verifier = ledger.rotate_key(actor=cli_actor())
+    console.print(
+        f"[green]rotated[/] the ledger key: key.rotated seq {receipt.seq}, vouched for by a "
+        "checkpoint signed with the old key"
+    )
+    console.print(f"  new verifier key {verifier.to_vkey()}", soft_wrap=True, highlight=False)
+    console.print("Give the new verifier key to your auditors out of band, as with the first.")
 
 
 def register(root: typer.Typer) -> None:

@@ -18,9 +18,11 @@ from auditml.cli import (
     keys,
     lineage,
     policy,
+    portability,
     recording,
     report,
     schema,
+    witness,
 )
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
@@ -60,6 +62,8 @@ policy.register(app)
 check.register(app)
 report.register(app)
 db.register(app)
+portability.register(app)
+witness.register(app)
 erasure.register(app)
 
 

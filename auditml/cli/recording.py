@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS, cli_actor
@@ -66,7 +67,9 @@ def init(
         write_config(
             path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR)
         )
-    console.print(f"[green]created[/] ledger [bold]{name}[/] at {settings.url}")
+    # A password in the URL is masked (use ~/.pgpass or PGPASSWORD rather than the URL).
+    shown = make_url(settings.url).render_as_string(hide_password=True)
+    console.print(f"[green]created[/] ledger [bold]{name}[/] at {shown}", highlight=False)
     console.print(f"  ledger key   {settings.key_dir / 'ledger.key'} (mode 0600)")
     console.print(f"  verifier key {keys[0].to_vkey()}", soft_wrap=True, highlight=False)
     console.print(f"  report signer {signer_note}", soft_wrap=True, highlight=False)

@@ -20,6 +20,8 @@ from auditml.ledger.note import Signer, Verifier
 
 LEDGER_KEY_FILE = "ledger.key"
 LEDGER_VKEY_FILE = "ledger.vkey"
+#: The key a rotation moves to, until the ledger has recorded it (see stage_next_ledger_key).
+NEXT_KEY_FILE = "ledger.key.next"
 PASSPHRASE_ENV = "AUDITML_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a secret)
 
 
@@ -55,11 +57,8 @@ def _passphrase() -> bytes | None:
     return value.encode() if value else None
 
 
-def create_ledger_key(key_dir: Path, name: str) -> Signer:
-    """Generate the ledger key in key_dir and return its signer.
-
-    Raises ConfigError if a key already exists there.
-    """
+def new_key_pem() -> tuple[Ed25519PrivateKey, bytes]:
+    """A new Ed25519 key and its PKCS#8 PEM (encrypted with AUDITML_KEY_PASSPHRASE when set)."""
     key = Ed25519PrivateKey.generate()
     passphrase = _passphrase()
     encryption: serialization.KeySerializationEncryption = (
@@ -70,11 +69,48 @@ def create_ledger_key(key_dir: Path, name: str) -> Signer:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
+    return key, pem
+
+
+def create_ledger_key(key_dir: Path, name: str) -> Signer:
+    """Generate the ledger key in key_dir and return its signer.
+
+    Raises ConfigError if a key already exists there.
+    """
+    key, pem = new_key_pem()
     signer = Signer(name, key)
     write_private(key_dir / LEDGER_KEY_FILE, pem)
     ignore_in_git(key_dir)
     write_public(key_dir / LEDGER_VKEY_FILE, signer.verifier.to_vkey() + "\n")
     return signer
+
+
+def stage_next_ledger_key(key_dir: Path, name: str) -> Signer:
+    """The key a rotation moves to, written beside the current one as ledger.key.next.
+
+    A leftover from an interrupted rotation is reused (the caller checks whether the
+    ledger already recorded it), so the key the ledger names is never lost.
+    """
+    path = key_dir / NEXT_KEY_FILE
+    if path.exists():
+        return _load_key_file(path, name)
+    key, pem = new_key_pem()
+    write_private(path, pem)
+    return Signer(name, key)
+
+
+def promote_next_ledger_key(key_dir: Path, next_key: Signer) -> None:
+    """Finish a rotation: trust the next key's vkey too, and make it the signing key.
+
+    The old private key is overwritten: checkpoints it signed stay verifiable by its
+    vkey, which ledger.vkey keeps.
+    """
+    vkey_path = key_dir / LEDGER_VKEY_FILE
+    known = load_vkey_file(vkey_path) if vkey_path.exists() else []
+    if next_key.verifier not in known:
+        lines = [k.to_vkey() for k in known] + [next_key.verifier.to_vkey()]
+        write_public(vkey_path, "\n".join(lines) + "\n")
+    os.replace(key_dir / NEXT_KEY_FILE, key_dir / LEDGER_KEY_FILE)
 
 
 def ignore_in_git(key_dir: Path) -> None:
@@ -91,14 +127,26 @@ def load_ledger_key(key_dir: Path, name: str) -> Signer:
     Raises ConfigError when the file is missing, readable by others, encrypted without
     a passphrase in AUDITML_KEY_PASSPHRASE, or not an Ed25519 key.
     """
-    path = key_dir / LEDGER_KEY_FILE
+    return _load_key_file(key_dir / LEDGER_KEY_FILE, name)
+
+
+def _load_key_file(path: Path, name: str) -> Signer:
+    missing = (
+        f"no ledger key at {path}; run `auditml init` or point AUDITML_HOME at the key directory"
+    )
+    return Signer(name, load_private_key(path, missing))
+
+
+def load_private_key(path: Path, missing: str) -> Ed25519PrivateKey:
+    """Load an Ed25519 PKCS#8 key file (mode 0600, passphrase from AUDITML_KEY_PASSPHRASE).
+
+    Raises ConfigError with `missing` when there is no file, or saying what is wrong.
+    """
     try:
         mode = path.stat().st_mode
         pem = path.read_bytes()
     except FileNotFoundError as exc:
-        raise ConfigError(
-            f"no ledger key at {path}; run `auditml init` or point AUDITML_HOME at the key directory"
-        ) from exc
+        raise ConfigError(missing) from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
@@ -113,7 +161,7 @@ def load_ledger_key(key_dir: Path, name: str) -> Signer:
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path} is not an Ed25519 key")
-    return Signer(name, key)
+    return key
 
 
 def load_vkey_file(path: Path) -> list[Verifier]:

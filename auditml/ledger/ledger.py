@@ -49,11 +49,20 @@ from auditml.events.payloads import SEALED_FIELDS
 from auditml.ledger import merkle
 from auditml.ledger.canonical import canonicalize, canonicalize_checked
 from auditml.ledger.deep import verify_deep
-from auditml.ledger.evidence import ProvedEvent, build_evidence, checkpoint_from_document
-from auditml.ledger.keys import LEDGER_VKEY_FILE, create_ledger_key, load_ledger_key, load_vkey_file
+from auditml.ledger.evidence import ProvedEvent, build_evidence
+from auditml.ledger.keys import (
+    LEDGER_VKEY_FILE,
+    create_ledger_key,
+    load_ledger_key,
+    load_vkey_file,
+    promote_next_ledger_key,
+    stage_next_ledger_key,
+)
 from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
+from auditml.ledger.rotation import KeySchedule
 from auditml.ledger.store import CheckpointRow, Head, Store, events
+from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
     lookup_hash,
@@ -68,6 +77,8 @@ from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
+#: Runs inside an append's transaction, after its inserts: (connection, frontier, now).
+Also = Callable[[Any, merkle.CompactRange, str], None]
 #: Tries of a batch whose transaction was lost (PostgreSQL: connection, serialisation).
 WRITE_ATTEMPTS = 4
 
@@ -331,7 +342,7 @@ class Ledger:
             )
         erased = token
 
-        def shred(conn: Any) -> None:
+        def shred(conn: Any, _frontier: merkle.CompactRange, _now: str) -> None:
             if self._store.delete_subjects(conn, [erased]) != 1:
                 raise NotFoundError(f"erase: subject {erased} is already erased")
 
@@ -361,7 +372,7 @@ class Ledger:
         }
         prepared = [self._prepare(item, "purge")]
 
-        def shred(conn: Any) -> None:
+        def shred(conn: Any, _frontier: merkle.CompactRange, _now: str) -> None:
             counted.append(self._store.delete_idle_subjects(conn, up_to))
 
         self._settle()
@@ -439,21 +450,46 @@ class Ledger:
         """Return the trusted checkpoint keys and where they came from.
 
         The key directory's ledger.vkey is preferred: a copy held outside the database
-        cannot be swapped by whoever controls the database.
-        Raises IntegrityError if the database lists keys the key directory does not know.
+        cannot be swapped by whoever controls the database. A key it lacks is trusted only
+        when the chain of rotations vouches for it: its `key.rotated` event is covered by
+        a checkpoint signed by the key it replaced.
+        Raises IntegrityError if the database lists any other key.
         """
         with self._store.read() as conn:
             db_keys = [Verifier.from_vkey(r.vkey) for r in self._store.public_key_rows(conn)]
+            rotations = self._rotations(conn)
+            bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
         vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
         if vkey_path.exists():
-            file_keys = load_vkey_file(vkey_path)
-            unknown = [k for k in db_keys if k not in file_keys]
+            trusted = load_vkey_file(vkey_path)
+            source = str(vkey_path)
+            by_id = {k.key_id: k for k in db_keys}
+            for seq, key_id in rotations:
+                if any(k.key_id == key_id for k in trusted):
+                    continue
+                schedule = KeySchedule.of({k.key_id for k in trusted}, rotations)
+                vouching = [k for k in trusted if k.key_id in schedule.allowed(seq + 1)]
+                binding, successor = bindings[seq], by_id.get(key_id)
+                try:
+                    if binding is None or successor is None:
+                        raise SignatureError("no checkpoint or key row")
+                    open_checkpoint(binding.note, vouching)
+                except SignatureError:
+                    raise IntegrityError(
+                        f"key.rotated at seq {seq} names checkpoint key {key_id}, but no "
+                        f"checkpoint of size {seq + 1} signed by the key it replaced vouches "
+                        "for it: someone added a key to the database",
+                        seq=seq,
+                    ) from None
+                trusted.append(successor)
+                source = f"{vkey_path} and the rotations it vouches for"
+            unknown = [k for k in db_keys if k not in trusted]
             if unknown:
                 raise IntegrityError(
                     f"the database lists checkpoint key {unknown[0].key_id} that {vkey_path} does "
                     "not hold: someone added a key to the database"
                 )
-            return file_keys, str(vkey_path)
+            return trusted, source
         return db_keys, "database public_keys table (no ledger.vkey in the key directory)"
 
     # -- recording ----------------------------------------------------------------
@@ -574,6 +610,16 @@ class Ledger:
             and self._frontier_tip == head.last_leaf_hash
         ):
             return merkle.CompactRange(head.size, list(self._frontier.hashes))
+        cached, tip = self._frontier, self._frontier_tip
+        if cached is not None and tip is not None and 0 < head.size - cached.size <= 4096:
+            # Other writers appended since: extend our frontier by their leaves (one read)
+            # rather than rebuild it from stored nodes (a read per stored level).
+            leaves = self._store.leaf_hashes(conn, cached.size - 1, head.size)
+            if leaves and leaves[0] == tip and len(leaves) == head.size - cached.size + 1:
+                frontier = merkle.CompactRange(cached.size, list(cached.hashes))
+                for leaf in leaves[1:]:
+                    frontier.append(leaf)
+                return frontier
         subtrees = merkle.CompactRange.subtrees_of(head.size)
         return merkle.CompactRange(head.size, self._store.subtree_hashes(conn, subtrees))
 
@@ -581,9 +627,10 @@ class Ledger:
         self,
         prepared: Sequence[PreparedEvent],
         labels: Sequence[str] | None,
-        also: Callable[[Any], None] | None = None,
+        also: Also | None = None,
     ) -> list[Receipt]:
-        """Append a batch; `also(conn)` runs in the same transaction (erasure's delete)."""
+        """Append a batch; `also(conn, frontier, now)` runs in the same transaction after
+        the inserts (erasure's delete, a rotation's binding checkpoint)."""
         if self._store.dialect == "sqlite":
             # One file, one lock: a failed SQLite write is not one a retry would fix.
             return self._append_once(prepared, labels, frozenset(), also)
@@ -613,7 +660,7 @@ class Ledger:
         prepared: Sequence[PreparedEvent],
         labels: Sequence[str] | None,
         generated: frozenset[str | None],
-        also: Callable[[Any], None] | None = None,
+        also: Also | None = None,
     ) -> list[Receipt]:
         limit = self._settings.max_payload_bytes
         with self._store.write() as conn:
@@ -700,7 +747,7 @@ class Ledger:
                 self._store.insert_events(conn, rows)
                 self._store.insert_nodes(conn, nodes)
                 if also is not None:
-                    also(conn)
+                    also(conn, frontier, recorded_at)
                 self._maybe_checkpoint(conn, frontier, recorded_at)
         if rows:
             self._frontier = frontier
@@ -761,8 +808,7 @@ class Ledger:
         every_s = self._settings.checkpoint_every_seconds
         if not every_n and not every_s:
             return
-        signer = self._signing_key(required=False)
-        if signer is None:
+        if self._signing_key(required=False) is None:
             return
         latest = self._store.checkpoint_rows(conn, latest_only=True)
         last_size = latest[0].size if latest else 0
@@ -773,8 +819,83 @@ class Ledger:
             parse_time(now, where="now") - parse_time(since, where="checkpoint")
         ).total_seconds()
         due = (every_n and frontier.size - last_size >= every_n) or (every_s and elapsed >= every_s)
-        if due and frontier.size > last_size:
+        if not due or frontier.size <= last_size:
+            return
+        signer = self._signer_in_force(conn, required=False)
+        if signer is not None:
             self._sign_checkpoint(conn, signer, frontier.size, frontier.root(), now)
+
+    def _rotations(self, conn: Any) -> list[tuple[int, str]]:
+        """Every rotation of the checkpoint key: (seq of key.rotated, new key id)."""
+        found = []
+        for seq, body in self._store.bodies_of_type(conn, "key.rotated"):
+            payload = json.loads(body).get("payload", {})
+            if payload.get("purpose") == "checkpoint":
+                found.append((seq, str(payload.get("key_id"))))
+        return found
+
+    def _signer_in_force(self, conn: Any, *, required: bool) -> Signer | None:
+        """The signing key, if it is the one in force; reloaded once if another process
+        rotated it. None (or ConfigError when required) when this key was retired."""
+        signer = self._signing_key(required=required)
+        rotations = self._rotations(conn) if signer is not None else []
+        if signer is None or not rotations or rotations[-1][1] == signer.verifier.key_id:
+            return signer
+        self._signer_loaded = False
+        signer = self._signing_key(required=required)
+        if signer is not None and signer.verifier.key_id == rotations[-1][1]:
+            return signer
+        if required:
+            raise ConfigError(
+                f"the ledger key was rotated to key {rotations[-1][1]} at seq {rotations[-1][0]}, "
+                f"but {self._settings.key_dir} holds another key; use the key directory "
+                "that holds the new key"
+            )
+        return None
+
+    def rotate_key(self, actor: Mapping[str, str] | None = None) -> tuple[Receipt, Verifier]:
+        """Replace the ledger's checkpoint key; return the key.rotated receipt and the new key.
+
+        One transaction records `key.rotated` (the new key's id) and a checkpoint covering
+        it signed by the old key, so the old key vouches for its successor; then the new
+        key becomes the signing key and ledger.vkey lists both. Checkpoints signed before
+        stay verifiable with the old key; any later one signed by it is refused.
+        Raises ConfigError when the current key is not available.
+        """
+        self._settle()
+        old = self._signing_key(required=True)
+        assert old is not None
+        key_dir = self._settings.key_dir
+        new = stage_next_ledger_key(key_dir, self.origin)
+        key_id = new.verifier.key_id
+        with self._store.read() as conn:
+            done = any(k == key_id for _, k in self._rotations(conn))
+        if not done:  # else an interrupted rotation recorded it already: only finish it
+            item = {
+                "type": "key.rotated",
+                "payload": {"key_id": key_id, "purpose": "checkpoint"},
+                **({} if actor is None else {"actor": actor}),
+            }
+
+            def bind(conn: Any, frontier: merkle.CompactRange, now: str) -> None:
+                self._store.add_public_key(
+                    conn,
+                    key_id=key_id,
+                    name=self.origin,
+                    vkey=new.verifier.to_vkey(),
+                    purpose="checkpoint",
+                    created_at=now,
+                )
+                self._sign_checkpoint(conn, old, frontier.size, frontier.root(), now)
+
+            with collector_paused():
+                self._append([self._prepare(item, "rotate_key")], None, bind)
+        promote_next_ledger_key(key_dir, new)
+        self._signer, self._signer_loaded = new, True
+        with self._store.read() as conn:
+            seq = next(s for s, k in reversed(self._rotations(conn)) if k == key_id)
+            row = self._store.event_by(conn, seq=seq)
+        return Receipt(seq, row.id, bytes(row.leaf_hash).hex()), new.verifier
 
     def _sign_checkpoint(
         self, conn: Any, signer: Signer, size: int, root: bytes, now: str
@@ -790,12 +911,13 @@ class Ledger:
         Raises ConfigError when the ledger key is not available.
         """
         self._settle()
-        signer = self._signing_key(required=True)
-        assert signer is not None
+        self._signing_key(required=True)
         with self._store.write() as conn:
             head = self._store.head(conn)
             existing = self._store.checkpoint_at(conn, head.size)
             if existing is None:
+                signer = self._signer_in_force(conn, required=True)
+                assert signer is not None
                 frontier = self._frontier_at(conn, head)
                 existing = self._sign_checkpoint(
                     conn, signer, head.size, frontier.root(), format_time(self._clock())
@@ -1021,7 +1143,8 @@ class Ledger:
         with self._store.read() as conn:
             head = self._store.head(conn)
             rows = self._store.checkpoint_rows(conn)
-        checkpoints = [self._open_checkpoint_row(row, keys) for row in rows]
+            schedule = KeySchedule.of({k.key_id for k in keys}, self._rotations(conn))
+        checkpoints = [self._open_checkpoint_row(row, keys, schedule) for row in rows]
         latest = checkpoints[-1] if checkpoints else None
         if latest is not None and head.size < latest.size:
             raise IntegrityError(
@@ -1064,10 +1187,19 @@ class Ledger:
             seconds=time.perf_counter() - started,
         )
 
-    def _open_checkpoint_row(self, row: CheckpointRow, keys: list[Verifier]) -> Checkpoint:
+    def _open_checkpoint_row(
+        self, row: CheckpointRow, keys: list[Verifier], schedule: KeySchedule
+    ) -> Checkpoint:
+        allowed = schedule.allowed(row.size)
         try:
-            checkpoint = open_checkpoint(row.note, keys)
+            checkpoint = open_checkpoint(row.note, [k for k in keys if k.key_id in allowed])
         except (SignatureError, ValidationError) as exc:
+            if len(allowed) < len(keys) and _opens(row.note, keys):
+                raise IntegrityError(
+                    f"checkpoint at size {row.size} is signed by a retired ledger key (rotated "
+                    f"at seq {schedule.rotated_at(row.size)}); only key "
+                    f"{', '.join(sorted(allowed))} may sign it: a forgery with an old key"
+                ) from exc
             raise SignatureError(
                 f"checkpoint at size {row.size}: {exc} (a forged or altered checkpoint)", seq=None
             ) from exc
@@ -1095,7 +1227,8 @@ class Ledger:
                     f"cannot read trusted checkpoint {source}: {exc.strerror}"
                 ) from exc
             doc = text if not text.lstrip().startswith("{") else json.loads(text)
-        note = doc if isinstance(doc, str) else checkpoint_from_document(doc)
+        # An evidence file's checkpoint, or a witness state's last cosigned one.
+        note = doc if isinstance(doc, str) else trusted_note(doc, self.origin)
         # Only the ledger's own keys count: keys listed inside the file would let the
         # file vouch for itself.
         checkpoint = open_checkpoint(note, keys)
@@ -1177,6 +1310,14 @@ def _request(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 def _label(labels: Sequence[str] | None, position: int) -> str:
     return labels[position] if labels is not None else f"event {position}"
+
+
+def _opens(note: str, keys: list[Verifier]) -> bool:
+    try:
+        open_checkpoint(note, keys)
+    except (SignatureError, ValidationError):
+        return False
+    return True
 
 
 def _signed(row: CheckpointRow) -> SignedCheckpoint:

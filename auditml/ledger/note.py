@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -32,9 +33,12 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def key_hash(name: str, public_key: bytes) -> bytes:
-    """Return the 4-byte key hash that prefixes every signature by this key."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519_ALG]) + public_key).digest()[:4]
+def key_hash(name: str, public_key: bytes, alg: int = ED25519_ALG) -> bytes:
+    """Return the 4-byte key hash that prefixes every signature by this key.
+
+    `alg` is the C2SP signature type: 0x01 for Ed25519 notes, 0x04 for cosignatures.
+    """
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
 def _check_key_name(name: str) -> None:
@@ -47,10 +51,17 @@ def _check_key_name(name: str) -> None:
 
 @dataclass(frozen=True)
 class Verifier:
-    """A public key that can check note signatures, parsed from or written as a vkey."""
+    """A public key that can check note signatures, parsed from or written as a vkey.
+
+    Subclasses set another C2SP signature type (ALG) and how their keys are called.
+    """
 
     name: str
     public_key: bytes
+
+    ALG: ClassVar[int] = ED25519_ALG
+    KIND: ClassVar[str] = "verifier key"
+    WRONG_TYPE_HINT: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         _check_key_name(self.name)
@@ -59,7 +70,7 @@ class Verifier:
 
     @property
     def key_hash(self) -> bytes:
-        return key_hash(self.name, self.public_key)
+        return key_hash(self.name, self.public_key, self.ALG)
 
     @property
     def key_id(self) -> str:
@@ -68,36 +79,38 @@ class Verifier:
 
     def to_vkey(self) -> str:
         """Return the verifier key in signed-note form: name+hexhash+base64(0x01||key)."""
-        encoded = base64.b64encode(bytes([ED25519_ALG]) + self.public_key).decode()
+        encoded = base64.b64encode(bytes([self.ALG]) + self.public_key).decode()
         return f"{self.name}+{self.key_id}+{encoded}"
 
     @classmethod
-    def from_vkey(cls, text: str) -> Verifier:
+    def from_vkey(cls, text: str) -> Self:
         """Parse a vkey; raise ValidationError if it is malformed or its hash does not match."""
         text = text.strip()
         parts = text.split("+", 2)
+        kind = cls.KIND
         if len(parts) != 3:
             raise ValidationError(
-                f"malformed verifier key {text[:80]!r}: expected name+keyhash+base64key"
+                f"malformed {kind} {text[:80]!r}: expected name+keyhash+base64key"
             )
         name, hash_hex, encoded = parts
         if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
             raise ValidationError(
-                f"malformed verifier key for {name!r}: the key hash must be 8 lowercase hex digits"
+                f"malformed {kind} for {name!r}: the key hash must be 8 lowercase hex digits"
             )
         try:
             raw = base64.b64decode(encoded, validate=True)
             expected_hash = bytes.fromhex(hash_hex)
         except (binascii.Error, ValueError) as exc:
-            raise ValidationError(f"malformed verifier key for {name!r}: {exc}") from exc
-        if len(raw) != 33 or raw[0] != ED25519_ALG:
+            raise ValidationError(f"malformed {kind} for {name!r}: {exc}") from exc
+        if len(raw) != 33 or raw[0] != cls.ALG:
             raise ValidationError(
-                f"verifier key for {name!r} is not an Ed25519 key (type 0x01, 32 bytes)"
+                f"{kind} for {name!r} is not an Ed25519 key of type 0x{cls.ALG:02x} (32 bytes)"
+                + cls.WRONG_TYPE_HINT
             )
         verifier = cls(name, raw[1:])
         if verifier.key_hash != expected_hash:
             raise ValidationError(
-                f"verifier key for {name!r}: key hash {hash_hex} does not match the key"
+                f"{kind} for {name!r}: key hash {hash_hex} does not match the key"
             )
         return verifier
 

@@ -17,7 +17,7 @@ import re
 from auditml.errors import ConfigError
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-INTEGRITY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys")
+INTEGRITY_TABLES = ("events", "tree_nodes", "checkpoints", "public_keys", "cosignatures")
 READ_ONLY_TABLES = ("ledger_info", "alembic_version")
 
 

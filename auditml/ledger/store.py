@@ -107,6 +107,20 @@ ledger_info = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+# Witness cosignatures (revision 0002): each row holds the ledger-signed checkpoint note
+# the witness checked and its C2SP cosignature line, so it verifies on its own.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("size", SeqInt, primary_key=True, autoincrement=False),
+    Column("key_id", String(8), primary_key=True),
+    Column("witness", String(200), nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("checkpoint", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
 # The one mutable table, and it carries no integrity: deleting a row is how erasure
 # works (the subject's token becomes unlinkable and its sealed fields unreadable).
 subjects = Table(
@@ -564,6 +578,16 @@ class Store:
                 found[token] = _as_bytes(wrapped)
         return found
 
+    def leaf_hashes(self, conn: Connection, start: int, stop: int) -> list[bytes]:
+        """The leaf hashes of entries [start, stop), in seq order."""
+        sql = f"SELECT leaf_hash FROM events WHERE seq >= {self._ph} AND seq < {self._ph} ORDER BY seq"
+        return [_as_bytes(leaf) for (leaf,) in conn.exec_driver_sql(sql, (start, stop))]
+
+    def bodies_of_type(self, conn: Connection, event_type: str) -> list[tuple[int, bytes]]:
+        """Return (seq, body) of every event of one type, in seq order (rare types only)."""
+        sql = f"SELECT seq, body FROM events WHERE type = {self._ph} ORDER BY seq"
+        return [(seq, _as_bytes(body)) for seq, body in conn.exec_driver_sql(sql, (event_type,))]
+
     def delete_subjects(self, conn: Connection, tokens: Sequence[str]) -> int:
         """Delete subjects by token (erasure: their data keys are gone); return how many."""
         deleted = 0
@@ -702,3 +726,56 @@ class Store:
     @staticmethod
     def public_key_rows(conn: Connection) -> list[Any]:
         return list(conn.execute(select(public_keys).order_by(public_keys.c.created_at)))
+
+    @staticmethod
+    def add_cosignature(conn: Connection, row: dict[str, Any]) -> bool:
+        """Insert a cosignature row (size, key_id, witness, root, checkpoint, signature,
+        created_at) unless that witness key already cosigned that size; return whether."""
+        exists = conn.execute(
+            select(cosignatures.c.size).where(
+                cosignatures.c.size == row["size"], cosignatures.c.key_id == row["key_id"]
+            )
+        ).first()
+        if exists is not None:
+            return False
+        conn.execute(insert(cosignatures).values(**row))
+        return True
+
+    @staticmethod
+    def cosignature_rows(conn: Connection) -> list[Any]:
+        """Every cosignature row, newest checkpoint size first."""
+        return list(
+            conn.execute(
+                select(cosignatures).order_by(cosignatures.c.size.desc(), cosignatures.c.key_id)
+            )
+        )
+
+    # -- export and import (auditml.ledger.export*) ------------------------------
+
+    def raw_bodies(
+        self, conn: Connection, *, start: int = 0, page: int = 20000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield (seq, body) of every event from start on, in seq order (keyset pages)."""
+        sql = f"SELECT seq, body FROM events WHERE seq >= {self._ph} ORDER BY seq LIMIT {self._ph}"
+        return self._raw_pages(conn, sql, start, None, page)
+
+    @staticmethod
+    def ledger_info_row(conn: Connection) -> Any:
+        """The one ledger_info row: origin, format, created_at."""
+        return conn.execute(select(ledger_info)).one()
+
+    @staticmethod
+    def subject_rows(conn: Connection, *, page: int = 5000) -> Iterator[Any]:
+        """Yield every subjects row (lookup, token, wrapped_key, created_at) in token order."""
+        stmt = select(subjects).order_by(subjects.c.token).execution_options(yield_per=page)
+        yield from conn.execute(stmt)
+
+    @staticmethod
+    def restore_schema(
+        conn: Connection, *, origin: str, ledger_format: int, created_at: str
+    ) -> None:
+        """Create the schema on conn (inside the caller's write) for a ledger being restored."""
+        schema.upgrade(conn)
+        conn.execute(
+            insert(ledger_info).values(origin=origin, format=ledger_format, created_at=created_at)
+        )

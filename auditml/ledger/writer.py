@@ -48,7 +48,10 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._linger = linger
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # queue.Queue, not SimpleQueue: CPython 3.11's SimpleQueue.get(timeout=) can turn a
+        # deadline passed during a wakeup into a negative wait, which blocks forever (seen
+        # under load: every caller of the ledger hung).
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="auditml-group-commit", daemon=True)

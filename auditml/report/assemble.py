@@ -23,6 +23,7 @@ from auditml.events.timefmt import format_time
 from auditml.ledger import merkle
 from auditml.ledger.ledger import Ledger
 from auditml.ledger.note import Checkpoint, Note
+from auditml.ledger.witnessing import witnessed_evidence
 from auditml.lineage import build_lineage, model_label
 from auditml.policy.engine import VERDICT_ORDER, Evaluation, Finding, evaluate
 from auditml.policy.loader import RuleSet
@@ -309,6 +310,10 @@ def assemble(
         "approvals": approvals,
         "incidents": incidents,
     }
+    # A cosigned checkpoint inside this one, with the proof that this one extends it.
+    witnessed = witnessed_evidence(ledger, checkpoint.size, bytes.fromhex(checkpoint.root))
+    if witnessed is not None:
+        evidence_doc["witnessed"] = witnessed[0]
     evidence = orjson.dumps(evidence_doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
     previous: PreviousReport | None = None
     if previous_size is not None:
@@ -414,4 +419,12 @@ def assemble(
             }
         ],
     }
+    if witnessed is not None:
+        cosigned = Checkpoint.from_text(Note.parse(witnessed[0]["checkpoint"]).text)
+        report["witnessed"] = {
+            "size": cosigned.size,
+            "root_hex": cosigned.root.hex(),
+            "witnesses": witnessed[1],
+            "consistent": True,  # witnessed_evidence verified the consistency proof
+        }
     return Assembled(report, evidence, evaluation)

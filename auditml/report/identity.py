@@ -93,11 +93,28 @@ def create_signing_identity(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
+    key, cert = _issue_signing_certificate(
+        ca_key, ca_cert, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name), org])
+    )
+    encryption = _encryption(os.environ.get(PASSPHRASE_ENV))
+    write_private(key_dir / CA_KEY_FILE, _pkcs8(ca_key, encryption))
+    write_public(key_dir / CA_CERT_FILE, ca_cert.public_bytes(Encoding.PEM).decode())
+    write_private(key_dir / SIGNING_KEY_FILE, _pkcs8(key, encryption))
+    write_public(key_dir / SIGNING_CERT_FILE, cert.public_bytes(Encoding.PEM).decode())
+    ignore_in_git(key_dir)
+    return SigningIdentity(key, cert, (ca_cert,), name, role, meaning)
+
+
+def _issue_signing_certificate(
+    ca_key: CertificateIssuerPrivateKeyTypes, ca_cert: x509.Certificate, subject: x509.Name
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new report-signing key and its certificate, issued by the CA."""
+    now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate clock skew of readers
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name), org]))
-        .issuer_name(ca_name)
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
@@ -111,13 +128,40 @@ def create_signing_identity(
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return key, cert
+
+
+def rotate_signing_certificate(settings: Settings) -> x509.Certificate:
+    """Replace the key directory's report-signing key and certificate with new ones from
+    the same CA and subject; return the new certificate.
+
+    Reports signed before still verify: each carries its own certificate, and the CA is
+    unchanged. Raises ConfigError when reports are signed with a certificate of your own
+    (rotate that with your CA) or the key directory holds no identity.
+    """
+    if settings.signer_pkcs12 or settings.signer_key:
+        raise ConfigError(
+            "reports are signed with your own certificate (signer_pkcs12 / signer_key in "
+            "auditml.toml): rotate it with your CA and point auditml.toml at the new one"
+        )
+    key_dir = settings.key_dir
+    ca_cert = load_certificate(key_dir / CA_CERT_FILE)
+    ca_key = _issuer_key(_load_key(key_dir / CA_KEY_FILE, PASSPHRASE_ENV), key_dir / CA_KEY_FILE)
+    old = load_certificate(key_dir / SIGNING_CERT_FILE)
+    key, cert = _issue_signing_certificate(ca_key, ca_cert, old.subject)
     encryption = _encryption(os.environ.get(PASSPHRASE_ENV))
-    write_private(key_dir / CA_KEY_FILE, _pkcs8(ca_key, encryption))
-    write_public(key_dir / CA_CERT_FILE, ca_cert.public_bytes(Encoding.PEM).decode())
-    write_private(key_dir / SIGNING_KEY_FILE, _pkcs8(key, encryption))
-    write_public(key_dir / SIGNING_CERT_FILE, cert.public_bytes(Encoding.PEM).decode())
-    ignore_in_git(key_dir)
-    return SigningIdentity(key, cert, (ca_cert,), name, role, meaning)
+    # New files beside the old, then renamed over them: never a key without its certificate.
+    for name, data in (
+        (SIGNING_KEY_FILE, _pkcs8(key, encryption)),
+        (SIGNING_CERT_FILE, cert.public_bytes(Encoding.PEM)),
+    ):
+        staged = key_dir / f"{name}.next"
+        staged.unlink(missing_ok=True)
+        write_private(staged, data)
+    for name in (SIGNING_KEY_FILE, SIGNING_CERT_FILE):
+        os.replace(key_dir / f"{name}.next", key_dir / name)
+    os.chmod(key_dir / SIGNING_CERT_FILE, 0o644)
+    return cert
 
 
 def load_signing_identity(settings: Settings) -> SigningIdentity:

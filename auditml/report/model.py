@@ -8,7 +8,7 @@ assembly, with the number left out in an `omitted` field ("N more in evidence.js
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 Verdict = Literal["pass", "fail", "pending", "not_applicable", "needs_human"]
 
@@ -85,6 +85,15 @@ class PreviousReport(TypedDict):
     consistent: bool
 
 
+class WitnessedInfo(TypedDict):
+    """The newest checkpoint witnesses cosigned inside the report's (evidence.json `witnessed`)."""
+
+    size: int
+    root_hex: str
+    witnesses: list[str]  # the cosigners' key names, as their cosignature lines give them
+    consistent: bool  # the report's checkpoint extends it (consistency proof verified)
+
+
 class LineageNode(TypedDict):
     id: str
     kind: Literal["dataset", "model", "deployment"]
@@ -158,6 +167,7 @@ class ReportData(TypedDict):
     regimes: list[RegimeItem]
     verification: VerificationInfo
     previous: PreviousReport | None
+    witnessed: NotRequired[WitnessedInfo]  # absent when no witness cosigned yet
     summary: dict[str, int]  # verdict -> number of findings (passes counted)
     rules: list[RuleItem]
     findings: list[FindingItem]  # fail and pending, worst first

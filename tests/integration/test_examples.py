@@ -170,3 +170,18 @@ def test_credit_pipeline_runs_as_a_script(tmp_path: Path) -> None:
     )
     assert again.returncode == 1
     assert "already holds the ledger" in again.stderr
+
+
+def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
+    """The README says its Python blocks run as they are, in order, in one session."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    tour = readme[readme.index("## The tour") : readme.index("## What verification catches")]
+    blocks = [part.split("```", 1)[0] for part in tour.split("```python\n")[1:]]
+    assert len(blocks) >= 5
+    script = tmp_path / "tour.py"
+    script.write_text("\n".join(blocks))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "{'erased': True}" in done.stdout

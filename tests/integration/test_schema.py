@@ -33,18 +33,19 @@ def test_migrations_build_exactly_the_tables_the_code_uses(ledger: Ledger, db_ur
     assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
 
 
-def test_a_ledger_from_before_migrations_opens_and_is_stamped_by_upgrade(
+def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(
     db_url: str, tmp_path: Path
 ) -> None:
     # What `auditml init` made before migrations existed: the tables, no alembic_version.
     with Ledger.create(db_url, origin="old.example/l", key_dir=tmp_path / "k") as ledger:
         ledger.record("model.deployed", payload=deployed())
     sql(db_url, "DROP TABLE alembic_version")
-    with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
-        assert len(ledger) == 1
+    sql(db_url, "DROP TABLE cosignatures")  # revision 0002's: not in a pre-migration ledger
+    with pytest.raises(ConfigError, match="revision 0001; this auditml needs"):
+        Ledger.open(db_url, key_dir=tmp_path / "k")
     result = auditml("--url", db_url, "db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.BASELINE,)]
+    assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
     with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
         assert ledger.verify(deep=True).size == 1
 
