@@ -18,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice, repeat
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from auditml.ledger.export import (
 )
 from auditml.ledger.keys import LEDGER_VKEY_FILE, load_vkey_file
 from auditml.ledger.note import Checkpoint, Verifier, open_checkpoint
+from auditml.ledger.rotation import KeySchedule
 from auditml.ledger.store import NODE_STRIDE, CheckpointRow
 from auditml.ledger.verify import RowChecker
 
@@ -113,6 +114,8 @@ class Export:
     subject_count: int | None
 
     cosigned: list[Checkpoint]
+    #: The keys checkpoints were checked with; walk() also checks who signed when.
+    trusted: list[Verifier] = field(default_factory=list)
 
     @property
     def origin(self) -> str:
@@ -135,10 +138,12 @@ class Export:
         digest = hashlib.sha256()
         lines = _lines(path, digest)
         rows = RowChecker()
+        rotations: list[tuple[int, str]] = []
         joined = merkle.CompactRange()  # the roots of the whole chunks so far
         chunk, start = 1 << CHUNK_LEVEL, 0
         while bodies := list(islice(lines, chunk)):
             stop = start + len(bodies)
+            rotations += _rotations(bodies, start)
             leaves: list[bytes] = []
             try:
                 rows.check(
@@ -179,7 +184,22 @@ class Export:
                 f"{LEDGER_FILE} says {total} events but {EVENTS_FILE} holds {start}", seq=start
             )
         _compare_digest(EVENTS_FILE, digest.hexdigest(), self.manifest)
+        self._check_signers(rotations)
         return start
+
+    def _check_signers(self, rotations: list[tuple[int, str]]) -> None:
+        """Each checkpoint must be signed by the key in force at its size (FORMAT 8.1a)."""
+        schedule = KeySchedule.of({k.key_id for k in self.trusted}, rotations)
+        for row in self.checkpoint_rows:
+            allowed = [k for k in self.trusted if k.key_id in schedule.allowed(row.size)]
+            try:
+                open_checkpoint(row.note, allowed)
+            except (SignatureError, ValidationError):
+                raise IntegrityError(
+                    f"{CHECKPOINTS_FILE}: checkpoint at size {row.size} is signed by a retired "
+                    f"ledger key (rotated at seq {schedule.rotated_at(row.size)}): a forgery "
+                    "with an old key"
+                ) from None
 
     def subjects(self) -> Iterator[dict[str, Any]]:
         """Yield the rows of subjects.jsonl as table rows (bytes decoded); nothing if absent."""
@@ -275,6 +295,7 @@ def open_export(
         from_export,
         subject_count,
         cosigned,
+        trusted=trusted,
     )
 
 
@@ -306,6 +327,17 @@ def _cosignatures(
         rows.append(row)
         cosigned.append(checkpoint)
     return rows, cosigned
+
+
+def _rotations(bodies: list[bytes], start: int) -> list[tuple[int, str]]:
+    """(seq, new key id) of the checkpoint-key rotations among these lines."""
+    found = []
+    for offset, body in enumerate(bodies):
+        if b'"key.rotated"' in body:
+            payload = json.loads(body).get("payload", {})
+            if payload.get("purpose") == "checkpoint":
+                found.append((start + offset, str(payload.get("key_id"))))
+    return found
 
 
 def _trusted_keys(

@@ -6,10 +6,11 @@ as erased, nothing links the identifier to the token, lineage still answers by t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import database_bytes, sql
+from conftest import StepClock, database_bytes, sql
 from test_cli import auditml
 
 from auditml import Ledger, NotFoundError
@@ -19,6 +20,9 @@ from auditml.lineage import build_lineage, subject_impact
 from auditml.policy.engine import evaluate
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.policy.stream import ledger_events
+from auditml.report.identity import create_signing_identity
+from auditml.report.issue import issue_report
+from auditml.report.verify import verify_report
 
 RAW = "ana.garcia@example.com"
 PERSONAL = {"name": "Ana García", "email": RAW}
@@ -186,3 +190,40 @@ def test_erase_and_purge_from_the_cli(tmp_path: Path) -> None:
     purge = auditml("purge", "--before", "2000-01-01T00:00:00Z", "--reason", "r", cwd=tmp_path)
     assert purge.returncode == 0 and "0 subject(s) crypto-shredded" in purge.stdout
     assert auditml("verify", "--deep", cwd=tmp_path).returncode == 0
+
+
+def test_a_report_issued_before_an_erasure_still_verifies(ledger: Ledger, tmp_path: Path) -> None:
+    story(ledger)
+    identity = create_signing_identity(
+        tmp_path / "keys", organisation="bank.example", name="Dora", role="DPO", meaning="ok"
+    )
+    pdf = tmp_path / "before.pdf"
+    issue_report(ledger, pdf, as_of=ledger.now(), identity=identity)
+    ledger.erase(RAW, reason="Art. 17", request_id="dsr-9")
+    ca = identity.chain[-1]
+    result = verify_report(pdf, trust=[ca], ledger=ledger)
+    assert result.ok, result.problems
+    assert dict(result.checks)["ledger"] == "pass"  # the erased ledger extends the report's
+
+
+def test_a_purge_of_logs_younger_than_six_months_is_flagged(db_url: str, tmp_path: Path) -> None:
+    clock = StepClock(datetime(2026, 10, 1, 2, 0, tzinfo=UTC))
+    with Ledger.create(db_url, origin="t.example/p", key_dir=tmp_path / "k", clock=clock) as ledger:
+        ledger.record(
+            "system.registered",
+            payload={
+                "name": "credit",
+                "role": "deployer",
+                "risk_class": "high",
+                "annex_iii_point": "5(b)",
+                "purposes": ["creditworthiness assessment"],
+                "public_authority": False,
+            },
+        )
+        ledger.purge("2026-08-01T00:00:00Z", reason="decision logs older than 60 days")
+        as_of = ledger.now()
+        evaluation = evaluate(
+            load_rules(default_policies_dir()), ledger_events(ledger, as_of=as_of), as_of=as_of
+        )
+    verdicts = {r.rule_id: r.verdict for r in evaluation.rules}
+    assert verdicts["aiact-19-26-6-log-retention"] == "fail"

@@ -12,7 +12,10 @@ from conftest import StepClock, deployed, sql
 from test_cli import auditml
 
 from auditml import ConfigError, IntegrityError, Ledger
+from auditml.ledger import merkle
 from auditml.ledger.evidence import verify_evidence
+from auditml.ledger.export import export_ledger
+from auditml.ledger.export_check import verify_export
 from auditml.ledger.keys import load_ledger_key, load_vkey_file
 from auditml.ledger.note import Checkpoint, open_checkpoint, sign_note
 from auditml.report.identity import CA_CERT_FILE, SIGNING_CERT_FILE, load_certificate
@@ -56,6 +59,8 @@ def test_rotation_is_vouched_for_by_the_old_key_and_both_eras_verify(
     assert not (keys / "ledger.key.next").exists()
     result = ledger.verify(deep=True)
     assert result.size == len(ledger) and result.checkpoints_verified == 3
+    export_ledger(ledger, tmp_path / "export")  # both eras verify from an export too
+    assert verify_export(tmp_path / "export", key_dir=keys).size == len(ledger)
     # Evidence from before the rotation still verifies with the old key alone.
     assert verify_evidence(old_evidence, old_vkeys).events_verified == 1
 
@@ -83,21 +88,25 @@ def test_a_checkpoint_forged_with_the_retired_key_is_refused(
     record(ledger, 4, "a")
     ledger.rotate_key()
     record(ledger, 4, "b")
-    # The thief signs the real root of a later size with the old key and stores it.
-    root = bytes.fromhex(ledger.checkpoint().root)
-    size = len(ledger)
+    # The thief signs the true root of a later size with the old key and stores it.
     record(ledger, 1, "c")
-    forged = sign_note(Checkpoint(ledger.origin, size + 1, root).to_text(), [old_key])
+    leaves = [bytes(r[0]) for r in sql(db_url, "SELECT leaf_hash FROM events ORDER BY seq")]
+    size, root = len(leaves), merkle.root(leaves)
+    forged = sign_note(Checkpoint(ledger.origin, size, root).to_text(), [old_key])
     sql(
         db_url,
         "INSERT INTO checkpoints (size, root, note, created_at) VALUES (:s, :r, :n, :t)",
-        s=size + 1,
+        s=size,
         r=root,
         n=forged,
         t="2026-02-01T00:00:00.000000Z",
     )
     with pytest.raises(IntegrityError, match="signed by a retired ledger key"):
         ledger.verify()
+    # An export of that ledger is refused for the same reason, with no database at all.
+    export_ledger(ledger, tmp_path / "export")
+    with pytest.raises(IntegrityError, match="signed by a retired ledger key"):
+        verify_export(tmp_path / "export", key_dir=tmp_path / "keys")
 
 
 def test_a_key_slipped_into_the_database_is_not_trusted(
