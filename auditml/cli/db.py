@@ -13,7 +13,10 @@ from auditml.errors import ConfigError
 from auditml.ledger import roles, schema
 from auditml.ledger.store import Store
 
-app = typer.Typer(help="The ledger database's schema: status and upgrade.", no_args_is_help=True)
+app = typer.Typer(
+    help="The ledger database: schema status and upgrade, least-privilege grants.",
+    no_args_is_help=True,
+)
 
 
 def _store() -> Store:

@@ -26,8 +26,11 @@ def erase(
         typer.Option(help="The erasure request (dsr.received) this answers, as completed."),
     ] = None,
 ) -> None:
-    """Erase a data subject (GDPR Art. 17): delete their data key and token mapping, and
-    record erasure.completed. Proofs, reports and `verify --deep` stay valid."""
+    """Erase a data subject (GDPR Art. 17) by crypto-shredding; record erasure.completed.
+
+    Deletes their data key and token mapping in the same transaction. Proofs, reports
+    and `verify --deep` stay valid.
+    """
     if (subject is None) == (token is None):
         raise ValidationError("give --subject or --token (one of them)")
     with OPTIONS.open_ledger() as ledger:

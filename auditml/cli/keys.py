@@ -19,7 +19,9 @@ from auditml.report.identity import (
     rotate_signing_certificate,
 )
 
-app = typer.Typer(help="Show the ledger's public keys.", no_args_is_help=True)
+app = typer.Typer(
+    help="The ledger's keys: show their fingerprints, rotate them.", no_args_is_help=True
+)
 
 
 @app.command()
