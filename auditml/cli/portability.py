@@ -42,13 +42,23 @@ def export(
         ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    tiles: Annotated[
+        bool,
+        typer.Option(
+            "--tiles",
+            help="Also write the C2SP tlog-tiles layout (checkpoint, tile/...) of the latest "
+            "checkpoint's tree, readable by any tlog-tiles client as a static site.",
+        ),
+    ] = False,
 ) -> None:
     """Write the whole ledger as plain files (events.jsonl, checkpoints, keys, MANIFEST)."""
     refuse_non_empty(directory)
     with OPTIONS.open_ledger() as ledger:
         total = len(ledger)
         with _ProgressBar("exporting", total, json_out) as update:
-            result = export_ledger(ledger, directory, subjects=not no_subjects, progress=update)
+            result = export_ledger(
+                ledger, directory, subjects=not no_subjects, progress=update, tiles=tiles
+            )
     if json_out:
         print_json({"ok": True, **asdict(result), "uncovered": result.uncovered})
         return
@@ -62,6 +72,11 @@ def export(
         f"{result.checkpoints} checkpoints, {subjects}, {result.bytes:,} bytes "
         f"in {result.seconds:.2f} s"
     )
+    if result.tiles is not None:
+        console.print(
+            f"  tlog-tiles: checkpoint and {result.tiles} tile file(s) for size "
+            f"{result.latest_checkpoint_size}"
+        )
     if result.uncovered:
         console.print(
             f"  [yellow]{result.uncovered} event(s) after the latest checkpoint are not signed "

@@ -29,6 +29,7 @@ from auditml.errors import ConfigError, IntegrityError
 from auditml.events.timefmt import format_time
 from auditml.ledger.ledger import Ledger
 from auditml.ledger.store import Store
+from auditml.ledger.tiles import CHECKPOINT_FILE, TILE_DIR, TileWriter
 
 EXPORT_FORMAT = "auditml.export/v1"
 LEDGER_FILE = "ledger.json"
@@ -53,6 +54,8 @@ class ExportResult:
     subjects: int | None
     bytes: int
     seconds: float
+    #: Tile and entry-bundle files written by `tiles=True` (None without it).
+    tiles: int | None = None
 
     @property
     def uncovered(self) -> int:
@@ -72,12 +75,13 @@ def export_ledger(
     *,
     subjects: bool = True,
     progress: Progress | None = None,
+    tiles: bool = False,
 ) -> ExportResult:
     """Export an open ledger into directory (absent or empty); see export_store."""
     ledger.flush()
     store = Store.connect(ledger.settings.url)
     try:
-        return export_store(store, directory, subjects=subjects, progress=progress)
+        return export_store(store, directory, subjects=subjects, progress=progress, tiles=tiles)
     finally:
         store.close()
 
@@ -88,10 +92,14 @@ def export_store(
     *,
     subjects: bool = True,
     progress: Progress | None = None,
+    tiles: bool = False,
 ) -> ExportResult:
     """Write the whole ledger as an export directory, from one consistent snapshot.
 
     `subjects=False` leaves out subjects.jsonl (an export for an outside auditor).
+    `tiles=True` also writes the C2SP tlog-tiles layout of the latest checkpoint's tree
+    (`checkpoint` and `tile/...`, FORMAT 17.1); ConfigError if there is no checkpoint or
+    an entry it covers is over 65535 bytes.
     Raises ConfigError if directory exists and is not empty (nothing is written), and
     IntegrityError if the ledger has a gap in seq (run `auditml verify --deep`).
     """
@@ -105,8 +113,16 @@ def export_store(
         with store.read(whole_file=True) as conn:
             info = store.ledger_info_row(conn)
             total = store.head(conn).size
-            size = _write_events(work / EVENTS_FILE, store.raw_bodies(conn), total, progress)
             checkpoints = store.checkpoint_rows(conn)
+            tiler = _tile_writer(work, checkpoints) if tiles else None
+            size = _write_events(
+                work / EVENTS_FILE,
+                store.raw_bodies(conn),
+                total,
+                progress,
+                None if tiler is None else tiler.add,
+            )
+            tile_count = None if tiler is None else tiler.finish()
             keys = store.public_key_rows(conn)
             cosigned = sorted(store.cosignature_rows(conn), key=lambda r: (r.size, r.key_id))
             subject_count = (
@@ -150,6 +166,8 @@ def export_store(
             ),
         )
         _write_file(work / VKEY_FILE, "".join(f"{k.vkey}\n" for k in keys).encode())
+        if tiler is not None:
+            _write_file(work / CHECKPOINT_FILE, checkpoints[-1].note.encode())
         latest = checkpoints[-1].size if checkpoints else None
         summary = {
             "export_format": EXPORT_FORMAT,
@@ -187,6 +205,7 @@ def export_store(
         subject_count,
         written,
         time.perf_counter() - started,
+        tile_count,
     )
 
 
@@ -201,8 +220,28 @@ def refuse_non_empty(target: Path) -> None:
         )
 
 
+def _tile_writer(work: Path, checkpoints: list[Any]) -> TileWriter:
+    """A TileWriter for the latest checkpoint's tree, writing under work/tile."""
+    if not checkpoints:
+        raise ConfigError(
+            "--tiles needs a signed checkpoint (the tiles are the tree of the latest one); "
+            "run `auditml checkpoint` first (nothing was written)"
+        )
+
+    def emit(name: str, data: bytes) -> None:
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_file(path, data)
+
+    return TileWriter(checkpoints[-1].size, emit)
+
+
 def _write_events(
-    path: Path, rows: Iterable[tuple[Any, ...]], total: int, progress: Progress | None
+    path: Path,
+    rows: Iterable[tuple[Any, ...]],
+    total: int,
+    progress: Progress | None,
+    each: Callable[[int, bytes], None] | None = None,
 ) -> int:
     expected = 0
     with path.open("wb") as out:
@@ -221,6 +260,8 @@ def _write_events(
                     seq=seq,
                 )
             out.write(body + b"\n")
+            if each is not None:
+                each(seq, body)
             expected += 1
             if progress is not None and expected % 16384 == 0:
                 progress(expected, total)
@@ -273,8 +314,14 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_manifest(work: Path) -> int:
-    """Write MANIFEST (`<sha256 hex>  <name>` per file, sorted); return the bytes exported."""
-    files = sorted(p for p in work.iterdir() if p.name != MANIFEST_FILE)
-    lines = "".join(f"{file_sha256(p)}  {p.name}\n" for p in files)
+    """Write MANIFEST (`<sha256 hex>  <name>` per file, sorted); return the bytes exported.
+
+    Tiles are listed by their path under the directory (`tile/0/000`).
+    """
+    files = sorted(p for p in work.iterdir() if p.name not in (MANIFEST_FILE, TILE_DIR))
+    if (work / TILE_DIR).is_dir():
+        files += (p for p in (work / TILE_DIR).rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.relative_to(work).as_posix())
+    lines = "".join(f"{file_sha256(p)}  {p.relative_to(work).as_posix()}\n" for p in files)
     _write_file(work / MANIFEST_FILE, lines.encode())
     return sum(p.stat().st_size for p in files) + len(lines)

@@ -44,6 +44,7 @@ from auditml.ledger.keys import LEDGER_VKEY_FILE, load_vkey_file
 from auditml.ledger.note import Checkpoint, Verifier, open_checkpoint
 from auditml.ledger.rotation import KeySchedule
 from auditml.ledger.store import NODE_STRIDE, CheckpointRow
+from auditml.ledger.tiles import CHECKPOINT_FILE, TILE_DIR, check_tiles
 from auditml.ledger.verify import RowChecker
 
 #: events.jsonl is checked in chunks of this many lines (a perfect subtree of the tree).
@@ -52,7 +53,9 @@ CHUNK_LEVEL = 15
 Sink = Callable[[int, list[bytes], list[bytes], list[tuple[int, int, bytes]]], None]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  ([A-Za-z0-9._-]+)")
+_MANIFEST_LINE = re.compile(
+    r"([0-9a-f]{64})  ([A-Za-z0-9._-]+|tile/(?:entries|[0-9]+)/(?:x[0-9]{3}/)*[0-9]{3}(?:\.p/[0-9]+)?)"
+)
 _TOKEN = re.compile(r"sub_[a-z2-7]{26}")
 
 
@@ -219,6 +222,7 @@ def verify_export(
     """Verify an export directory; return what was established or raise IntegrityError."""
     started = time.perf_counter()
     export = open_export(directory, keys=keys, key_dir=key_dir)
+    _check_tiles(export)
     size = export.walk(progress=progress)
     return ExportCheck(
         directory=str(export.directory),
@@ -232,6 +236,31 @@ def verify_export(
         files=len(export.manifest),
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_tiles(export: Export) -> None:
+    """Check the tlog-tiles files if the export has them (FORMAT 17.1).
+
+    `checkpoint` must be the latest checkpoint's note verbatim; the tiles must be exactly
+    those of its tree and recompute its signed root (tiles.check_tiles). Their bundles are
+    thereby bound to the same root as events.jsonl, which walk() checks.
+    """
+    names = {n for n in export.manifest if n.startswith(f"{TILE_DIR}/")}
+    if not names and CHECKPOINT_FILE not in export.manifest:
+        return
+    if CHECKPOINT_FILE not in export.manifest or not export.checkpoint_rows:
+        raise IntegrityError(
+            f"the export holds tiles but no {CHECKPOINT_FILE} file or no checkpoint to check "
+            "them with"
+        )
+    latest = export.checkpoint_rows[-1]
+    text = (export.directory / CHECKPOINT_FILE).read_bytes()
+    if text != latest.note.encode():
+        raise IntegrityError(
+            f"{CHECKPOINT_FILE} is not the latest checkpoint (size {latest.size}) of "
+            f"{CHECKPOINTS_FILE} verbatim"
+        )
+    check_tiles(export.directory, latest.size, latest.root, names)
 
 
 def open_export(
@@ -457,6 +486,11 @@ def _read_manifest(path: Path) -> dict[str, str]:
             raise IntegrityError(f"{MANIFEST_FILE} line {number} is malformed: {line[:80]!r}")
         manifest[match[2]] = match[1]
     present = {p.name for p in path.iterdir()} - {MANIFEST_FILE}
+    if (path / TILE_DIR).is_dir():  # tiles are listed by path (FORMAT 17.1)
+        present.remove(TILE_DIR)
+        present |= {
+            p.relative_to(path).as_posix() for p in (path / TILE_DIR).rglob("*") if p.is_file()
+        }
     required = {LEDGER_FILE, EVENTS_FILE, CHECKPOINTS_FILE, KEYS_FILE, VKEY_FILE}
     for name in sorted(required - manifest.keys()) + sorted(manifest.keys() - present):
         raise IntegrityError(f"{name} is missing from the export or from its {MANIFEST_FILE}")

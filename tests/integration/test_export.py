@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import StepClock, deployed, sql
+from conftest import StepClock, deployed, sql, trained
 
 from auditml import Ledger
-from auditml.ledger import export_check
+from auditml.ledger import export_check, merkle, tiles
 from auditml.ledger.canonical import canonicalize
 from auditml.ledger.export import export_ledger
 from auditml.ledger.export_check import verify_export
@@ -474,3 +475,177 @@ def test_witness_cosignatures_travel_with_the_export(tmp_path: Path, postgres_ur
 
     edit_lines(tmp_path / "out", "cosignatures.jsonl", forge)
     assert_fails(verify_cli(tmp_path / "out"), "disagree with the signed note")
+
+
+# -- tlog-tiles (--tiles) -------------------------------------------------------------------
+
+TILED = 700  # events covered by the checkpoint: 2 full level-0 tiles and 188 leaves more
+
+
+def test_tile_paths_follow_the_tlog_tiles_encoding() -> None:
+    assert tiles.tile_path(0, 0) == "tile/0/000"
+    assert tiles.tile_path(0, 1234567) == "tile/0/x001/x234/567"
+    assert tiles.tile_path(2, 1000) == "tile/2/x001/000"
+    assert tiles.tile_path(1, 1234067, 8) == "tile/1/x001/x234/067.p/8"
+    assert tiles.tile_path("entries", 5, 255) == "tile/entries/005.p/255"
+    assert list(tiles.tile_paths(0)) == []
+    assert list(tiles.tile_paths(256)) == ["tile/0/000", "tile/entries/000", "tile/1/000.p/1"]
+    # The spec's example: size 70,000 is 273 full level-0 tiles, a level-0 partial of 112,
+    # one full level-1 tile, a level-1 partial of 17 and a level-2 partial of 1.
+    paths = list(tiles.tile_paths(70_000))
+    assert len([p for p in paths if p.startswith("tile/0/") and ".p/" not in p]) == 273
+    assert [p for p in paths if ".p/" in p] == [
+        "tile/0/273.p/112",
+        "tile/entries/273.p/112",
+        "tile/1/001.p/17",
+        "tile/2/000.p/1",
+    ]
+    assert "tile/1/000" in paths and len(paths) == 2 * 274 + 3
+
+
+def build_tiled(url: str, key_dir: Path) -> None:
+    """A ledger of TILED events with a checkpoint at TILED, and 5 events after it."""
+    with Ledger.create(url, origin=ORIGIN, key_dir=key_dir, clock=StepClock()) as ledger:
+        ledger.record_many(
+            [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(TILED)]
+        )
+        ledger.checkpoint()
+        ledger.record_many(
+            [{"type": "model.deployed", "payload": deployed(str(i))} for i in range(5)]
+        )
+
+
+def tile_names(directory: Path) -> list[str]:
+    return sorted(
+        p.relative_to(directory).as_posix() for p in (directory / "tile").rglob("*") if p.is_file()
+    )
+
+
+def test_tiles_match_the_checkpoint_and_the_stored_bodies(db_url: str, tmp_path: Path) -> None:
+    build_tiled(db_url, tmp_path / "keys")
+    with Ledger.open(db_url, key_dir=tmp_path / "keys") as ledger:
+        result = export_ledger(ledger, tmp_path / "out", tiles=True)
+    out = tmp_path / "out"
+    assert tile_names(out) == sorted(
+        [
+            "tile/0/000",
+            "tile/0/001",
+            "tile/0/002.p/188",
+            "tile/1/000.p/2",
+            "tile/entries/000",
+            "tile/entries/001",
+            "tile/entries/002.p/188",
+        ]
+    )
+    assert result.tiles == 7 and result.latest_checkpoint_size == TILED
+    bodies = [bytes(b) for (b,) in sql(db_url, "SELECT body FROM events ORDER BY seq")]
+    assert len(bodies) == TILED + 5  # the events after the checkpoint are not tiled
+    leaves = [merkle.hash_leaf(b) for b in bodies[:TILED]]
+    ((note, root),) = sql(db_url, "SELECT note, root FROM checkpoints WHERE size = 700")
+    assert (out / "checkpoint").read_text() == note
+    # Known answer: the tiles' root is merkle.root over the leaves and the signed root,
+    # read from the two tiles that hold the frontier only.
+    computed, used = tiles.tile_root(out, TILED)
+    assert computed == merkle.root(leaves) == bytes(root)
+    assert used == ["tile/1/000.p/2", "tile/0/002.p/188"]
+    # Level 0 is the leaf hashes, level 1 the roots of the full level-0 tiles.
+    assert (out / "tile/0/001").read_bytes() == b"".join(leaves[256:512])
+    assert (out / "tile/0/002.p/188").read_bytes() == b"".join(leaves[512:])
+    assert (out / "tile/1/000.p/2").read_bytes() == merkle.root(leaves[:256]) + merkle.root(
+        leaves[256:512]
+    )
+    # Every entry bundle decodes to the stored bodies, uint16 length-prefixed.
+    assert (
+        tiles.read_bundle(out, 0) + tiles.read_bundle(out, 1) + tiles.read_bundle(out, 2, 188)
+        == bodies[:TILED]
+    )
+    assert (out / "tile/entries/000").read_bytes()[:2] == len(bodies[0]).to_bytes(2, "big")
+    # MANIFEST lists the tiles by path; sha256sum and verify_export accept them.
+    manifest = (out / "MANIFEST").read_text()
+    assert "  tile/0/002.p/188\n" in manifest and "  checkpoint\n" in manifest
+    check = subprocess.run(
+        ["sha256sum", "--check", "--strict", "MANIFEST"], cwd=out, capture_output=True, text=True
+    )
+    assert check.returncode == 0 and check.stdout.count(": OK") == 7 + 8, check.stdout
+    assert verify_export(out, key_dir=tmp_path / "keys").size == TILED + 5
+
+
+def rewrite_manifest_tree(directory: Path) -> None:
+    """rewrite_manifest, tiles included (listed by path)."""
+    names = sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != "MANIFEST"
+    )
+    (directory / "MANIFEST").write_text(
+        "".join(f"{hashlib.sha256((directory / n).read_bytes()).hexdigest()}  {n}\n" for n in names)
+    )
+
+
+@pytest.fixture
+def tiled(tmp_path: Path) -> Path:
+    build_tiled(f"sqlite:///{tmp_path / 'src.db'}", tmp_path / "keys")
+    done = auditml(
+        "--url", f"sqlite:///{tmp_path / 'src.db'}", "--home", "keys", "export", "pristine",
+        "--tiles", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "tlog-tiles: checkpoint and 7 tile file(s) for size 700" in done.stdout
+    assert verify_cli(tmp_path / "pristine").returncode == 0
+    return tmp_path / "pristine"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("tile/0/000", "tile/0/000: its root is not hash 0 of tile/1/000.p/2"),
+        ("tile/0/001", "tile/0/001: its root is not hash 1 of tile/1/000.p/2"),
+        ("tile/0/002.p/188", "tile/0/002.p/188: the root computed from these tiles"),
+        ("tile/1/000.p/2", "tile/1/000.p/2, tile/0/002.p/188: the root computed"),
+        ("tile/entries/001", "tile/entries/001: entry 256 does not hash to its leaf hash"),
+        ("tile/entries/002.p/188", "tile/entries/002.p/188: entry 512 does not hash"),
+        ("checkpoint", "checkpoint is not the latest checkpoint (size 700)"),
+    ],
+)
+def test_an_altered_tile_or_bundle_fails_naming_it(
+    tiled: Path, tmp_path: Path, name: str, message: str
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiled, out)
+    data = bytearray((out / name).read_bytes())
+    data[10] ^= 0x01  # inside the first hash, or the first entry's JSON
+    (out / name).write_bytes(bytes(data))
+    assert_fails(verify_cli(out), f"{name} does not match its SHA-256 in MANIFEST")
+    rewrite_manifest_tree(out)  # the checks behind MANIFEST catch it too
+    assert_fails(verify_cli(out), message)
+
+
+def test_missing_or_extra_tiles_fail(tiled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiled, out)
+    (out / "tile/0/001").unlink()
+    assert_fails(verify_cli(out), "tile/0/001 is missing from the export or from its MANIFEST")
+    rewrite_manifest_tree(out)
+    assert_fails(verify_cli(out), "tile/0/001 is missing: the checkpoint of size 700 needs it")
+    shutil.copy(tiled / "tile/0/001", out / "tile/0/001")
+    (out / "tile/0/003.p").mkdir()
+    (out / "tile/0/003.p/1").write_bytes(b"\x00" * 32)
+    rewrite_manifest_tree(out)
+    assert_fails(verify_cli(out), "tile/0/003.p/1 is not a tile of the checkpoint's tree size")
+
+
+def test_tiles_refuse_an_entry_over_65535_bytes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    with Ledger.create(url, origin=ORIGIN, key_dir=tmp_path / "keys", clock=StepClock()) as ledger:
+        ledger.record("model.deployed", payload=deployed("1"))
+        done = auditml("--url", url, "--home", "keys", "export", "out", "--tiles", cwd=tmp_path)
+        assert done.returncode == 2 and "needs a signed checkpoint" in done.stderr, done.stderr
+        ledger.record("model.trained", payload=trained(blob="a" * 70_000))
+        ledger.checkpoint()
+    done = auditml("--url", url, "--home", "keys", "export", "out", "--tiles", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "seq 1 is" in done.stderr and "over the 65535" in done.stderr
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    # Without --tiles the same ledger exports (an export line has no length limit).
+    assert auditml("--url", url, "--home", "keys", "export", "out", cwd=tmp_path).returncode == 0
