@@ -164,6 +164,7 @@ def cosign(ledger: Ledger, state_dir: Path, *, now: Callable[[], float] = time.t
     Raises IntegrityError (state untouched, nothing written) on a rollback, a split view
     or an inconsistent checkpoint. The state is saved before the cosignature is stored.
     """
+    load_state(state_dir)  # a clear error for a directory that holds no witness
     with _locked(state_dir):
         state = load_state(state_dir)
         witness = CosignatureVerifier.from_vkey(str(state.get("witness", "")))

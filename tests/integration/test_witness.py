@@ -265,3 +265,11 @@ def test_a_report_embeds_the_cosigned_checkpoint_and_lists_the_witnesses(
     assert made.report["witnessed"]["witnesses"] == ["a.example/witness"]
     html = render_html(made.report)
     assert "a.example/witness" in html and "Cosigned tree size" in html
+
+
+def test_cosign_without_a_witness_there_says_what_to_do(
+    ledger: Ledger, db_url: str, tmp_path: Path
+) -> None:
+    done = _cli(db_url, tmp_path, "witness", "cosign", "--state", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and "run `auditml witness init`" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "nowhere").exists()
