@@ -44,6 +44,7 @@ from auditml.errors import ConfigError, IntegrityError, ValidationError
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
 from auditml.ledger.ledger import Ledger, Receipt, VerifyResult
+from auditml.ledger.witnessing import cosign, init_witness
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.report.identity import CA_CERT_FILE, create_signing_identity, load_certificate
 from auditml.report.issue import issue_report
@@ -97,6 +98,9 @@ __all__ = [
 MARKER = ".auditml-demo"
 SYSTEM = "credit-scoring"
 ORIGIN = "bank.example/credit-ledger"
+WITNESS_NAME = "dpo.bank.example/witness"
+WITNESS_DIR = "witness"
+POLICY_FILE = "witnesses.policy"
 MODEL = "credit"
 PURPOSE = "creditworthiness assessment"
 NOTICE_VERSION = "2026-03"
@@ -1324,6 +1328,16 @@ def run_demo(
                 progress((today - STORY_START.date()).days, f"recording {today:%d %b %Y}")
             happening()
         clock.advance_to(STORY_END)
+
+        # The DPO witnesses the ledger: its cosigned checkpoint goes into the report. (A
+        # real witness keeps its state away from the ledger's host; here it is beside it.)
+        progress(days, "the DPO's witness cosigns")
+        witness_dir = directory / WITNESS_DIR
+        witness = init_witness(
+            witness_dir, WITNESS_NAME, ledger.verifiers()[0], ledger_key_dir=key_dir
+        )
+        cosign(ledger, witness_dir)
+        write_public(directory / POLICY_FILE, f"witness dpo {witness.to_vkey()}\nquorum 1\n")
 
         progress(days, "writing the signed report")
         identity = create_signing_identity(

@@ -173,6 +173,10 @@ def _print_next(result: DemoResult) -> None:
         ("auditml log --type approval.granted", "who approved what"),
         ("auditml lineage credit@3.2", "the data behind a model version"),
         ("auditml verify --deep", "check every event yourself"),
+        (
+            "auditml verify --witness-policy witnesses.policy",
+            "extends what the DPO's witness cosigned?",
+        ),
         (f"auditml verify-evidence {evidence} --key {vkey}", "what an auditor runs, offline"),
         ("auditml check", "the GDPR and AI Act rules over the ledger"),
         (
