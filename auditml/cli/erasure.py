@@ -49,21 +49,35 @@ def erase(
 
 def purge(
     before: Annotated[
-        str, typer.Option(help="Shred subjects with nothing recorded since this time (ISO 8601).")
+        str,
+        typer.Option(
+            help="Shred every whole month before this time (ISO 8601); a time inside a "
+            "month keeps that month."
+        ),
     ],
     reason: Annotated[str, typer.Option(help="The retention rule applied.")],
+    type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--type",
+            help="An event type whose retention passed (repeatable); default: every type.",
+        ),
+    ] = None,
 ) -> None:
-    """Crypto-shred personal data whose retention has passed; record log.purged.
+    """Crypto-shred sealed content whose retention has passed; record log.purged.
 
-    No row is deleted: the data keys of subjects with no event recorded since --before are,
-    so their sealed fields read as erased and every proof still verifies. `auditml check`
-    flags a purge of logs younger than six months (AI Act Art. 19, 26(6)).
+    No row is deleted: the class keys of the chosen event types for every month before
+    --before are, so what those events sealed reads as erased while every proof still
+    verifies; other types and later months stay readable. log.purged records up_to, the
+    start of the first month kept. `auditml check` flags a purge of logs younger than six
+    months (AI Act Art. 19, 26(6)).
     """
     with OPTIONS.open_ledger() as ledger:
-        receipt, shredded = ledger.purge(before, reason=reason, actor=cli_actor())
+        receipt, shredded = ledger.purge(before, reason=reason, types=type, actor=cli_actor())
+        up_to = ledger.get(receipt.seq).payload["up_to"]
     console.print(
-        f"[green]purged[/]: {shredded} subject(s) crypto-shredded; log.purged recorded as "
-        f"seq {receipt.seq}"
+        f"[green]purged[/]: {shredded} class key(s) (event type and month) crypto-shredded "
+        f"before {up_to}; log.purged recorded as seq {receipt.seq}"
     )
 
 

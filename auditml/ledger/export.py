@@ -2,7 +2,8 @@
 
 An export is a directory: `events.jsonl` (every stored body byte for byte, one a line,
 in seq order), `checkpoints.jsonl`, `cosignatures.jsonl`, `public_keys.jsonl` and
-`ledger.vkey`, `subjects.jsonl` (unless left out), `ledger.json`, and `MANIFEST` (the
+`ledger.vkey`, `subjects.jsonl` and `class_keys.jsonl` (unless left out), `ledger.json`,
+and `MANIFEST` (the
 SHA-256 of every other file, in `sha256sum` form). It is streamed from one read
 snapshot, so memory stays flat whatever the ledger's size, and written to a temporary
 directory renamed into place at the end: a failed export leaves nothing behind.
@@ -38,6 +39,7 @@ CHECKPOINTS_FILE = "checkpoints.jsonl"
 KEYS_FILE = "public_keys.jsonl"
 VKEY_FILE = "ledger.vkey"
 SUBJECTS_FILE = "subjects.jsonl"
+CLASS_KEYS_FILE = "class_keys.jsonl"
 COSIGNATURES_FILE = "cosignatures.jsonl"
 MANIFEST_FILE = "MANIFEST"
 
@@ -96,7 +98,8 @@ def export_store(
 ) -> ExportResult:
     """Write the whole ledger as an export directory, from one consistent snapshot.
 
-    `subjects=False` leaves out subjects.jsonl (an export for an outside auditor).
+    `subjects=False` leaves out subjects.jsonl and class_keys.jsonl (an export for an
+    outside auditor).
     `tiles=True` also writes the C2SP tlog-tiles layout of the latest checkpoint's tree
     (`checkpoint` and `tile/...`, FORMAT 17.1); ConfigError if there is no checkpoint or
     an entry it covers is over 65535 bytes.
@@ -127,6 +130,13 @@ def export_store(
             cosigned = sorted(store.cosignature_rows(conn), key=lambda r: (r.size, r.key_id))
             subject_count = (
                 _write_lines(work / SUBJECTS_FILE, map(_subject_line, store.subject_rows(conn)))
+                if subjects
+                else None
+            )
+            class_key_count = (
+                _write_lines(
+                    work / CLASS_KEYS_FILE, map(_class_key_line, store.class_key_rows(conn))
+                )
                 if subjects
                 else None
             )
@@ -181,6 +191,7 @@ def export_store(
             "public_keys": len(keys),
             "cosignatures": len(cosigned),
             "subjects": subject_count,
+            "class_keys": class_key_count,
         }
         _write_file(
             work / LEDGER_FILE,
@@ -189,6 +200,7 @@ def export_store(
         written = _write_manifest(work)
         if subjects:  # wrapped data keys and lookup hashes: the directory stays 0700
             os.chmod(work / SUBJECTS_FILE, 0o600)
+            os.chmod(work / CLASS_KEYS_FILE, 0o600)
         else:  # an export for an outside auditor holds nothing private
             os.chmod(work, 0o755)  # noqa: S103
         # rename(2) replaces an empty directory: the export appears whole or not at all.
@@ -279,6 +291,15 @@ def _subject_line(row: Any) -> dict[str, Any]:
     return {
         "lookup": _as_bytes(row.lookup).hex(),
         "token": row.token,
+        "wrapped_key": base64.b64encode(_as_bytes(row.wrapped_key)).decode(),
+        "created_at": row.created_at,
+    }
+
+
+def _class_key_line(row: Any) -> dict[str, Any]:
+    return {
+        "class": row._mapping["class"],
+        "epoch": row.epoch,
         "wrapped_key": base64.b64encode(_as_bytes(row.wrapped_key)).decode(),
         "created_at": row.created_at,
     }

@@ -29,6 +29,7 @@ from auditml.errors import ConfigError, IntegrityError, SignatureError, Validati
 from auditml.ledger import merkle
 from auditml.ledger.export import (
     CHECKPOINTS_FILE,
+    CLASS_KEYS_FILE,
     COSIGNATURES_FILE,
     EVENTS_FILE,
     EXPORT_FORMAT,
@@ -57,6 +58,7 @@ _MANIFEST_LINE = re.compile(
     r"([0-9a-f]{64})  ([A-Za-z0-9._-]+|tile/(?:entries|[0-9]+)/(?:x[0-9]{3}/)*[0-9]{3}(?:\.p/[0-9]+)?)"
 )
 _TOKEN = re.compile(r"sub_[a-z2-7]{26}")
+_EPOCH = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 class _FromTheLine:
@@ -117,6 +119,8 @@ class Export:
     subject_count: int | None
 
     cosigned: list[Checkpoint]
+    #: Rows in class_keys.jsonl (None: no such file, as in exports --no-subjects).
+    class_key_count: int | None = None
     #: The keys checkpoints were checked with; walk() also checks who signed when.
     trusted: list[Verifier] = field(default_factory=list)
 
@@ -210,6 +214,13 @@ class Export:
             return
         for number, value in _json_lines(self.directory / SUBJECTS_FILE):
             yield _subject_row(value, number)
+
+    def class_keys(self) -> Iterator[dict[str, Any]]:
+        """Yield the rows of class_keys.jsonl as table rows; nothing if absent."""
+        if self.class_key_count is None:
+            return
+        for number, value in _json_lines(self.directory / CLASS_KEYS_FILE):
+            yield _class_key_row(value, number)
 
 
 def verify_export(
@@ -312,6 +323,18 @@ def open_export(
         raise IntegrityError(
             f"{LEDGER_FILE} says {info.get('subjects')} subjects but the export holds {subject_count}"
         )
+    class_key_count = None
+    if (path / CLASS_KEYS_FILE).exists():
+        class_key_count = sum(
+            1
+            for number, value in _json_lines(path / CLASS_KEYS_FILE)
+            if _class_key_row(value, number)
+        )
+    if info.get("class_keys") != class_key_count:
+        raise IntegrityError(
+            f"{LEDGER_FILE} says {info.get('class_keys')} class keys but the export holds "
+            f"{class_key_count}"
+        )
     return Export(
         path,
         info,
@@ -324,6 +347,7 @@ def open_export(
         from_export,
         subject_count,
         cosigned,
+        class_key_count=class_key_count,
         trusted=trusted,
     )
 
@@ -554,19 +578,38 @@ def _key_row(value: dict[str, Any], number: int) -> dict[str, Any]:
     return row
 
 
+def _wrapped_key(value: dict[str, Any], where: str) -> bytes:
+    try:
+        return base64.b64decode(_field(value, "wrapped_key", str, where), validate=True)
+    except binascii.Error as exc:
+        raise IntegrityError(f"{where}: wrapped_key is not base64") from exc
+
+
 def _subject_row(value: dict[str, Any], number: int) -> dict[str, Any]:
     where = f"{SUBJECTS_FILE} line {number}"
     lookup = _field(value, "lookup", str, where)
     token = _field(value, "token", str, where)
-    try:
-        wrapped = base64.b64decode(_field(value, "wrapped_key", str, where), validate=True)
-    except binascii.Error as exc:
-        raise IntegrityError(f"{where}: wrapped_key is not base64") from exc
+    wrapped = _wrapped_key(value, where)
     if not _HEX64.fullmatch(lookup) or not _TOKEN.fullmatch(token) or len(wrapped) != 60:
         raise IntegrityError(f"{where}: malformed lookup, token or wrapped_key")
     return {
         "lookup": bytes.fromhex(lookup),
         "token": token,
+        "wrapped_key": wrapped,
+        "created_at": _field(value, "created_at", str, where),
+    }
+
+
+def _class_key_row(value: dict[str, Any], number: int) -> dict[str, Any]:
+    where = f"{CLASS_KEYS_FILE} line {number}"
+    name = _field(value, "class", str, where)
+    epoch = _field(value, "epoch", str, where)
+    wrapped = _wrapped_key(value, where)
+    if not 0 < len(name) <= 64 or not _EPOCH.fullmatch(epoch) or len(wrapped) != 60:
+        raise IntegrityError(f"{where}: malformed class, epoch or wrapped_key")
+    return {
+        "class": name,
+        "epoch": epoch,
         "wrapped_key": wrapped,
         "created_at": _field(value, "created_at", str, where),
     }

@@ -4,7 +4,7 @@ The export is verified first, with no database touched. Then one write transacti
 creates the schema and re-walks the export, inserting exactly the lines it verifies
 again (so a file changed in between fails too): events with their columns taken from the
 envelope as an append does, the stored tree nodes rebuilt from the leaves, checkpoints,
-public keys and subjects. All or nothing: a failure rolls everything back.
+public keys, subjects and class keys. All or nothing: a failure rolls everything back.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def import_export(
                     batch = []
             store.insert_subjects(conn, batch)
             counts["subjects"] += len(batch)
+            store.insert_class_keys(conn, list(export.class_keys()))
     except BaseException:
         store.close()
         if created_file and sqlite_file is not None:

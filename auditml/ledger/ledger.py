@@ -65,12 +65,15 @@ from auditml.ledger.store import CheckpointRow, Head, Store, events
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
+    epoch_of,
     lookup_hash,
     new_data_key,
     new_token,
     seal_fields,
     unseal_fields,
+    unwrap_class_key,
     unwrap_key,
+    wrap_class_key,
     wrap_key,
 )
 from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_keys
@@ -352,18 +355,36 @@ class Ledger:
             return self._append(prepared, None, shred)[0]
 
     def purge(
-        self, before: datetime | str, *, reason: str, actor: Mapping[str, str] | None = None
+        self,
+        before: datetime | str,
+        *,
+        reason: str,
+        types: Sequence[str] | None = None,
+        actor: Mapping[str, str] | None = None,
     ) -> tuple[Receipt, int]:
-        """Crypto-shred the personal data of every subject with nothing recorded since
-        `before` (retention has passed); return the `log.purged` receipt and how many
-        subjects were shredded.
+        """Crypto-shred the sealed content of event classes whose retention has passed;
+        return the `log.purged` receipt and how many (class, month) keys were shredded.
 
-        Rows are never deleted: the subjects' data keys are, so their sealed fields read as
-        erased while every proof still verifies. A subject with any event recorded at or
-        after `before` keeps its key (and its older sealed fields). The policy set flags a
-        purge of logs younger than six months (AI Act Art. 19, 26(6)).
+        Sealed values are sealed under a key per event type and month they were recorded
+        in (FORMAT 12a). In one transaction, the keys of every whole month before `before`
+        are deleted, of the event types in `types` (default: every type with a key), and
+        `log.purged` is appended with `up_to` = the start of the first month not purged
+        (`before` rounded down to a month). Rows are never deleted: the purged values read
+        as erased while every proof still verifies; other types and later months stay
+        readable. With nothing to shred, `log.purged` is still recorded (and 0 returned):
+        the purge ran and found its retention already applied. Values sealed before class
+        keys existed (no epoch) are not purged by class; erase their subjects instead.
+        The policy set flags a purge of logs younger than six months (AI Act Art. 19, 26(6)).
         """
-        up_to = format_time(parse_time(before, where="purge --before"))
+        cut = parse_time(before, where="purge --before")
+        first_kept = cut.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        up_to = format_time(first_kept)
+        keep_from = first_kept.strftime("%Y-%m")
+        classes = None if types is None else sorted(set(types))
+        if classes is not None:
+            bad = [c for c in classes if not isinstance(c, str) or not c]
+            if bad or not classes:
+                raise ValidationError("purge: --type names event types (at least one)")
         counted: list[int] = []
         item = {
             "type": "log.purged",
@@ -373,12 +394,60 @@ class Ledger:
         prepared = [self._prepare(item, "purge")]
 
         def shred(conn: Any, _frontier: merkle.CompactRange, _now: str) -> None:
-            counted.append(self._store.delete_idle_subjects(conn, up_to))
+            counted.append(self._store.delete_class_keys(conn, keep_from, classes))
 
         self._settle()
         with collector_paused():
             receipt = self._append(prepared, None, shred)[0]
         return receipt, counted[-1]
+
+    def _class_keys(
+        self, conn: Any, pairs: set[tuple[str, str]], now: str
+    ) -> dict[tuple[str, str], bytes]:
+        """Return {(event type, epoch): class key}, creating the keys that do not exist yet.
+
+        Runs inside the append transaction: on PostgreSQL the append lock serialises the
+        writers that might create the same key; a conflict still fails the batch (all out).
+        """
+        if not pairs:
+            return {}
+        kek = self._privacy_keys().kek
+        found = self._store.class_keys_for(conn, sorted(pairs))
+        keys = {
+            pair: unwrap_class_key(kek, pair[0], pair[1], wrapped)
+            for pair, wrapped in found.items()
+        }
+        created = []
+        for name, epoch in sorted(pairs - found.keys()):
+            key = new_data_key()
+            created.append(
+                {
+                    "class": name,
+                    "epoch": epoch,
+                    "wrapped_key": wrap_class_key(kek, name, epoch, key),
+                    "created_at": now,
+                }
+            )
+            keys[(name, epoch)] = key
+        self._store.insert_class_keys(conn, created)
+        return keys
+
+    def _class_key_reader(self, conn: Any) -> Callable[[str, str], bytes | None]:
+        """Return a cached lookup of stored class keys: (type, epoch) -> key, or None."""
+        cache: dict[tuple[str, str], bytes | None] = {}
+
+        def class_key(event_type: str, epoch: str) -> bytes | None:
+            pair = (event_type, epoch)
+            if pair not in cache:
+                wrapped = self._store.class_keys_for(conn, [pair]).get(pair)
+                cache[pair] = (
+                    None
+                    if wrapped is None
+                    else unwrap_class_key(self._privacy_keys().kek, event_type, epoch, wrapped)
+                )
+            return cache[pair]
+
+        return class_key
 
     def _resolve_subjects(self, conn: Any, raw: set[str], now: str) -> dict[str, tuple[str, bytes]]:
         """Return {raw id: (token, data key)}, creating subjects seen for the first time."""
@@ -425,8 +494,10 @@ class Ledger:
         return {token: (token, unwrap_key(kek, token, key)) for token, key in wrapped.items()}
 
     def _unsealer(self, conn: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        """Return a function that opens an envelope's sealed fields (cached per subject)."""
+        """Return a function that opens an envelope's sealed fields (keys cached per
+        subject and per class and epoch)."""
         cache: dict[str, bytes | None] = {}
+        class_key = self._class_key_reader(conn)
 
         def open_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
             token = envelope.get("subject")
@@ -439,8 +510,13 @@ class Ledger:
                     return envelope  # no keys here: sealed values stay sealed
                 wrapped = self._store.wrapped_keys_by_token(conn, [token]).get(token)
                 cache[token] = None if wrapped is None else unwrap_key(kek, token, wrapped)
+            event_type = envelope["type"]
             payload = unseal_fields(
-                envelope["payload"], data_key=cache[token], token=token, event_type=envelope["type"]
+                envelope["payload"],
+                data_key=cache[token],
+                token=token,
+                event_type=event_type,
+                class_keys=lambda epoch: class_key(event_type, epoch),
             )
             return envelope if payload is envelope["payload"] else {**envelope, "payload": payload}
 
@@ -676,6 +752,20 @@ class Ledger:
             subjects.update(
                 self._known_tokens(conn, {p.subject_token for p in prepared if p.subject_token})
             )
+            epoch = epoch_of(recorded_at)
+            # Only events that do seal something need their class's key for this month.
+            class_keys = self._class_keys(
+                conn,
+                {
+                    (p.type, epoch)
+                    for p in prepared
+                    if (p.subject is not None or p.subject_token is not None)
+                    and p.id not in existing
+                    and not SEALED_FIELDS[p.type].isdisjoint(p.payload)
+                },
+                recorded_at,
+            )
+            stored_class_key = self._class_key_reader(conn) if existing else None
             prev = head.last_leaf_hash.hex() if head.last_leaf_hash else ZERO_HASH
             seq = head.size
             rows: list[tuple[Any, ...]] = []
@@ -688,7 +778,12 @@ class Ledger:
                 client_id = event.id
                 if client_id is not None and (client_id in existing or client_id in in_batch):
                     where = _label(labels, position)
-                    receipts.append(self._idempotent(event, where, existing, in_batch, subjects))
+                    assert stored_class_key is not None or client_id in in_batch
+                    receipts.append(
+                        self._idempotent(
+                            event, where, existing, in_batch, subjects, stored_class_key
+                        )
+                    )
                     continue
                 event_id = client_id or uuid7()
                 occurred_at = event.occurred_at or recorded_at
@@ -696,13 +791,17 @@ class Ledger:
                 named = event.subject if event.subject is not None else event.subject_token
                 if named is not None:
                     token, data_key = subjects[named]
-                    payload = seal_fields(
-                        payload,
-                        SEALED_FIELDS[event.type],
-                        data_key=data_key,
-                        token=token,
-                        event_type=event.type,
-                    )
+                    class_key = class_keys.get((event.type, epoch))
+                    if class_key is not None:
+                        payload = seal_fields(
+                            payload,
+                            SEALED_FIELDS[event.type],
+                            data_key=data_key,
+                            token=token,
+                            event_type=event.type,
+                            class_key=class_key,
+                            epoch=epoch,
+                        )
                 envelope = {
                     "v": FORMAT_VERSION,
                     "seq": seq,
@@ -761,6 +860,7 @@ class Ledger:
         existing: Mapping[str, tuple[int, bytes, bytes]],
         in_batch: Mapping[str, tuple[PreparedEvent, Receipt]],
         subjects: Mapping[str, tuple[str, bytes]],
+        class_key: Callable[[str, str], bytes | None] | None,
     ) -> Receipt:
         """The receipt for a retried event id, or ValidationError if the content differs."""
         assert event.id is not None
@@ -770,9 +870,16 @@ class Ledger:
             named = event.subject if event.subject is not None else event.subject_token
             token, data_key = subjects[named] if named is not None else (None, None)
             same_subject = stored.get("subject") == token
+            stored_type = stored["type"]
             payload = (
                 unseal_fields(
-                    stored["payload"], data_key=data_key, token=token, event_type=stored["type"]
+                    stored["payload"],
+                    data_key=data_key,
+                    token=token,
+                    event_type=stored_type,
+                    class_keys=None
+                    if class_key is None
+                    else lambda epoch: class_key(stored_type, epoch),
                 )
                 if same_subject
                 else stored["payload"]

@@ -3,7 +3,8 @@
 - The owner (whoever ran the migrations) owns the tables and is the only role that can
   change the schema; pipelines never connect as it.
 - A writer records: SELECT and INSERT on the integrity tables, and DELETE on `subjects`
-  only (erasure). The append-only triggers refuse UPDATE, DELETE and TRUNCATE to everyone.
+  (erasure) and `class_keys` (retention purges) only. The append-only triggers refuse
+  UPDATE, DELETE and TRUNCATE to everyone.
 - A reader (an auditor, a report job) can only SELECT. Sealed personal fields stay sealed
   for it unless it also holds the key-encryption key, which lives in the key directory.
 
@@ -45,6 +46,6 @@ def grants(schema: str, *, writer: str, reader: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA {schema} TO {writer}, {reader}",
         f"GRANT SELECT, INSERT ON {integrity} TO {writer}",
         f"GRANT SELECT ON {read_only} TO {writer}",
-        f"GRANT SELECT, INSERT, DELETE ON {schema}.subjects TO {writer}",
-        f"GRANT SELECT ON {everything}, {schema}.subjects TO {reader}",
+        f"GRANT SELECT, INSERT, DELETE ON {schema}.subjects, {schema}.class_keys TO {writer}",
+        f"GRANT SELECT ON {everything}, {schema}.subjects, {schema}.class_keys TO {reader}",
     ]

@@ -121,13 +121,25 @@ cosignatures = Table(
     Column("created_at", String(32), nullable=False),
 )
 
-# The one mutable table, and it carries no integrity: deleting a row is how erasure
+# A mutable table, and it carries no integrity: deleting a row is how erasure
 # works (the subject's token becomes unlinkable and its sealed fields unreadable).
 subjects = Table(
     "subjects",
     metadata,
     Column("lookup", LargeBinary(32), primary_key=True),
     Column("token", String(64), nullable=False, unique=True),
+    Column("wrapped_key", LargeBinary(60), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Mutable too (revision 0003), and it carries no integrity either: one key per event type
+# ("class") and month ("epoch") that every sealed value of that type recorded in that
+# month is also sealed under. Deleting rows is how a retention purge works.
+class_keys = Table(
+    "class_keys",
+    metadata,
+    Column("class", String(64), primary_key=True),
+    Column("epoch", String(7), primary_key=True),
     Column("wrapped_key", LargeBinary(60), nullable=False),
     Column("created_at", String(32), nullable=False),
 )
@@ -600,15 +612,52 @@ class Store:
             deleted += cursor.rowcount
         return deleted
 
-    def delete_idle_subjects(self, conn: Connection, before: str) -> int:
-        """Delete the subjects with no event recorded at or after `before`; return how many."""
+    def class_keys_for(
+        self, conn: Connection, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], bytes]:
+        """Return {(class, epoch): wrapped class key} for the pairs that have a key."""
+        wanted = set(pairs)
+        if not wanted:
+            return {}
+        classes = sorted({c for c, _ in wanted})
+        epochs = sorted({e for _, e in wanted})
+        found: dict[tuple[str, str], bytes] = {}
         ph = self._ph
-        cursor = conn.exec_driver_sql(
-            f"DELETE FROM subjects WHERE created_at < {ph} AND NOT EXISTS (SELECT 1 FROM events "
-            f"WHERE events.subject = subjects.token AND events.recorded_at >= {ph})",
-            (before, before),
+        sql = (
+            f"SELECT class, epoch, wrapped_key FROM class_keys WHERE class IN "
+            f"({', '.join([ph] * len(classes))}) AND epoch IN ({', '.join([ph] * len(epochs))})"
         )
-        return int(cursor.rowcount)
+        for name, epoch, wrapped in conn.exec_driver_sql(sql, (*classes, *epochs)):
+            if (name, epoch) in wanted:
+                found[(name, epoch)] = _as_bytes(wrapped)
+        return found
+
+    @staticmethod
+    def insert_class_keys(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert class key rows: class, epoch, wrapped_key, created_at."""
+        if rows:
+            conn.execute(insert(class_keys), list(rows))
+
+    def delete_class_keys(
+        self, conn: Connection, before_epoch: str, classes: Sequence[str] | None
+    ) -> int:
+        """Delete the class keys of epochs before `before_epoch` (of `classes`, else of
+        every class); return how many (a retention purge: their sealed values are gone)."""
+        ph = self._ph
+        sql = f"DELETE FROM class_keys WHERE epoch < {ph}"
+        params: tuple[str, ...] = (before_epoch,)
+        if classes is not None:
+            if not classes:
+                return 0
+            sql += f" AND class IN ({', '.join([ph] * len(classes))})"
+            params += tuple(classes)
+        return int(conn.exec_driver_sql(sql, params).rowcount)
+
+    @staticmethod
+    def class_key_rows(conn: Connection) -> list[Any]:
+        """Every class_keys row (class, epoch, wrapped_key, created_at), in (class, epoch) order."""
+        stmt = select(class_keys).order_by(class_keys.c["class"], class_keys.c.epoch)
+        return list(conn.execute(stmt))
 
     @staticmethod
     def insert_subjects(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

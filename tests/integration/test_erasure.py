@@ -20,6 +20,7 @@ from auditml.lineage import build_lineage, subject_impact
 from auditml.policy.engine import evaluate
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.policy.stream import ledger_events
+from auditml.privacy.crypto import field_aad, is_sealed, seal, unseal_fields, unwrap_key
 from auditml.report.identity import create_signing_identity
 from auditml.report.issue import issue_report
 from auditml.report.verify import verify_report
@@ -152,23 +153,147 @@ def test_erasing_nothing_writes_nothing_and_says_why(ledger: Ledger) -> None:
     assert len(ledger) == size + 1  # only the one erasure.completed
 
 
-def test_purge_shreds_subjects_idle_since_the_cut_off(ledger: Ledger, db_url: str) -> None:
-    ledger.record("consent.granted", payload={"purpose": "p", "explicit": True}, subject="old")
-    old = ledger.record("decision.made", payload=decision(explanation="old's"), subject="old")
-    early = ledger.record("decision.made", payload=decision(explanation="early"), subject="both")
-    cut_off = ledger.now()
-    kept = ledger.record("decision.made", payload=decision(explanation="new's"), subject="new")
-    ledger.record("decision.made", payload=decision(explanation="late"), subject="both")
-    receipt, shredded = ledger.purge(cut_off, reason="retention: 6 months after last contact")
-    # Only "old": "new" and "both" have events after the cut-off and keep their keys.
-    assert shredded == 1
-    assert ledger.get(old.seq).payload["explanation"] == ERASED
-    assert ledger.get(early.seq).payload["explanation"] == "early"
-    assert ledger.get(kept.seq).payload["explanation"] == "new's"
-    purged = ledger.get(receipt.seq)
-    assert purged.type == "log.purged" and purged.payload["reason"].startswith("retention")
-    assert sql(db_url, "SELECT count(*) FROM subjects") == [(2,)]
-    assert ledger.verify(deep=True).size == len(ledger)
+def months_of_story(ledger: Ledger, clock: StepClock) -> dict[tuple[str, int, str], int]:
+    """Ana and Bob consent and are scored in January, February and March 2026."""
+    seqs = {}
+    for month in (1, 2, 3):
+        clock.now = datetime(2026, month, 10, 9, 0, tzinfo=UTC)
+        for who in ("ana", "bob"):
+            seqs[("consent", month, who)] = ledger.record(
+                "consent.granted",
+                payload={"purpose": "creditworthiness", "explicit": True},
+                subject=who,
+                personal={"name": who},
+            ).seq
+            seqs[("decision", month, who)] = ledger.record(
+                "decision.made",
+                payload=decision(explanation=f"{who} {month}", features={"income": month}),
+                subject=who,
+                personal={"name": who},
+            ).seq
+    return seqs
+
+
+def test_purge_shreds_one_event_class_by_month_and_keeps_the_rest(
+    db_url: str, tmp_path: Path
+) -> None:
+    clock = StepClock()
+    with Ledger.create(db_url, origin="t.example/p", key_dir=tmp_path / "k", clock=clock) as ledger:
+        seqs = months_of_story(ledger, clock)
+        evidence = ledger.prove(seqs[("decision", 1, "ana")])
+        # One key per (event type, month) that something was sealed under.
+        assert sql(db_url, "SELECT class, epoch FROM class_keys ORDER BY class, epoch") == [
+            (kind, f"2026-0{m}") for kind in ("consent.granted", "decision.made") for m in (1, 2, 3)
+        ]
+        clock.now = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+        receipt, shredded = ledger.purge(
+            "2026-03-05T12:00:00Z", reason="decision logs: 6 months", types=["decision.made"]
+        )
+        # A cut-off inside March keeps March: January's and February's decision keys go.
+        assert shredded == 2
+        purged = ledger.get(receipt.seq)
+        assert purged.type == "log.purged"
+        assert purged.payload == {
+            "up_to": "2026-03-01T00:00:00.000000Z",
+            "reason": "decision logs: 6 months",
+        }
+        for who in ("ana", "bob"):
+            for month in (1, 2, 3):
+                made = ledger.get(seqs[("decision", month, who)]).payload
+                sealed = (made["explanation"], made["features"], made["personal"])
+                if month < 3:
+                    assert sealed == (ERASED, ERASED, ERASED)
+                else:
+                    assert sealed == (f"{who} {month}", {"income": month}, {"name": who})
+                assert made["output"] == {"decision": "refer"}  # never sealed: readable
+                consent = ledger.get(seqs[("consent", month, who)]).payload
+                assert consent["personal"] == {"name": who}
+        assert ledger.subject_token("ana") is not None  # subjects keep their keys
+        assert ledger.verify(deep=True).size == len(ledger)
+        keys = load_vkey_file(tmp_path / "k" / "ledger.vkey")
+        assert verify_evidence(evidence, keys).events_verified == 1
+        # Six months between up_to and the purge: the AI Act retention rule is met.
+        as_of = ledger.now()
+        evaluation = evaluate(
+            load_rules(default_policies_dir()), ledger_events(ledger, as_of=as_of), as_of=as_of
+        )
+        verdicts = {r.rule_id: r.verdict for r in evaluation.rules}
+        assert verdicts["aiact-19-26-6-log-retention"] != "fail"
+
+        # Erasure still shreds a subject's values in every class and month.
+        ledger.erase("ana", reason="Art. 17(1)(b)")
+        assert ledger.get(seqs[("consent", 2, "ana")]).payload["personal"] == ERASED
+        assert ledger.get(seqs[("decision", 3, "ana")]).payload["explanation"] == ERASED
+        assert ledger.get(seqs[("decision", 3, "bob")]).payload["explanation"] == "bob 3"
+
+        # Without types, every class of the months before the cut-off is shredded.
+        _, shredded = ledger.purge("2026-02-01T00:00:00Z", reason="all logs of January")
+        assert shredded == 1  # consent.granted of January (decision.made's is gone already)
+        assert ledger.get(seqs[("consent", 1, "bob")]).payload["personal"] == ERASED
+        assert ledger.get(seqs[("consent", 2, "bob")]).payload["personal"] == {"name": "bob"}
+        # Nothing left to shred: the purge is still recorded, and says 0.
+        again, shredded = ledger.purge("2026-02-01T00:00:00Z", reason="again")
+        assert (
+            shredded == 0
+            and ledger.get(again.seq).payload["up_to"] == "2026-02-01T00:00:00.000000Z"
+        )
+        assert sql(db_url, "SELECT class, epoch FROM class_keys ORDER BY class, epoch") == [
+            ("consent.granted", "2026-02"),
+            ("consent.granted", "2026-03"),
+            ("decision.made", "2026-03"),
+        ]
+        assert ledger.verify(deep=True).size == len(ledger)
+        assert verify_evidence(evidence, keys).events_verified == 1
+
+
+def test_events_without_sealed_fields_need_no_class_key(ledger: Ledger, db_url: str) -> None:
+    ledger.record("consent.granted", payload={"purpose": "p", "explicit": True}, subject=RAW)
+    ledger.record("decision.made", payload=decision(), subject=RAW)
+    assert sql(db_url, "SELECT count(*) FROM class_keys") == [(0,)]
+    ledger.record("decision.made", payload=decision(explanation="x"), subject=RAW)
+    assert sql(db_url, "SELECT class FROM class_keys") == [("decision.made",)]
+
+
+def test_values_sealed_before_class_keys_still_open_and_erase(ledger: Ledger, db_url: str) -> None:
+    """A value sealed under the subject's key alone (no epoch) opens, and erasure shreds it."""
+    ledger.record("consent.granted", payload={"purpose": "p", "explicit": True}, subject=RAW)
+    token = ledger.subject_token(RAW)
+    assert token is not None
+    ((wrapped,),) = sql(db_url, "SELECT wrapped_key FROM subjects")
+    kek = (ledger.settings.key_dir / "subjects.kek").read_bytes()
+    data_key = unwrap_key(kek, token, bytes(wrapped))
+    old = seal(data_key, field_aad(token, "decision.made", "explanation"), "old form")
+    assert set(old) == {"sealed"} and is_sealed(old)
+    opened = unseal_fields(
+        {"explanation": old}, data_key=data_key, token=token, event_type="decision.made"
+    )
+    assert opened == {"explanation": "old form"}
+    layered = seal(
+        data_key,
+        field_aad(token, "decision.made", "explanation"),
+        "new form",
+        class_key=bytes(32),
+        epoch="2026-01",
+    )
+    assert set(layered) == {"sealed", "epoch"} and is_sealed(layered)
+    payload = {"explanation": layered}
+    assert unseal_fields(
+        payload,
+        data_key=data_key,
+        token=token,
+        event_type="decision.made",
+        class_keys=lambda epoch: bytes(32) if epoch == "2026-01" else None,
+    ) == {"explanation": "new form"}
+    assert unseal_fields(
+        payload,
+        data_key=data_key,
+        token=token,
+        event_type="decision.made",
+        class_keys=lambda epoch: None,
+    ) == {"explanation": ERASED}
+    assert unseal_fields(
+        {"explanation": old}, data_key=None, token=token, event_type="decision.made"
+    ) == {"explanation": ERASED}
 
 
 def test_erase_and_purge_from_the_cli(tmp_path: Path) -> None:
@@ -188,7 +313,28 @@ def test_erase_and_purge_from_the_cli(tmp_path: Path) -> None:
     neither = auditml("erase", "--reason", "x", cwd=tmp_path)
     assert neither.returncode == 2 and "--subject or --token" in neither.stderr
     purge = auditml("purge", "--before", "2000-01-01T00:00:00Z", "--reason", "r", cwd=tmp_path)
-    assert purge.returncode == 0 and "0 subject(s) crypto-shredded" in purge.stdout
+    assert purge.returncode == 0 and "0 class key(s)" in purge.stdout
+    assert "2000-01-01T00:00:00" in purge.stdout
+    purge = auditml(
+        "purge",
+        "--before",
+        "2100-01-01T00:00:00Z",
+        "--type",
+        "decision.made",
+        "--type",
+        "model.deployed",
+        "--reason",
+        "r",
+        cwd=tmp_path,
+    )
+    assert purge.returncode == 0 and "1 class key(s)" in purge.stdout, purge.stdout + purge.stderr
+    with Ledger.open(
+        f"sqlite:///{tmp_path / 'auditml.db'}", key_dir=tmp_path / ".auditml"
+    ) as ledger:
+        bob = next(
+            e for e in ledger.events(type="decision.made") if e.subject != ledger.get(0).subject
+        )
+        assert bob.payload["explanation"] == ERASED
     assert auditml("verify", "--deep", cwd=tmp_path).returncode == 0
 
 

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,7 @@ def test_export_writes_the_stored_bytes_and_verifies(source: str, tmp_path: Path
     assert sorted(p.name for p in out.iterdir()) == [
         "MANIFEST",
         "checkpoints.jsonl",
+        "class_keys.jsonl",
         "cosignatures.jsonl",
         "events.jsonl",
         "ledger.json",
@@ -134,7 +136,7 @@ def test_export_writes_the_stored_bytes_and_verifies(source: str, tmp_path: Path
     info = json.loads(out.joinpath("ledger.json").read_text())
     assert info["origin"] == ORIGIN and info["size"] == SIZE and info["format"] == 1
     assert info["checkpoints"] == 2 and info["latest_checkpoint_size"] == SIGNED
-    assert info["subjects"] == 1
+    assert info["subjects"] == 1 and info["class_keys"] == 1
     checkpoints = [json.loads(line) for line in out.joinpath("checkpoints.jsonl").open()]
     stored = sql(source, "SELECT size, root, note FROM checkpoints ORDER BY size")
     assert [(c["size"], bytes.fromhex(c["root"]), c["note"]) for c in checkpoints] == [
@@ -145,8 +147,9 @@ def test_export_writes_the_stored_bytes_and_verifies(source: str, tmp_path: Path
     check = subprocess.run(
         ["sha256sum", "--check", "--strict", "MANIFEST"], cwd=out, capture_output=True, text=True
     )
-    assert check.returncode == 0 and check.stdout.count(": OK") == 7, check.stdout
+    assert check.returncode == 0 and check.stdout.count(": OK") == 8, check.stdout
     assert stat.S_IMODE(out.joinpath("subjects.jsonl").stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.joinpath("class_keys.jsonl").stat().st_mode) == 0o600
     assert "not signed over in this export" in done.stdout  # the 7 uncovered events
 
     verified = verify_cli(out, "--json")
@@ -202,7 +205,9 @@ def test_no_subjects_export_verifies_and_restores_without_personal_data(
     )
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "audit" / "subjects.jsonl").exists()
-    assert json.loads((tmp_path / "audit/ledger.json").read_text())["subjects"] is None
+    assert not (tmp_path / "audit" / "class_keys.jsonl").exists()
+    info = json.loads((tmp_path / "audit/ledger.json").read_text())
+    assert info["subjects"] is None and info["class_keys"] is None
     assert verify_cli(tmp_path / "audit").returncode == 0
     import_export(tmp_path / "audit", postgres_url, key_dir=tmp_path / "keys")
     with Ledger.open(postgres_url, key_dir=tmp_path / "keys") as restored:
@@ -335,6 +340,7 @@ def assert_same_ledger(original: str, restored: str, key_dir: Path) -> None:
         ("public_keys", "key_id"),
         ("ledger_info", "origin"),
         ("subjects", "token"),
+        ("class_keys", "class, epoch"),
         ("cosignatures", "size, key_id"),
     ):
         query = f"SELECT * FROM {table} ORDER BY {order}"
@@ -384,6 +390,37 @@ def test_postgres_to_sqlite_round_trip(tmp_path: Path, postgres_url: str) -> Non
     result = import_export(tmp_path / "out", restored, key_dir=tmp_path / "keys")
     assert result.check.size == SIZE and result.subjects == 1
     assert_same_ledger(postgres_url, restored, tmp_path / "keys")
+
+
+def test_round_trip_keeps_what_a_purge_shredded(db_url: str, tmp_path: Path) -> None:
+    clock = StepClock(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
+    with Ledger.create(db_url, origin=ORIGIN, key_dir=tmp_path / "keys", clock=clock) as ledger:
+        seqs = []
+        for month in (1, 2):
+            clock.now = datetime(2026, month, 10, 9, 0, tzinfo=UTC)
+            for kind in ("consent.granted", "consent.withdrawn"):
+                payload: dict[str, object] = {"purpose": "scoring"}
+                if kind == "consent.granted":
+                    payload["explicit"] = True
+                receipt = ledger.record(kind, payload=payload, subject="ana", personal={"m": month})
+                seqs.append((kind, month, receipt.seq))
+        _, shredded = ledger.purge("2026-02-01T00:00:00Z", reason="r", types=["consent.granted"])
+        assert shredded == 1
+        export_ledger(ledger, tmp_path / "out")
+    lines = (tmp_path / "out" / "class_keys.jsonl").read_text().splitlines()
+    assert [(json.loads(x)["class"], json.loads(x)["epoch"]) for x in lines] == [
+        ("consent.granted", "2026-02"),
+        ("consent.withdrawn", "2026-01"),
+        ("consent.withdrawn", "2026-02"),
+    ]
+    restored = f"sqlite:///{tmp_path / 'restored.db'}"
+    import_export(tmp_path / "out", restored, key_dir=tmp_path / "keys")
+    with Ledger.open(restored, key_dir=tmp_path / "keys") as ledger:
+        for kind, month, seq in seqs:
+            purged = kind == "consent.granted" and month == 1
+            expected = {"erased": True} if purged else {"m": month}
+            assert ledger.get(seq).payload["personal"] == expected, (kind, month)
+        assert ledger.verify(deep=True).size == len(seqs) + 1
 
 
 def test_small_chunks_join_into_the_same_tree(
@@ -566,7 +603,7 @@ def test_tiles_match_the_checkpoint_and_the_stored_bodies(db_url: str, tmp_path:
     check = subprocess.run(
         ["sha256sum", "--check", "--strict", "MANIFEST"], cwd=out, capture_output=True, text=True
     )
-    assert check.returncode == 0 and check.stdout.count(": OK") == 7 + 8, check.stdout
+    assert check.returncode == 0 and check.stdout.count(": OK") == 8 + 8, check.stdout
     assert verify_export(out, key_dir=tmp_path / "keys").size == TILED + 5
 
 

@@ -367,7 +367,11 @@ def test_writer_and_reader_roles_get_only_their_privileges(
         with Ledger.open(writer_url, key_dir=keys) as as_writer:
             assert as_writer.record("model.deployed", payload=deployed("by writer")).seq == 1
             consent = {"purpose": "marketing", "explicit": True}
-            assert as_writer.record("consent.granted", payload=consent, subject="alice").seq == 2
+            sealed = as_writer.record(
+                "consent.granted", payload=consent, subject="alice", personal={"name": "Alice"}
+            )
+            assert sealed.seq == 2  # and the class key it needed was inserted
+            assert as_writer.get(2).payload["personal"] == {"name": "Alice"}
             assert as_writer.checkpoint().size == 3
 
         with psycopg.connect(libpq(writer_url), autocommit=True) as session:
@@ -388,10 +392,15 @@ def test_writer_and_reader_roles_get_only_their_privileges(
         with Ledger.open(reader_url, key_dir=keys) as as_reader:
             result = as_reader.verify(deep=True)
             assert (result.size, result.checkpoints_verified) == (3, len(as_reader.checkpoints()))
+            assert as_reader.get(2).payload["personal"] == {"name": "Alice"}  # reads class_keys
             with pytest.raises(StorageError, match="permission denied"):
                 as_reader.record("model.deployed", payload=deployed("by reader"))
         with psycopg.connect(libpq(reader_url), autocommit=True) as session:
-            for statement in ("DELETE FROM subjects", "DROP TABLE events"):
+            for statement in (
+                "DELETE FROM subjects",
+                "DELETE FROM class_keys",
+                "DROP TABLE events",
+            ):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     session.execute(statement)
         assert count(postgres_url) == 3

@@ -58,9 +58,11 @@ def test_raw_identifier_and_personal_data_never_reach_the_database(
     body = json.loads(
         sql(db_url, "SELECT body FROM events WHERE seq = :seq", seq=receipt.seq)[0][0]
     )
-    assert set(body["payload"]["personal"]) == {"sealed"} and set(
+    # Sealed in two layers (the subject's key, the class key of decision.made for the month).
+    assert body["payload"]["personal"]["epoch"] == body["recorded_at"][:7]
+    assert set(body["payload"]["personal"]) == {"sealed", "epoch"} and set(
         body["payload"]["explanation"]
-    ) == {"sealed"}
+    ) == {"sealed", "epoch"}
     assert ledger.verify(deep=True).size == 2
 
 
@@ -161,7 +163,8 @@ def test_without_the_privacy_keys(db_url: str, tmp_path: Path, clock: StepClock)
         assert (tmp_path / "keys" / name).stat().st_mode & 0o777 == 0o600
         (tmp_path / "keys" / name).unlink()
     with Ledger.open(db_url, key_dir=tmp_path / "keys") as ledger:
-        assert set(ledger.get(seq).payload["explanation"]) == {"sealed"}  # unreadable, not erased
+        sealed = ledger.get(seq).payload["explanation"]
+        assert set(sealed) == {"sealed", "epoch"}  # unreadable, not erased
         with pytest.raises(ConfigError, match="privacy keys"):
             ledger.record(
                 "consent.granted", payload={"purpose": "x", "explicit": True}, subject=RAW

@@ -41,6 +41,7 @@ def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(
         ledger.record("model.deployed", payload=deployed())
     sql(db_url, "DROP TABLE alembic_version")
     sql(db_url, "DROP TABLE cosignatures")  # revision 0002's: not in a pre-migration ledger
+    sql(db_url, "DROP TABLE class_keys")  # revision 0003's
     with pytest.raises(ConfigError, match="revision 0001; this auditml needs"):
         Ledger.open(db_url, key_dir=tmp_path / "k")
     result = auditml("--url", db_url, "db", "upgrade", cwd=tmp_path)
@@ -48,6 +49,29 @@ def test_a_ledger_from_before_migrations_is_stamped_and_upgraded(
     assert sql(db_url, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
     with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
         assert ledger.verify(deep=True).size == 1
+
+
+def test_a_revision_0002_ledger_is_upgraded_to_class_keys(db_url: str, tmp_path: Path) -> None:
+    # A ledger of revision 0002: values sealed under the subject's key alone, no class_keys.
+    with Ledger.create(db_url, origin="old.example/l", key_dir=tmp_path / "k") as ledger:
+        ledger.record("model.deployed", payload=deployed())
+    sql(db_url, "DROP TABLE class_keys")
+    sql(db_url, "UPDATE alembic_version SET version_num = '0002'")
+    with pytest.raises(ConfigError, match="revision 0002; this auditml needs 0003"):
+        Ledger.open(db_url, key_dir=tmp_path / "k")
+    result = auditml("--url", db_url, "db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sql(db_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    with Ledger.open(db_url, key_dir=tmp_path / "k") as ledger:
+        receipt = ledger.record(
+            "consent.granted",
+            payload={"purpose": "p", "explicit": True},
+            subject="ana",
+            personal={"name": "Ana"},
+        )
+        assert ledger.get(receipt.seq).payload["personal"] == {"name": "Ana"}
+        assert ledger.verify(deep=True).size == 2
+    assert sql(db_url, "SELECT class FROM class_keys") == [("consent.granted",)]
 
 
 def test_a_schema_newer_than_this_auditml_is_refused_with_what_to_do(
