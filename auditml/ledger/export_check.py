@@ -43,7 +43,7 @@ from auditml.ledger.export import (
 )
 from auditml.ledger.keys import LEDGER_VKEY_FILE, load_vkey_file
 from auditml.ledger.note import Checkpoint, Verifier, open_checkpoint
-from auditml.ledger.rotation import KeySchedule
+from auditml.ledger.rotation import KeySchedule, follow_rotations
 from auditml.ledger.store import NODE_STRIDE, CheckpointRow
 from auditml.ledger.tiles import CHECKPOINT_FILE, TILE_DIR, check_tiles
 from auditml.ledger.verify import RowChecker
@@ -195,10 +195,20 @@ class Export:
         return start
 
     def _check_signers(self, rotations: list[tuple[int, str]]) -> None:
-        """Each checkpoint must be signed by the key in force at its size (FORMAT 8.1a)."""
-        schedule = KeySchedule.of({k.key_id for k in self.trusted}, rotations)
+        """Keys the trusted set lacks must be vouched for by the chain of rotations, and
+        each checkpoint must be signed by the key in force at its size (FORMAT 8.1a)."""
+        listed = [Verifier.from_vkey(row["vkey"]) for row in self.key_rows]
+        notes = {row.size - 1: row.note for row in self.checkpoint_rows}
+        trusted = follow_rotations(self.trusted, listed, rotations, notes)
+        unknown = [k for k in listed if k not in trusted]
+        if unknown:
+            raise IntegrityError(
+                f"the export lists checkpoint key {unknown[0].name}+{unknown[0].key_id} that "
+                f"{self.key_source} does not hold: a key was added to the ledger or the export"
+            )
+        schedule = KeySchedule.of({k.key_id for k in trusted}, rotations)
         for row in self.checkpoint_rows:
-            allowed = [k for k in self.trusted if k.key_id in schedule.allowed(row.size)]
+            allowed = [k for k in trusted if k.key_id in schedule.allowed(row.size)]
             try:
                 open_checkpoint(row.note, allowed)
             except (SignatureError, ValidationError):
@@ -307,13 +317,16 @@ def open_export(
     rows = [_checkpoint_row(value, n) for n, value in _json_lines(path / CHECKPOINTS_FILE)]
     if [r.size for r in rows] != sorted({r.size for r in rows}):
         raise IntegrityError(f"{CHECKPOINTS_FILE}: checkpoints are not in increasing size order")
-    checkpoints = [_open(row, trusted, str(info["origin"])) for row in rows]
+    # Signatures by keys the trusted set lacks are accepted here only provisionally:
+    # walk() requires the chain of rotations to vouch for each such key.
+    signers = trusted + [k for k in export_keys if k not in trusted]
+    checkpoints = [_open(row, signers, str(info["origin"])) for row in rows]
     if info.get("checkpoints") != len(rows):
         raise IntegrityError(
             f"{LEDGER_FILE} says {info.get('checkpoints')} checkpoints but {CHECKPOINTS_FILE} "
             f"holds {len(rows)}"
         )
-    cosignature_rows, cosigned = _cosignatures(path, manifest, trusted, str(info["origin"]))
+    cosignature_rows, cosigned = _cosignatures(path, manifest, signers, str(info["origin"]))
     subject_count = None
     if (path / SUBJECTS_FILE).exists():
         subject_count = sum(
@@ -409,12 +422,8 @@ def _trusted_keys(
             f"the export's own {KEYS_FILE} (only as trustworthy as the export)",
             True,
         )
-    unknown = [k for k in export_keys if k not in trusted]
-    if unknown:
-        raise IntegrityError(
-            f"the export lists checkpoint key {unknown[0].name}+{unknown[0].key_id} that "
-            f"{source} does not hold: a key was added to the ledger or the export"
-        )
+    # Keys the trusted set lacks are checked after the walk: the chain of rotations in
+    # events.jsonl may vouch for them (see Export._check_signers).
     return trusted, source, False
 
 

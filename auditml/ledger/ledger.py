@@ -60,7 +60,7 @@ from auditml.ledger.keys import (
 )
 from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
-from auditml.ledger.rotation import KeySchedule
+from auditml.ledger.rotation import KeySchedule, follow_rotations
 from auditml.ledger.store import CheckpointRow, Head, Store, events
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
@@ -537,27 +537,11 @@ class Ledger:
             bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
         vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
         if vkey_path.exists():
-            trusted = load_vkey_file(vkey_path)
+            file_keys = load_vkey_file(vkey_path)
+            notes = {seq: row.note if row else None for seq, row in bindings.items()}
+            trusted = follow_rotations(file_keys, db_keys, rotations, notes)
             source = str(vkey_path)
-            by_id = {k.key_id: k for k in db_keys}
-            for seq, key_id in rotations:
-                if any(k.key_id == key_id for k in trusted):
-                    continue
-                schedule = KeySchedule.of({k.key_id for k in trusted}, rotations)
-                vouching = [k for k in trusted if k.key_id in schedule.allowed(seq + 1)]
-                binding, successor = bindings[seq], by_id.get(key_id)
-                try:
-                    if binding is None or successor is None:
-                        raise SignatureError("no checkpoint or key row")
-                    open_checkpoint(binding.note, vouching)
-                except SignatureError:
-                    raise IntegrityError(
-                        f"key.rotated at seq {seq} names checkpoint key {key_id}, but no "
-                        f"checkpoint of size {seq + 1} signed by the key it replaced vouches "
-                        "for it: someone added a key to the database",
-                        seq=seq,
-                    ) from None
-                trusted.append(successor)
+            if len(trusted) > len(file_keys):
                 source = f"{vkey_path} and the rotations it vouches for"
             unknown = [k for k in db_keys if k not in trusted]
             if unknown:

@@ -8,7 +8,11 @@ larger than r + 1 signed by the old key is a forgery made with a retired key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from auditml.errors import IntegrityError, SignatureError, ValidationError
+from auditml.ledger.note import Verifier, open_checkpoint
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,38 @@ class KeySchedule:
         """The seq of the last rotation before a checkpoint of this size, if any."""
         before = [seq for seq, _ in self.rotations if size > seq + 1]
         return before[-1] if before else None
+
+
+def follow_rotations(
+    trusted: Sequence[Verifier],
+    candidates: Sequence[Verifier],
+    rotations: list[tuple[int, str]],
+    bindings: Mapping[int, str | None],
+) -> list[Verifier]:
+    """The trusted keys, extended by each candidate a rotation vouches for, in seq order.
+
+    `bindings[r]` is the signed note of the checkpoint of size r + 1 (None if there is
+    none): it must verify under the key in force before the rotation at r. A candidate
+    no rotation names is left out; the caller decides what that means.
+    Raises IntegrityError for a rotation to a key no such checkpoint vouches for.
+    """
+    keys = list(trusted)
+    by_id = {k.key_id: k for k in candidates}
+    for seq, key_id in sorted(rotations):
+        if any(k.key_id == key_id for k in keys):
+            continue
+        allowed = KeySchedule.of({k.key_id for k in keys}, rotations).allowed(seq + 1)
+        binding, successor = bindings.get(seq), by_id.get(key_id)
+        try:
+            if binding is None or successor is None:
+                raise SignatureError("no checkpoint or no key")
+            open_checkpoint(binding, [k for k in keys if k.key_id in allowed])
+        except (SignatureError, ValidationError):
+            raise IntegrityError(
+                f"key.rotated at seq {seq} names checkpoint key {key_id}, but no checkpoint of "
+                f"size {seq + 1} signed by the key it replaced vouches for it: someone added a "
+                "key",
+                seq=seq,
+            ) from None
+        keys.append(successor)
+    return keys

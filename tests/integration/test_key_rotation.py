@@ -79,6 +79,9 @@ def test_an_auditor_with_only_the_old_vkey_follows_the_rotation(
         keys, source = seen.verifiers()
         assert len(keys) == 2 and "rotations it vouches for" in source
         assert seen.verify(deep=True).checkpoints_verified == 2
+    # The same from an export, with no database: the chain vouches for the new key.
+    export_ledger(ledger, tmp_path / "export")
+    assert verify_export(tmp_path / "export", key_dir=auditor).size == len(ledger)
 
 
 def test_a_checkpoint_forged_with_the_retired_key_is_refused(
@@ -129,6 +132,12 @@ def test_a_key_slipped_into_the_database_is_not_trusted(
     )
     with pytest.raises(IntegrityError, match="vouches for it"):
         ledger.verify()
+    # Signing is refused too: the ledger now names a key this key directory lacks.
+    with pytest.raises(ConfigError, match="the ledger key was rotated"):
+        ledger.checkpoint()
+    export_ledger(ledger, tmp_path / "export")
+    with pytest.raises(IntegrityError, match="vouches for it"):
+        verify_export(tmp_path / "export", key_dir=tmp_path / "keys")
 
 
 def test_other_processes_follow_the_rotation_or_refuse(
