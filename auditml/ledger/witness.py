@@ -396,7 +396,8 @@ def state_document(
     logs: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """The witness state (JSON-ready): its key, the ledger keys it trusts, per origin the
-    last checkpoint it cosigned (size, root hex, the cosigned note, when)."""
+    last checkpoint it cosigned (size, root hex, the cosigned note, when, and the
+    cosignature timestamp, which never goes backwards)."""
     return {
         "format": WITNESS_STATE_FORMAT,
         "witness": witness.to_vkey(),

@@ -199,13 +199,18 @@ def cosign(ledger: Ledger, state_dir: Path, *, now: Callable[[], float] = time.t
             line = _own_line(last.note, witness)
             new = False
         else:
-            line = signer.cosign_line(Note.parse(note).text, int(now()))
             logs = dict(state["logs"])
+            # Never a timestamp older than one this witness already issued (a clock set
+            # back must not make a later cosignature look earlier).
+            issued = [int(entry.get("timestamp", 0)) for entry in logs.values()]
+            stamp = max([int(now()), *issued])
+            line = signer.cosign_line(Note.parse(note).text, stamp)
             logs[origin] = {
                 "size": checkpoint.size,
                 "root": checkpoint.root.hex(),
                 "checkpoint": add_signature_lines(note, [line]),
                 "cosigned_at": format_time(ledger.now()),
+                "timestamp": stamp,
             }
             save_state(state_dir, state_document(witness, ledger_keys, logs))
             new = True

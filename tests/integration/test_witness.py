@@ -13,7 +13,8 @@ from test_cli import auditml
 
 from auditml import ConfigError, Ledger
 from auditml.ledger import schema
-from auditml.ledger.witness import CosignatureVerifier
+from auditml.ledger.witness import CosignatureVerifier, parse_signature_line
+from auditml.ledger.witnessing import cosign
 
 ORIGIN = "test.example/ledger"
 
@@ -274,3 +275,23 @@ def test_cosign_without_a_witness_there_says_what_to_do(
     done = _cli(db_url, tmp_path, "witness", "cosign", "--state", str(tmp_path / "nowhere"))
     assert done.returncode == 2 and "run `auditml witness init`" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "nowhere").exists()
+
+
+def test_cosignature_timestamps_never_go_backwards(
+    ledger: Ledger, db_url: str, tmp_path: Path
+) -> None:
+    """A witness whose clock is set back still never issues an older timestamp."""
+    state = _witness(db_url, tmp_path, "A")
+    _record(ledger, 2)
+    assert cosign(ledger, state, now=lambda: 2_000_000_000.0).new
+    _record(ledger, 2)
+    later = cosign(ledger, state, now=lambda: 1_000_000_000.0)
+    assert later.new and later.size == 4
+    entry = json.loads((state / "witness-state.json").read_text())["logs"][ORIGIN]
+    own = [
+        parse_signature_line(line)
+        for line in entry["checkpoint"].splitlines()
+        if line.startswith("\u2014 a.example/witness ")
+    ]
+    assert entry["timestamp"] == 2_000_000_000
+    assert int.from_bytes(own[-1].signature[:8], "big") == 2_000_000_000
