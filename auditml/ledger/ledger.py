@@ -476,22 +476,34 @@ class Ledger:
         self._store.insert_subjects(conn, created)
         return resolved
 
-    def _known_tokens(self, conn: Any, tokens: set[str]) -> dict[str, tuple[str, bytes]]:
+    def _known_tokens(
+        self,
+        conn: Any,
+        tokens: set[str],
+        *,
+        retried: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> dict[str, tuple[str, bytes | None]]:
         """Return {token: (token, data key)} for tokens of subjects the ledger holds.
 
-        Raises ValidationError for a token it does not hold (unknown, or erased).
+        `retried`: tokens named only by events already stored (a retry); a subject erased
+        since then maps to no key, so the retry still finds its receipt. Raises
+        ValidationError for any other token it does not hold (unknown, or erased).
         """
         if not tokens:
             return {}
         kek = self._privacy_keys().kek
         wrapped = self._store.wrapped_keys_by_token(conn, sorted(tokens))
-        missing = tokens - wrapped.keys()
+        missing = tokens - wrapped.keys() - retried
         if missing:
             raise ValidationError(
                 f"subject token {sorted(missing)[0]} is not a subject of this ledger (unknown, "
                 "or erased): nothing can be recorded about it"
             )
-        return {token: (token, unwrap_key(kek, token, key)) for token, key in wrapped.items()}
+        known: dict[str, tuple[str, bytes | None]] = {
+            token: (token, unwrap_key(kek, token, key)) for token, key in wrapped.items()
+        }
+        known.update((token, (token, None)) for token in tokens - wrapped.keys())
+        return known
 
     def _unsealer(self, conn: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """Return a function that opens an envelope's sealed fields (keys cached per
@@ -730,12 +742,16 @@ class Ledger:
             existing = self._store.bodies_by_id(conn, wanted) if wanted else {}
             now = format_time(self._clock())
             recorded_at = max(now, head.last_recorded_at or now)
-            subjects = self._resolve_subjects(
-                conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
+            by_token = {p.subject_token for p in prepared if p.subject_token}
+            new_by_token = {
+                p.subject_token for p in prepared if p.subject_token and p.id not in existing
+            }
+            subjects: dict[str, tuple[str, bytes | None]] = dict(
+                self._resolve_subjects(
+                    conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
+                )
             )
-            subjects.update(
-                self._known_tokens(conn, {p.subject_token for p in prepared if p.subject_token})
-            )
+            subjects.update(self._known_tokens(conn, by_token, retried=by_token - new_by_token))
             epoch = epoch_of(recorded_at)
             # Only events that do seal something need their class's key for this month.
             class_keys = self._class_keys(
@@ -777,6 +793,7 @@ class Ledger:
                     token, data_key = subjects[named]
                     class_key = class_keys.get((event.type, epoch))
                     if class_key is not None:
+                        assert data_key is not None  # only retried events lack a key
                         payload = seal_fields(
                             payload,
                             SEALED_FIELDS[event.type],
@@ -843,7 +860,7 @@ class Ledger:
         where: str,
         existing: Mapping[str, tuple[int, bytes, bytes]],
         in_batch: Mapping[str, tuple[PreparedEvent, Receipt]],
-        subjects: Mapping[str, tuple[str, bytes]],
+        subjects: Mapping[str, tuple[str, bytes | None]],
         class_key: Callable[[str, str], bytes | None] | None,
     ) -> Receipt:
         """The receipt for a retried event id, or ValidationError if the content differs."""

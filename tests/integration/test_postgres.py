@@ -286,6 +286,34 @@ def test_a_commit_whose_answer_was_lost_is_not_written_twice(
         assert ledger.verify(deep=True).size == 50
 
 
+def test_an_erasure_whose_commit_answer_was_lost_is_not_reported_as_failed(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The erasure committed (key gone, erasure.completed stored) but the client did not
+    hear so: the retry finds the event by its id instead of refusing the erased token."""
+    with Ledger.create(postgres_url, origin="test.example/pg", key_dir=tmp_path / "keys") as ledger:
+        ledger.record("consent.granted", payload={"purpose": "p", "explicit": True}, subject="ana")
+        store = ledger._store
+        real_write = store.write
+        lost: list[bool] = []
+
+        @contextmanager
+        def answer_lost_once() -> Iterator[Any]:
+            with real_write() as conn:
+                yield conn
+            if not lost:
+                lost.append(True)
+                raise TransientStorageError(
+                    "the ledger database refused the write: connection lost"
+                )
+
+        monkeypatch.setattr(store, "write", answer_lost_once)
+        receipt = ledger.erase("ana", reason="Art. 17")
+        assert lost == [True] and receipt.seq == 1
+        assert [e.seq for e in ledger.events(type="erasure.completed")] == [1]
+        assert ledger.subject_token("ana") is None and len(ledger) == 2
+
+
 # -- 3. a writer SIGKILLed while it holds the append lock ----------------------------------
 
 
