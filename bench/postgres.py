@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -40,33 +40,12 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ledger import make_events  # the same decision events bench/ledger.py records
+
 from auditml import Ledger
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def make_events(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
-    """(subject, payload) of realistic decision events, as bench/ledger.py records."""
-    rng = random.Random(seed)
-    return [
-        (
-            f"applicant-{rng.randrange(5000)}",
-            {
-                "model": "credit",
-                "version": "3.2",
-                "purpose": "creditworthiness assessment",
-                "lawful_basis": "contract",
-                "input_sha256": f"{rng.getrandbits(256):064x}",
-                "output": {
-                    "decision": rng.choice(["approve", "refer"]),
-                    "score": rng.randint(0, 1000),
-                },
-                "solely_automated": False,
-                "legal_effect": True,
-            },
-        )
-        for _ in range(count)
-    ]
 
 
 def writer_process(
@@ -93,7 +72,8 @@ def writer_process(
         def run(t: int) -> None:
             out = latencies[t]
             try:
-                for subject, payload in work[t]:
+                for event in work[t]:
+                    subject, payload = event["subject"], event["payload"]
                     started = time.perf_counter()
                     if queued:
                         future = ledger.submit("decision.made", payload=payload, subject=subject)

@@ -544,9 +544,14 @@ class Ledger:
         Raises IntegrityError if the database lists any other key.
         """
         with self._store.read() as conn:
-            db_keys = [Verifier.from_vkey(r.vkey) for r in self._store.public_key_rows(conn)]
-            rotations = self._rotations(conn)
-            bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
+            keys, source, _ = self._verifiers(conn)
+        return keys, source
+
+    def _verifiers(self, conn: Any) -> tuple[list[Verifier], str, list[tuple[int, str]]]:
+        """`verifiers()` on conn's snapshot, with the rotations it followed."""
+        db_keys = [Verifier.from_vkey(r.vkey) for r in self._store.public_key_rows(conn)]
+        rotations = self._rotations(conn)
+        bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
         vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
         if vkey_path.exists():
             file_keys = load_vkey_file(vkey_path)
@@ -561,8 +566,9 @@ class Ledger:
                     f"the database lists checkpoint key {unknown[0].key_id} that {vkey_path} does "
                     "not hold: someone added a key to the database"
                 )
-            return trusted, source
-        return db_keys, "database public_keys table (no ledger.vkey in the key directory)"
+            return trusted, source, rotations
+        source = "database public_keys table (no ledger.vkey in the key directory)"
+        return db_keys, source, rotations
 
     # -- recording ----------------------------------------------------------------
 
@@ -977,8 +983,11 @@ class Ledger:
         new = stage_next_ledger_key(key_dir, self.origin)
         key_id = new.verifier.key_id
         with self._store.read() as conn:
-            done = any(k == key_id for _, k in self._rotations(conn))
-        if not done:  # else an interrupted rotation recorded it already: only finish it
+            recorded = [seq for seq, k in self._rotations(conn) if k == key_id]
+            row = self._store.event_by(conn, seq=recorded[-1]) if recorded else None
+        if row is not None:  # an interrupted rotation recorded it already: only finish it
+            receipt = Receipt(row.seq, row.id, bytes(row.leaf_hash).hex())
+        else:
             item = {
                 "type": "key.rotated",
                 "payload": {"key_id": key_id, "purpose": "checkpoint"},
@@ -997,13 +1006,10 @@ class Ledger:
                 self._sign_checkpoint(conn, old, frontier.size, frontier.root(), now)
 
             with collector_paused():
-                self._append([self._prepare(item, "rotate_key")], None, bind)
+                receipt = self._append([self._prepare(item, "rotate_key")], None, bind)[0]
         promote_next_ledger_key(key_dir, new)
         self._signer, self._signer_loaded = new, True
-        with self._store.read() as conn:
-            seq = next(s for s, k in reversed(self._rotations(conn)) if k == key_id)
-            row = self._store.event_by(conn, seq=seq)
-        return Receipt(seq, row.id, bytes(row.leaf_hash).hex()), new.verifier
+        return receipt, new.verifier
 
     def _sign_checkpoint(
         self, conn: Any, signer: Signer, size: int, root: bytes, now: str
@@ -1247,11 +1253,11 @@ class Ledger:
         """
         self._settle()
         started = time.perf_counter()
-        keys, key_source = self.verifiers()
         with self._store.read() as conn:
+            keys, key_source, rotations = self._verifiers(conn)
             head = self._store.head(conn)
             rows = self._store.checkpoint_rows(conn)
-            schedule = KeySchedule.of({k.key_id for k in keys}, self._rotations(conn))
+        schedule = KeySchedule.of({k.key_id for k in keys}, rotations)
         checkpoints = [self._open_checkpoint_row(row, keys, schedule) for row in rows]
         latest = checkpoints[-1] if checkpoints else None
         if latest is not None and head.size < latest.size:

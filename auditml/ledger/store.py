@@ -330,8 +330,7 @@ class Store:
             if self.engine.dialect.has_table(conn, "ledger_info"):
                 existing = conn.execute(select(ledger_info.c.origin)).scalar()
                 raise ConfigError(f"this database already holds the ledger {existing!r}")
-            schema.upgrade(conn)
-            conn.execute(insert(ledger_info).values(origin=origin, format=1, created_at=created_at))
+            self.restore_schema(conn, origin=origin, ledger_format=1, created_at=created_at)
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Run the migrations this database lacks: (revision before, revision after)."""
@@ -823,7 +822,8 @@ class Store:
     def restore_schema(
         conn: Connection, *, origin: str, ledger_format: int, created_at: str
     ) -> None:
-        """Create the schema on conn (inside the caller's write) for a ledger being restored."""
+        """Create the schema on conn (inside the caller's write) and name the ledger: for a
+        new ledger, or one being restored from an export."""
         schema.upgrade(conn)
         conn.execute(
             insert(ledger_info).values(origin=origin, format=ledger_format, created_at=created_at)

@@ -21,9 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from auditml.errors import IntegrityError, SignatureError, ValidationError
 from auditml.ledger.evidence import checkpoint_from_document
 from auditml.ledger.note import (
@@ -31,8 +28,8 @@ from auditml.ledger.note import (
     Checkpoint,
     Note,
     NoteSignature,
+    Signer,
     Verifier,
-    _check_key_name,
     key_hash,
 )
 
@@ -77,19 +74,15 @@ class CosignatureVerifier(Verifier):
 
 
 @dataclass(frozen=True)
-class CosignatureSigner:
-    """A witness's named Ed25519 private key."""
-
-    name: str
-    private_key: Ed25519PrivateKey
-
-    def __post_init__(self) -> None:
-        _check_key_name(self.name)
+class CosignatureSigner(Signer):
+    """A witness's named Ed25519 private key: it cosigns checkpoints, it signs no notes."""
 
     @property
     def verifier(self) -> CosignatureVerifier:
-        raw = self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return CosignatureVerifier(self.name, raw)
+        return CosignatureVerifier(self.name, super().verifier.public_key)
+
+    def sign_line(self, text: str) -> str:
+        raise TypeError("a witness key cosigns checkpoints (cosign_line); it signs no notes")
 
     def cosign_line(self, checkpoint_text: str, timestamp: int) -> str:
         """Return the cosignature line (without newline) over a checkpoint note text."""

@@ -181,3 +181,29 @@ def test_keys_rotate_from_the_cli(tmp_path: Path) -> None:
     purposes = sorted(e["payload"]["purpose"] for e in json.loads(logged.stdout))
     assert purposes == ["checkpoint", "report signing certificate"]
     assert auditml("verify", "--deep", cwd=tmp_path).returncode == 0
+
+
+def test_an_interrupted_rotation_is_finished_not_repeated(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotation was recorded, then the process died before the new key file was moved
+    into place: running it again finishes it with the staged key, and records nothing twice."""
+    import auditml.ledger.ledger as ledger_module
+
+    record(ledger, 3, "a")
+    real_promote = ledger_module.promote_next_ledger_key
+
+    def crash(*_: object) -> None:
+        raise OSError("killed before the key file was replaced")
+
+    monkeypatch.setattr(ledger_module, "promote_next_ledger_key", crash)
+    with pytest.raises(OSError):
+        ledger.rotate_key()
+    keys = tmp_path / "keys"
+    assert (keys / "ledger.key.next").exists()
+    monkeypatch.setattr(ledger_module, "promote_next_ledger_key", real_promote)
+    with Ledger.open(ledger._settings.url, key_dir=keys) as again:
+        receipt, new = again.rotate_key()
+        assert [e.seq for e in again.events(type="key.rotated")] == [receipt.seq]
+        assert load_ledger_key(keys, again.origin).verifier == new
+        assert again.verify(deep=True).size == len(again)
