@@ -267,6 +267,12 @@ def test_a_report_embeds_the_cosigned_checkpoint_and_lists_the_witnesses(
     assert made.report["witnessed"]["witnesses"] == ["a.example/witness"]
     html = render_html(made.report)
     assert "a.example/witness" in html and "Cosigned tree size" in html
+    assert f"is a prefix of the ledger at size {cover['size']}" in html
+    # Cosigned at the very size of the cover: said so, with no prefix claim.
+    assert _cosign(db_url, tmp_path, a).returncode == 0
+    same = assemble(ledger, rules, as_of=as_of, signer=signer, keys=[])  # type: ignore[arg-type]
+    assert same.report["witnessed"]["size"] == same.report["checkpoint"]["size"]
+    assert "cosigned the very checkpoint on the cover" in render_html(same.report)
 
 
 def test_cosign_without_a_witness_there_says_what_to_do(
