@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import StepClock
 
 from auditml import Ledger
 from auditml.ledger.evidence import verify_evidence
@@ -28,6 +29,8 @@ SIGNER: SignerInfo = {
     "ca_sha256": "00",
 }
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
+#: The ledger's clock: events are recorded in November 2026, before AS_OF, whatever today is.
+RECORDED_FROM = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def breach(n: int) -> dict[str, object]:
@@ -47,7 +50,12 @@ def breach(n: int) -> dict[str, object]:
 
 @pytest.fixture
 def ledger(db_url: str, tmp_path: Path) -> Ledger:
-    opened = Ledger.create(db_url, origin="test.example/r", key_dir=tmp_path / "keys")
+    opened = Ledger.create(
+        db_url,
+        origin="test.example/r",
+        key_dir=tmp_path / "keys",
+        clock=StepClock(RECORDED_FROM),
+    )
     opened.record_many([breach(n) for n in range(FINDINGS_PER_RULE + 5)])
     return opened
 
