@@ -740,6 +740,8 @@ def test_by_hand_snippet_in_format_md_runs(small_ledger: Ledger, tmp_path: Path)
     exec(compile(match.group(1), "FORMAT.md", "exec"), namespace)
     vkey = (tmp_path / "keys" / "ledger.vkey").read_text().strip()
     assert namespace["verify"](str(evidence_path), vkey) == (ORIGIN, 65)
+    # The worked example under the snippet quotes this very call and its result.
+    assert f"returns\n`{(ORIGIN, 65)!r}`" in format_md.read_text()
     doc = json.loads(evidence_path.read_text())
     doc["events"][0]["envelope"]["payload"]["tampered"] = 1
     evidence_path.write_text(json.dumps(doc))
