@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditml import __version__
+from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console, errors, print_json
 from auditml.cli.state import OPTIONS
 from auditml.policy.engine import SEVERITY_ORDER, Evaluation, Finding, evaluate
@@ -127,7 +128,7 @@ def check(
         typer.Option(
             "--as-of",
             metavar="TIME",
-            help="Evaluate the ledger as it stood at this RFC 3339 time (default: now).",
+            help=f"Evaluate the ledger as it stood at this time, {ZONED_TIME} (default: now).",
             show_default=False,
         ),
     ] = None,

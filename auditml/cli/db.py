@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from auditml.cli.metavars import Typer
 from auditml.cli.output import console
 from auditml.cli.state import OPTIONS
 from auditml.config import load_settings
@@ -13,7 +14,7 @@ from auditml.errors import ConfigError
 from auditml.ledger import roles, schema
 from auditml.ledger.store import Store
 
-app = typer.Typer(
+app = Typer(
     help="The ledger database: schema status and upgrade, least-privilege grants.",
     no_args_is_help=True,
 )

@@ -25,7 +25,10 @@ HEADING = "bold"
 
 def demo(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where to put the demo ledger (replaced if it exists).")
+        Path,
+        typer.Option(
+            "--dir", metavar="DIR", help="Where to put the demo ledger (replaced if it exists)."
+        ),
     ] = Path("auditml-demo"),
     decisions: Annotated[
         int, typer.Option(min=MIN_DECISIONS, help="How many credit decisions to simulate.")

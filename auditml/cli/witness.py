@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from auditml.cli.metavars import Typer
 from auditml.cli.output import console
 from auditml.cli.state import OPTIONS, cli_actor
 from auditml.config import load_settings
@@ -20,13 +21,16 @@ from auditml.ledger.ledger import Ledger
 from auditml.ledger.witness import WitnessPolicy, parse_policy
 from auditml.ledger.witnessing import STATE_FILE, WITNESS_VKEY_FILE, cosign, init_witness
 
-app = typer.Typer(
+app = Typer(
     help="Witnesses: cosign checkpoints after checking the ledger only grew.",
     no_args_is_help=True,
 )
 
 StateDir = Annotated[
-    Path, typer.Option("--state", help="The witness's directory (key and state), not the ledger's.")
+    Path,
+    typer.Option(
+        "--state", metavar="DIR", help="The witness's directory (key and state), not the ledger's."
+    ),
 ]
 
 
@@ -35,7 +39,10 @@ def init(
     name: Annotated[str, typer.Argument(help="The witness's key name, e.g. dpo.example.com/w1.")],
     state: StateDir,
     ledger_key: Annotated[
-        Path, typer.Option("--ledger-key", help="The ledger's verifier key file (ledger.vkey).")
+        Path,
+        typer.Option(
+            "--ledger-key", metavar="FILE", help="The ledger's verifier key file (ledger.vkey)."
+        ),
     ],
 ) -> None:
     """Create a witness: its Ed25519 key (0600), its vkey, and a state trusting the ledger key."""
