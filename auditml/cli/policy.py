@@ -255,7 +255,7 @@ def adopt(
     ],
     policies: PoliciesOption = None,
 ) -> None:
-    """Put a rule set in force: record `policy.changed` with its SHA-256 (DESIGN 9).
+    """Put a rule set in force: record `policy.changed` with its SHA-256 (docs/POLICIES.md).
 
     Only a rule set that lints clean and passes its own tests is adopted (exit 1 if a
     test fails, 2 if lint finds a problem). Adopting the set already in force records

@@ -1,4 +1,4 @@
-"""Every listing takes `--json` (README, DESIGN 11): checked over the whole command tree,
+"""Every listing takes `--json` (README): it is checked over the whole command tree,
 and run for the commands that gained it: `check`, `db status`, `demo`."""
 
 from __future__ import annotations
