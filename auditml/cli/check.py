@@ -14,8 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditml import __version__
+from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console, errors, print_json
 from auditml.cli.state import OPTIONS
+from auditml.errors import ConfigError
 from auditml.policy.engine import SEVERITY_ORDER, Evaluation, Finding, evaluate
 from auditml.policy.formats import to_junit, to_sarif
 from auditml.policy.loader import default_policies_dir, load_rules
@@ -127,7 +129,7 @@ def check(
         typer.Option(
             "--as-of",
             metavar="TIME",
-            help="Evaluate the ledger as it stood at this RFC 3339 time (default: now).",
+            help=f"Evaluate the ledger as it stood at this time, {ZONED_TIME} (default: now).",
             show_default=False,
         ),
     ] = None,
@@ -143,6 +145,9 @@ def check(
             "test reports).",
         ),
     ] = Format.table,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON (same as --format json).")
+    ] = False,
     fail_on: Annotated[
         Severity | None,
         typer.Option(
@@ -158,6 +163,10 @@ def check(
 
     Exit 1 when a failing finding at or above --fail-on exists, else 0.
     """
+    if json_out and output_format not in (Format.table, Format.json):
+        raise ConfigError(f"give --json or --format {output_format.value}, not both")
+    if json_out:
+        output_format = Format.json
     moment = datetime.now(UTC) if as_of is None else parse_ledger_time(as_of, where="--as-of")
     directory = policies if policies is not None else default_policies_dir()
     rule_set = load_rules(directory)

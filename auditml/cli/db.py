@@ -6,14 +6,15 @@ from typing import Annotated
 
 import typer
 
-from auditml.cli.output import console
+from auditml.cli.metavars import Typer
+from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
 from auditml.config import load_settings
 from auditml.errors import ConfigError
 from auditml.ledger import roles, schema
 from auditml.ledger.store import Store
 
-app = typer.Typer(
+app = Typer(
     help="The ledger database: schema status and upgrade, least-privilege grants.",
     no_args_is_help=True,
 )
@@ -24,7 +25,9 @@ def _store() -> Store:
 
 
 @app.command()
-def status() -> None:
+def status(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
     """Print the schema revision of the ledger database and the one this auditml needs."""
     store = _store()
     try:
@@ -32,10 +35,16 @@ def status() -> None:
             found = schema.revision(conn)
     finally:
         store.close()
-    state = "no ledger" if found is None else f"revision {found}"
-    verdict = "up to date" if found == schema.HEAD else "run `auditml db upgrade`"
+    next_step: str | None = None
     if found is None:
-        verdict = "run `auditml init`"
+        next_step = "auditml init"
+    elif found != schema.HEAD:
+        next_step = "auditml db upgrade"
+    if json_out:
+        print_json({"revision": found, "head": schema.HEAD, "next_step": next_step})
+        return
+    state = "no ledger" if found is None else f"revision {found}"
+    verdict = "up to date" if next_step is None else f"run `{next_step}`"
     console.print(f"{state}; this auditml uses revision {schema.HEAD}: {verdict}", highlight=False)
 
 

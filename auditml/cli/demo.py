@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from auditml.cli.output import console
+from auditml.cli.output import console, print_json
 from auditml.demo import MIN_DECISIONS, DemoResult, StoryStep, run_demo
 
 PROBLEM = "bold yellow"
@@ -25,14 +26,23 @@ HEADING = "bold"
 
 def demo(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where to put the demo ledger (replaced if it exists).")
+        Path,
+        typer.Option(
+            "--dir", metavar="DIR", help="Where to put the demo ledger (replaced if it exists)."
+        ),
     ] = Path("auditml-demo"),
     decisions: Annotated[
         int, typer.Option(min=MIN_DECISIONS, help="How many credit decisions to simulate.")
     ] = 5000,
     seed: Annotated[int, typer.Option(help="The same seed tells the same story.")] = 7,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print what was recorded and checked as JSON.")
+    ] = False,
 ) -> None:
     """Record six months of a credit-scoring system, with planted problems; prove, verify."""
+    if json_out:
+        print_json(_as_json(run_demo(directory, decisions=decisions, seed=seed)))
+        return
     with Progress(
         TextColumn("{task.description:<30}"),
         BarColumn(),
@@ -51,6 +61,33 @@ def demo(
     _print_problems(result)
     _print_integrity(result)
     _print_next(result)
+
+
+def _as_json(result: DemoResult) -> dict[str, Any]:
+    """The story, the planted problems and the checks (not the applicants' identifiers)."""
+    return {
+        "directory": str(result.directory),
+        "seed": result.seed,
+        "events": result.events,
+        "counts": dict(result.counts),
+        "decisions": result.decisions,
+        "story": {"start": result.story_start.isoformat(), "end": result.story_end.isoformat()},
+        "steps": [asdict(step) for step in result.steps],
+        "problems": [asdict(problem) for problem in result.problems],
+        "checkpoints": result.checkpoints,
+        "checkpoint": {"size": result.checkpoint_size, "root": result.checkpoint_root},
+        "verify": asdict(result.verify),
+        "approvals_verified": result.approvals_verified,
+        "evidence": {"path": str(result.evidence_path), "seq": result.proved_seq},
+        "report": {
+            "path": str(result.report_path),
+            "id": result.report_id,
+            "pages": result.report_pages,
+        },
+        "vkey": result.vkey,
+        "vkey_path": str(result.vkey_path),
+        "seconds": result.seconds,
+    }
 
 
 def _print_intro(result: DemoResult) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console
 from auditml.cli.state import OPTIONS, cli_actor
 from auditml.errors import ValidationError
@@ -51,8 +52,9 @@ def purge(
     before: Annotated[
         str,
         typer.Option(
-            help="Shred every whole month before this time (ISO 8601); a time inside a "
-            "month keeps that month."
+            metavar="TIME",
+            help=f"Shred every whole month before this time, {ZONED_TIME}; a time inside a "
+            "month keeps that month.",
         ),
     ],
     reason: Annotated[str, typer.Option(help="The retention rule applied.")],

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from auditml.cli.output import console, print_json
+from auditml.cli.output import console, json_on_failure, print_json
 from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.ledger.canonical import parse_json
@@ -71,6 +71,7 @@ def prove(
     )
 
 
+@json_on_failure
 def verify(
     deep: Annotated[bool, typer.Option(help="Re-hash every entry and rebuild the tree.")] = False,
     trusted_checkpoint: Annotated[
@@ -173,6 +174,7 @@ def _progress() -> Progress:
     )
 
 
+@json_on_failure
 def verify_evidence(
     file: Annotated[Path, typer.Argument(help="An auditml.evidence/v1 file.")],
     key: Annotated[

@@ -9,6 +9,7 @@ import typer
 from cryptography import x509
 from rich.table import Table
 
+from auditml.cli.metavars import Typer
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS, cli_actor
 from auditml.config import load_settings
@@ -19,9 +20,7 @@ from auditml.report.identity import (
     rotate_signing_certificate,
 )
 
-app = typer.Typer(
-    help="The ledger's keys: show their fingerprints, rotate them.", no_args_is_help=True
-)
+app = Typer(help="The ledger's keys: show their fingerprints, rotate them.", no_args_is_help=True)
 
 
 @app.command()

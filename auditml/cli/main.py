@@ -24,11 +24,12 @@ from auditml.cli import (
     schema,
     witness,
 )
+from auditml.cli.metavars import Typer
 from auditml.cli.output import errors
 from auditml.cli.state import OPTIONS
 from auditml.errors import AuditmlError
 
-app = typer.Typer(
+app = Typer(
     name="auditml",
     help="The evidence layer for machine learning under GDPR and the EU AI Act.",
     no_args_is_help=True,
@@ -45,7 +46,8 @@ def main(
         typer.Option(help="Ledger database URL (overrides AUDITML_URL and auditml.toml)."),
     ] = None,
     home: Annotated[
-        Path | None, typer.Option(help="Key directory (overrides AUDITML_HOME).")
+        Path | None,
+        typer.Option(metavar="DIR", help="Key directory (overrides AUDITML_HOME)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:

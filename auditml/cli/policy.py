@@ -10,6 +10,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from auditml.cli.metavars import Typer
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
 from auditml.policy.engine import run_rule_tests
@@ -17,7 +18,7 @@ from auditml.policy.loader import RuleSet, default_policies_dir, lint_rules, loa
 from auditml.policy.rules import Rule
 from auditml.policy.stream import in_force
 
-app = typer.Typer(
+app = Typer(
     name="policy",
     help="The rules auditml checks (GDPR, AI Act, internal): list, show, lint, test and "
     "adopt them.",
@@ -254,7 +255,7 @@ def adopt(
     ],
     policies: PoliciesOption = None,
 ) -> None:
-    """Put a rule set in force: record `policy.changed` with its SHA-256 (DESIGN 9).
+    """Put a rule set in force: record `policy.changed` with its SHA-256 (docs/POLICIES.md).
 
     Only a rule set that lints clean and passes its own tests is adopted (exit 1 if a
     test fails, 2 if lint finds a problem). Adopting the set already in force records

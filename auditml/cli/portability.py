@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from auditml.cli.output import console, print_json
+from auditml.cli.output import console, json_on_failure, print_json
 from auditml.cli.state import OPTIONS
 from auditml.config import load_settings
 from auditml.ledger.export import export_ledger, refuse_non_empty
@@ -92,6 +92,7 @@ def verify_export_command(directory: Path, key: list[str] | None, json_out: bool
     _print_check(result, json_out)
 
 
+@json_on_failure
 def import_export_command(
     directory: Annotated[Path, typer.Argument(help="An export directory (auditml export).")],
     url: Annotated[str, typer.Argument(help="Database URL of an EMPTY database to restore into.")],

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS, cli_actor
 from auditml.config import (
@@ -107,9 +108,10 @@ def record(
     event_type: Annotated[
         str, typer.Argument(metavar="TYPE", help="Event type, e.g. model.deployed.")
     ],
-    payload: Annotated[str, typer.Option(help="The payload as a JSON object.")],
+    payload: Annotated[str, typer.Option(metavar="JSON", help="The payload as a JSON object.")],
     occurred_at: Annotated[
-        str | None, typer.Option(help="When it happened (ISO 8601 with offset).")
+        str | None,
+        typer.Option(metavar="TIME", help=f"When it happened, {ZONED_TIME} (default: now)."),
     ] = None,
     event_id: Annotated[
         str | None, typer.Option("--id", help="Idempotency key for this event.")
@@ -120,7 +122,8 @@ def record(
         typer.Option(help="The data subject's identifier (stored only as a pseudonymous token)."),
     ] = None,
     personal: Annotated[
-        str | None, typer.Option(help="Personal data as a JSON object (stored sealed).")
+        str | None,
+        typer.Option(metavar="JSON", help="Personal data as a JSON object (stored sealed)."),
     ] = None,
     actor_id: Annotated[str | None, typer.Option(help="Who did it (default: you).")] = None,
     actor_kind: Annotated[str, typer.Option(help="human or service.")] = "human",
@@ -176,8 +179,13 @@ def import_events(
 def log(
     event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
     system: Annotated[str | None, typer.Option(help="Only this AI system.")] = None,
-    since: Annotated[str | None, typer.Option(help="Occurred at or after (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option(help="Occurred before (ISO 8601).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="TIME", help=f"Occurred at or after this time, {ZONED_TIME}."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help=f"Occurred before this time, {ZONED_TIME}.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many events.")] = 20,
     oldest_first: Annotated[
         bool, typer.Option(help="Oldest first instead of newest first.")

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError
@@ -33,15 +34,23 @@ def report(
     ] = None,
     period_from: Annotated[
         str | None,
-        typer.Option("--from", metavar="TIME", help="Findings whose trigger occurred from then."),
+        typer.Option(
+            "--from",
+            metavar="TIME",
+            help=f"Findings whose trigger occurred at or after this time, {ZONED_TIME}.",
+        ),
     ] = None,
     period_to: Annotated[
         str | None,
-        typer.Option("--to", metavar="TIME", help="... and before this time."),
+        typer.Option("--to", metavar="TIME", help=f"... and before this time, {ZONED_TIME}."),
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", metavar="TIME", help="Evaluate the ledger as it stood then."),
+        typer.Option(
+            "--as-of",
+            metavar="TIME",
+            help=f"Evaluate the ledger as it stood at this time, {ZONED_TIME} (default: now).",
+        ),
     ] = None,
     policies: Annotated[
         Path | None,

@@ -1,4 +1,4 @@
-"""The typed payloads of vocabulary v1 (DESIGN.md section 4): one frozen model per event type.
+"""The typed payloads of vocabulary v1 (docs/FORMAT.md section 15): one frozen model per event type.
 
 Each model is the contract for the ``payload`` of one event type. Validation is
 strict on purpose: a value that is not already of the declared type is refused,
@@ -11,7 +11,8 @@ and tuples become lists.
 returns its normalised JSON form; :func:`json_schema` exports the contract for
 other tools. Everything here is pure: no clock, no I/O.
 
-Choices where DESIGN.md is terse are commented at the field.
+These models are the vocabulary's reference (`auditml schema TYPE` prints one as JSON
+Schema); choices a reader could question are commented at the field.
 """
 
 from __future__ import annotations
@@ -199,7 +200,10 @@ class _Payload(BaseModel):
 
 
 class Signature(BaseModel):
-    """An approver's own Ed25519 signature over the approval target's digest (DESIGN 7)."""
+    """An approver's own Ed25519 signature over the approval target's digest.
+
+    How it is made and checked: :mod:`auditml.sdk.approvals`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -211,7 +215,7 @@ class Signature(BaseModel):
 
 
 # --------------------------------------------------------------------------- #
-# The models, in the order of DESIGN.md section 4                              #
+# The models, in the order of docs/FORMAT.md section 15                        #
 # --------------------------------------------------------------------------- #
 
 
@@ -302,7 +306,7 @@ class ModelTrained(_Payload):
     code_version: Label | None = Field(
         default=None, description="version of the training code, e.g. a git commit"
     )
-    # Required but may be empty ({}): DESIGN lists them without "?".
+    # Required, but may be empty ({}).
     params: JsonObject = Field(description="hyperparameters, as a free-form JSON object")
     metrics: JsonObject = Field(description="evaluation metrics, as a free-form JSON object")
     artifact_sha256: Sha256 = Field(description="SHA-256 of the model artifact, lowercase hex")
@@ -316,7 +320,7 @@ class AssessmentCompleted(_Payload):
     )
     target: Label = Field(description="what was assessed: model@version, a dataset_id or system")
     result: Literal["pass", "fail", "accepted_risk"] = Field(description="the outcome")
-    # Not sealed (DESIGN 6): the accountable signer is named like an actor is.
+    # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
     signer: Label = Field(description="who signed the assessment off (person or role id)")
     summary: Text | None = Field(default=None, description="a short summary of the findings")
 
@@ -340,7 +344,7 @@ class _Approval(_Payload):
     # An object, not a bare string: the verifier needs the key id and the algorithm too.
     signature: Signature | None = Field(
         default=None,
-        description="the approver's own Ed25519 signature over the target digest (DESIGN 7)",
+        description="the approver's own Ed25519 signature over the target digest",
     )
 
 
@@ -426,7 +430,8 @@ class DsrExtended(_Payload):
     """The answer deadline of a request was extended (GDPR Art. 12(3))."""
 
     request_id: Ident = Field(description="the request")
-    # Not sealed (DESIGN 6): state the ground (complexity, number of requests), not the person.
+    # Not sealed (docs/FORMAT.md section 12a): state the ground (complexity, number of
+    # requests), not the person.
     reason: Text = Field(description="why the extension is needed")
 
 
@@ -444,7 +449,7 @@ class ErasureCompleted(_Payload):
     """The subject's data key was destroyed: sealed fields are unreadable (written by erase)."""
 
     request_id: Ident | None = Field(default=None, description="the erasure request, if any")
-    # Required with a single value: DESIGN names the one method; a Literal leaves room to add.
+    # Required with a single value: there is one method today; a Literal leaves room to add.
     method: Literal["crypto-shred"] = Field(description="how the data was erased")
     reason: Text | None = Field(
         default=None, description="the ground, e.g. Art. 17(1)(b) consent withdrawn"
@@ -499,7 +504,7 @@ class RegistrationCompleted(_Payload):
 class TrainingCompleted(_Payload):
     """A person completed AI literacy or oversight training (AI Act Art. 4, 26(2))."""
 
-    # Staff, not data subjects of the system: not sealed (DESIGN 6). Use a staff id.
+    # Staff, not data subjects of the system: not sealed (docs/FORMAT.md section 12a). Use a staff id.
     person: Label = Field(description="staff id of the person trained")
     course: Label = Field(description="the course or competence")
 
@@ -581,13 +586,13 @@ _SEALED_BY_TYPE = {
 }
 
 #: Per type, the top-level payload fields that hold personal data and are stored sealed
-#: (DESIGN 6): ``personal`` everywhere, plus the named fields of two types.
+#: (docs/FORMAT.md section 12a): ``personal`` everywhere, plus the named fields of two types.
 SEALED_FIELDS: dict[str, frozenset[str]] = {
     name: frozenset({"personal"}) | _SEALED_BY_TYPE.get(name, frozenset())
     for name in PAYLOAD_MODELS
 }
 
-#: The types DESIGN marks "(subject required)".
+#: The types whose events must name their data subject.
 # review.completed is here too: its reason is sealed under the subject's key.
 SUBJECT_REQUIRED: frozenset[str] = frozenset(
     {
@@ -784,7 +789,7 @@ def json_schema(event_type: str | None = None) -> dict[str, Any]:
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": "auditml vocabulary v1",
-        "description": "An event type and its payload (DESIGN.md section 4).",
+        "description": "An event type and its payload (docs/FORMAT.md section 15).",
         "oneOf": branches,
         "$defs": defs,
     }

@@ -1,4 +1,4 @@
-"""The event types of vocabulary v1 (DESIGN.md section 4).
+"""The event types of vocabulary v1 (docs/FORMAT.md section 15).
 
 The types are the keys of :data:`auditml.events.payloads.PAYLOAD_MODELS`, so a type
 exists exactly when it has a payload model. (``envelope`` imports this module and

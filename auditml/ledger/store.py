@@ -1,6 +1,6 @@
 """Storage: the only module that talks to the database (SQLAlchemy Core).
 
-Tables (DESIGN.md section 5): `events`, `tree_nodes`, `checkpoints`, `public_keys`,
+Tables (docs/FORMAT.md section 13): `events`, `tree_nodes`, `checkpoints`, `public_keys`,
 `ledger_info`. All of them carry integrity and are append-only: triggers refuse
 UPDATE and DELETE. Appends serialise on a database lock (SQLite `BEGIN IMMEDIATE`).
 

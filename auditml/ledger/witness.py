@@ -248,6 +248,61 @@ def parse_policy(text: str, *, where: str = "the witness policy") -> WitnessPoli
     return WitnessPolicy(witnesses, groups, quorum, tuple(logs))
 
 
+def check_new_witness_label(text: str, label: str, *, where: str = "the witness policy") -> None:
+    """Raise ValidationError unless `witness LABEL ...` could be added to this policy text.
+
+    An empty text (or one of comments only) is a policy yet to be written.
+    """
+    policy = parse_policy(text, where=where) if _policy_lines(text) else None
+    if policy is not None and (label in policy.witnesses or label in policy.groups):
+        raise ValidationError(f"{where} already defines {label!r}; choose another label")
+    try:
+        if policy is None:
+            _new_name(label, {}, {}, where)
+        else:
+            _new_name(label, policy.witnesses, policy.groups, where)
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: cannot add a witness named {label!r}: {exc}") from None
+
+
+def add_witness(
+    text: str, label: str, key: CosignatureVerifier, *, where: str = "the witness policy"
+) -> tuple[str, WitnessPolicy]:
+    """Return the policy text with `witness LABEL VKEY` added, and the policy it now reads as.
+
+    An empty text becomes a policy of this witness alone: the witness line and `quorum 1`.
+    Otherwise the line goes just before the quorum line, so that `quorum K` (any K of the
+    witnesses listed above it) counts this witness too; the quorum is left as it was
+    written. Raises ValidationError if the text is not a policy, or already defines the
+    label or lists the key.
+    """
+    line = f"witness {label} {key.to_vkey()}"
+    lines = text.splitlines()
+    numbered = _policy_lines(text)
+    if not numbered:
+        new = [*lines, line, "quorum 1"]
+    else:
+        check_new_witness_label(text, label, where=where)
+        listed = parse_policy(text, where=where).witnesses
+        same = [name for name, known in listed.items() if known.key_hash == key.key_hash]
+        if same:
+            raise ValidationError(f"{where} already lists this witness key as {same[0]!r}")
+        quorum_at = next(index for index, words in numbered if words[0] == "quorum")
+        new = [*lines[:quorum_at], line, *lines[quorum_at:]]
+    new_text = "\n".join(new) + "\n"
+    return new_text, parse_policy(new_text, where=where)
+
+
+def _policy_lines(text: str) -> list[tuple[int, list[str]]]:
+    """(index, words) of each line that is not blank or a comment."""
+    found = []
+    for index, raw in enumerate(text.splitlines()):
+        words = raw.split("#", 1)[0].split()
+        if words:
+            found.append((index, words))
+    return found
+
+
 def _new_name(
     name: str, witnesses: Mapping[str, object], groups: Mapping[str, object], at: str
 ) -> str:

@@ -1,7 +1,7 @@
 """Deadline calendars: when a period that starts with an event ends.
 
 Periods follow Regulation (EEC, Euratom) No 1182/71 ("eu-1182/71") by default, as a named
-calendar that rules can override (LAW.md section 1, DESIGN.md section 9):
+calendar that rules can override (docs/POLICIES.md, section Time):
 
 - Art. 3(1), 3(2)(a): a period in hours is exact, ``start + n hours``. It is not moved for
   weekends or holidays.

@@ -264,7 +264,7 @@ def _combined(first: str, second: str) -> str | None:
 
 
 class _RuleDeadline(checks.Deadline):
-    """A deadline whose extension follows the rule schema (DESIGN 9, GDPR Art. 12(3)).
+    """A deadline whose extension follows the rule schema (docs/POLICIES.md, GDPR Art. 12(3)).
 
     The extension period counts together with the original one from the clock start
     (P1M + P2M = P3M from received_at, so month ends are not lost), one extension per

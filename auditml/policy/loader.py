@@ -1,6 +1,6 @@
 """Load a policies folder: every rule file, checked against the vocabulary and regimes.yaml.
 
-Layout (DESIGN 9)::
+Layout (docs/POLICIES.md)::
 
     policies/
       regimes.yaml              regime dates and calendars (auditml.policy.regimes)

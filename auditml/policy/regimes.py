@@ -2,7 +2,7 @@
 
 Rules name a regime (``applies.regime: aiact.annex_iii``) and, for deadlines, a calendar
 (``check.calendar: eu``) instead of writing dates and holiday lists themselves, so one
-edit of this file re-dates every rule (LAW.md section 4) and the report can print the
+edit of this file re-dates every rule (docs/POLICIES.md, Time) and the report can print the
 dates it used. A date that pending legislation may move (the Digital Omnibus on AI) is
 marked ``verify: true`` with a note, and lint lists it.
 

@@ -1,4 +1,4 @@
-"""The rule file schema: what compliance officers write in ``policies/**.yaml`` (DESIGN 9).
+"""The rule file schema: what compliance officers write in ``policies/**.yaml`` (docs/POLICIES.md).
 
 One YAML file holds one rule (or a list of rules). A rule says what the law asks
 (``references``, ``description``, ``interpretation``), to whom it applies (``applies``),
@@ -71,7 +71,8 @@ __all__ = [
     "template_paths",
 ]
 
-#: Envelope fields a rule may name (DESIGN 3). ``actor`` alone is an object, so only its parts.
+#: Envelope fields a rule may name (docs/FORMAT.md section 3). ``actor`` alone is an object,
+#: so only its parts.
 ENVELOPE_FIELDS = frozenset(
     {
         "id",
@@ -195,7 +196,7 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Number = Annotated[Label, BeforeValidator(_number_as_text)]
 #: An ISO 8601 duration in whole units: PT72H, P30D, P1M, P2Y.
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
-#: An event type of vocabulary v1 (DESIGN 4).
+#: An event type of vocabulary v1 (docs/FORMAT.md section 15).
 EventType = Annotated[str, AfterValidator(_known_event_type)]
 #: A dotted field path of an event; stored in full form (``payload.x``).
 FieldPath = Annotated[str, AfterValidator(_field_path)]
@@ -788,7 +789,7 @@ Check = Annotated[
     Field(discriminator="kind"),
 ]
 
-#: The closed set of check kinds (DESIGN 9) and their parameter models.
+#: The closed set of check kinds (docs/POLICIES.md, Check kinds) and their parameter models.
 CHECK_KINDS: dict[str, type[_Check]] = {
     "deadline": DeadlineCheck,
     "requires_prior": RequiresPriorCheck,
@@ -820,7 +821,7 @@ class Rule(_Model):
     remediation: Text = Field(description="what to do when the rule fails")
     interpretation: Text | None = Field(
         default=None,
-        description="choices that need a lawyer's decision, each marked [interp] (LAW.md)",
+        description="choices that need a lawyer's decision, each marked [interp]",
     )
     applies: Applies = Field(default_factory=Applies, description="scope; absent means any")
     check: Check = Field(description="the check kind and its parameters")

@@ -1,4 +1,4 @@
-"""Signed, archival, verifiable PDF reports (DESIGN.md section 10).
+"""Signed, archival, verifiable PDF reports (how to check one: docs/VERIFYING.md).
 
 `assemble` builds the report's data from a ledger, `render` turns it into a PDF/A-3b with
 `evidence.json` attached, `sign` signs it (PAdES), `verify` checks a report offline, and

@@ -1,4 +1,4 @@
-"""Assemble a report: one `ReportData` and its evidence file, from a ledger (DESIGN 10).
+"""Assemble a report: one `ReportData` and its evidence file, from a ledger (docs/FORMAT.md section 9).
 
 A fresh checkpoint, deep verification, the policy findings as of a time, lineage,
 approvals, consent and request statistics and incidents, and an `auditml.evidence/v1`

@@ -1,4 +1,4 @@
-"""Issue a report: assemble, render, sign, and record `report.issued` (DESIGN 10)."""
+"""Issue a report: assemble, render, sign, and record `report.issued`."""
 
 from __future__ import annotations
 

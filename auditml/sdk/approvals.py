@@ -1,7 +1,7 @@
 """Record approvals and rejections (`approval.granted`, `approval.rejected`), optionally signed.
 
 An approver may sign with their own Ed25519 key, so the approval can be attributed to
-them without trusting whoever runs the ledger (DESIGN.md section 7). The signature is
+them without trusting whoever runs the ledger. The signature is
 over SHA-256 of the target string (UTF-8) and is stored in the payload as
 ``{"key_id": ..., "algorithm": "ed25519", "signature": <standard base64>}``, where
 ``key_id`` is `approval_key_id` of the approver's public key.

@@ -1,4 +1,4 @@
-"""The closed value sets of vocabulary v1 (DESIGN.md section 4), as types for your annotations.
+"""The closed value sets of vocabulary v1 (docs/FORMAT.md section 15), as types for your annotations.
 
 Each ``Literal`` type lets a type checker catch ``stage="deploy"``; the matching tuple
 is what the helpers check at run time before anything is recorded. A test keeps both

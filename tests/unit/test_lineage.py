@@ -1,6 +1,6 @@
 """Lineage graph and queries over hand-built envelopes: exact results, no database.
 
-The story (payloads follow DESIGN.md section 4):
+The story (payloads follow vocabulary v1, docs/FORMAT.md section 15):
 
     raw-crm (personal, consent: marketing, profiling) --> clean-crm --+
             \\                                                         +--> features
