@@ -3,11 +3,21 @@
     pip install . scikit-learn                      # from the repository root
     python examples/credit_pipeline.py [--dir DIR]  # DIR: new or empty (default: a temp dir)
 
-It makes a synthetic applicant dataset, trains a scikit-learn LogisticRegression, has
-it approved by two people, deploys it, scores new applicants (one by one through the
-`@decision` decorator, and as a batch), records a human review, then signs a
-checkpoint, verifies the whole ledger and writes an evidence file proving one decision
-that anyone can check offline with the ledger's public key.
+Credit scoring is a high-risk AI system (AI Act Annex III point 5(b)) that processes
+personal data, so the pipeline records what GDPR and the AI Act ask of it, in the order
+they ask it: it registers the system with its purpose, records the record of processing,
+the DPIA, the fundamental rights impact assessment, the risk assessment and the oversight
+training of the loan officer who will review decisions, and tells applicants that they
+are scored. Then it makes a synthetic applicant dataset, trains a scikit-learn
+LogisticRegression, records its bias examination and technical documentation, registers
+the system in the EU database, has the model approved by two people, deploys it, scores
+new applicants (one by one through the `@decision` decorator, and as a batch), records a
+human review, then signs a checkpoint, verifies the whole ledger and writes an evidence
+file proving one decision that anyone can check offline with the ledger's public key.
+
+`auditml check` over the ledger finds no failing or pending obligation: every rule of
+the shipped rule set passes or, like the breach-notification deadline in a ledger
+without a breach, does not apply.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ import argparse
 import json
 import pickle
 import tempfile
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +42,34 @@ from auditml.sdk import (
     decision,
     deploy_model,
     derive_dataset,
+    give_notice,
     grant_consents,
+    record_assessment,
     record_decisions,
+    record_document,
+    record_registration,
     record_review,
+    record_staff_training,
     register_dataset,
+    register_system,
     training_run,
 )
 
+SYSTEM = "credit-scoring"  # the system's id in the ledger: every event below is about it
 MODEL, VERSION = "credit", "3.2"
 PURPOSE = "creditworthiness assessment"
+DPO = {"id": "dpo@bank.example", "kind": "human"}
+REVIEWER = "loan-officer@bank.example"
 FEATURES = ["income_k", "debt_ratio", "years_employed", "late_payments"]
 THRESHOLD = 0.35  # decline when the predicted probability of default is above this
+
+
+RECORDS_OF_PROCESSING = """# Records of processing activities (GDPR Art. 30): credit scoring
+
+Purpose: creditworthiness assessment. Lawful basis: consent (Art. 6(1)(a)), explicit for
+solely automated decisions (Art. 22(2)(c)). Data: income, debt ratio, years employed, late
+payments. Retention: five years after the application. Recipients: none.
+"""
 
 
 def make_applicants(count: int, seed: int, first_id: int = 0) -> list[dict[str, Any]]:
@@ -82,19 +111,54 @@ def write_csv(path: Path, applicants: list[dict[str, Any]]) -> Path:
     return path
 
 
-def main(directory: Path) -> dict[str, Any]:
-    """Run the pipeline into a new ledger in `directory`; return what happened."""
+def write_document(path: Path, text: str) -> Path:
+    """A compliance document, as the file whose SHA-256 the ledger records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """Run the pipeline into a new ledger in `directory`; return what happened.
+
+    `clock` stands in for the wall clock (tests give one, to fix when things happen).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{(directory / 'ledger.db').resolve()}"
     key_dir = directory / "keys"  # ledger.key (signing) and ledger.vkey (give this one out)
+    docs = directory / "docs"
 
     # Create the ledger. Events are recorded by this pipeline unless a person is named.
     with Ledger.create(
         url,
         origin="bank.example/credit-ledger",
         key_dir=key_dir,
+        clock=clock,
+        system=SYSTEM,
         actor={"id": "credit-pipeline", "kind": "service"},
     ) as ledger:
+        # 0. Before any personal data is used: the system, its purpose and its paperwork.
+        register_system(
+            ledger,
+            "Credit scoring",
+            role="both",  # the bank builds the model and uses it: provider and deployer
+            risk_class="high",
+            annex_iii_point="5(b)",
+            purposes=PURPOSE,
+            public_authority=False,
+            actor=DPO,
+        )
+        ropa = write_document(docs / "records-of-processing.md", RECORDS_OF_PROCESSING)
+        record_document(ledger, "ropa", SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
+        for kind, result, summary in [
+            ("dpia", "pass", "explicit consent; declined applicants may ask for a review"),
+            ("fria", "pass", "access to credit: refusals explained, contest route open"),
+            ("risk", "accepted_risk", "thin-file applicants are scored less reliably"),
+        ]:  # GDPR Art. 35; AI Act Art. 27 and Art. 9
+            record_assessment(ledger, kind, SYSTEM, result, signer=DPO["id"], summary=summary)
+        record_staff_training(ledger, REVIEWER, "human oversight of credit decisions")
+        give_notice(ledger, "subjects", SYSTEM)  # applicants are told (AI Act Art. 26(11))
+
         # 1. The data: register it (hashed here), and each applicant's consent.
         applicants = make_applicants(400, seed=1)
         csv = write_csv(directory / "applicants.csv", applicants)
@@ -148,8 +212,26 @@ def main(directory: Path) -> dict[str, Any]:
             model_path.write_bytes(pickle.dumps(model))
             run.set_artifact(model_path)  # the model file's SHA-256 goes in the event
 
-        # 4. Two people approve the model for deployment; then it goes live.
-        target = f"model:{MODEL}@{VERSION}"
+        # 4. What the AI Act asks before a high-risk model goes live (Art. 10, 11, 49) ...
+        version = f"{MODEL}@{VERSION}"
+        record_assessment(
+            ledger,
+            "bias",
+            version,
+            "pass",
+            signer="risk@bank.example",
+            summary="no special-category data or known proxy among the four features",
+        )
+        tech_doc = write_document(
+            docs / f"tech-doc-{MODEL}-{VERSION}.md",
+            f"# {version}\n\nLogisticRegression on {', '.join(FEATURES)}; "
+            f"accuracy {metrics['accuracy']:.2f}, AUC {metrics['auc']:.2f}.\n",
+        )
+        record_document(ledger, "tech_doc", version, "1.0", tech_doc)
+        record_registration(ledger, "eu", SYSTEM, "EU-HR-2026-000123", actor=DPO)
+
+        # ... then two people approve the model for deployment, and it goes live.
+        target = f"model:{version}"
         approve(ledger, target, "deployment", "AUC meets the bar", approver="risk@bank.example")
         approve(ledger, target, "deployment", "DPIA is up to date", approver="dpo@bank.example")
         deploy_model(ledger, MODEL, VERSION, "production")
@@ -211,7 +293,7 @@ def main(directory: Path) -> dict[str, Any]:
             reviewed.id,
             "overridden",
             "payslips show a permanent contract since March",  # sealed, like explanations
-            reviewer="loan-officer@bank.example",
+            reviewer=REVIEWER,
         )
 
         # 8. Sign a checkpoint, re-check everything, prove the reviewed decision.
@@ -227,6 +309,8 @@ def main(directory: Path) -> dict[str, Any]:
     print(f"verified   {verified.depth}: {verified.size} events, checkpoint at {checkpoint.size}")
     print(f"evidence   {evidence_path} proves decision {reviewed.id}; check it offline with")
     print(f"           auditml verify-evidence {evidence_path} --key {key_dir / 'ledger.vkey'}")
+    print("rules      every GDPR, AI Act and internal rule passes or does not apply; see with")
+    print(f"           auditml --url {url} --home {key_dir} check")
     return {
         "url": url,
         "key_dir": key_dir,

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
 
 from auditml.events.envelope import uuid7
-from auditml.events.timefmt import format_time
+from auditml.events.timefmt import format_time, parse_time
 from auditml.ledger import merkle
 from auditml.ledger.ledger import Ledger
 from auditml.ledger.note import Checkpoint, Note
 from auditml.ledger.witnessing import witnessed_evidence
 from auditml.lineage import build_lineage, model_label
+from auditml.policy.cel import compile_condition
 from auditml.policy.engine import VERDICT_ORDER, Evaluation, Finding, evaluate
 from auditml.policy.loader import RuleSet
+from auditml.policy.regimes import Regimes
+from auditml.policy.rules import Rule
 from auditml.policy.stream import in_force, ledger_events
+from auditml.report.applicability import Scope, TriggerFacts, why_not_applicable
 from auditml.report.model import (
     ApprovalItem,
     EvidenceItem,
@@ -37,6 +41,7 @@ from auditml.report.model import (
     Lineage,
     LineageEdge,
     LineageNode,
+    NotApplicableItem,
     PreviousReport,
     ReportData,
     RequestStats,
@@ -69,14 +74,18 @@ class Assembled:
 
 
 def _law(references: Sequence[str]) -> str:
+    """The heading a rule's findings sit under: the law of its first reference.
+
+    A rule's first reference is the source of the obligation; later ones are what it
+    supports or cites (an internal rule may cite GDPR Art. 5(2) as its reason). Labels
+    are `Reference.label()`'s: ``GDPR Art. ...``, ``AI Act Art. ...``, ``internal ...``.
+    """
     first = references[0] if references else ""
-    return (
-        "GDPR"
-        if first.startswith("GDPR")
-        else "AI Act"
-        if first.startswith("AI Act")
-        else ("internal")
-    )
+    if first.startswith("GDPR"):
+        return "GDPR"
+    if first.startswith("AI Act"):
+        return "AI Act"
+    return "Internal policy"
 
 
 def _finding_item(finding: Finding, cited: dict[int, dict[str, Any]]) -> FindingItem:
@@ -168,21 +177,35 @@ def _lineage_shown(nodes: list[LineageNode], edges: list[LineageEdge]) -> Lineag
     }
 
 
+def _trainers(ledger: Ledger, system: str | None) -> dict[str, set[str]]:
+    """``model:<model>@<version>`` -> the actors of its model.trained events."""
+    trainers: dict[str, set[str]] = {}
+    for envelope in ledger.events(type="model.trained", system=system):
+        model, version = envelope.payload.get("model"), envelope.payload.get("version")
+        trainers.setdefault(f"model:{model}@{version}", set()).add(envelope.actor.id)
+    return trainers
+
+
 def _approvals(ledger: Ledger, system: str | None) -> list[ApprovalItem]:
+    """Every approval and rejection, in seq order; a self-approval is one whose approver
+    is the actor of the model.trained of the version it approves."""
+    trainers = _trainers(ledger, system)
     found: list[ApprovalItem] = []
     for event_type, decision in (
         ("approval.granted", "granted"),
         ("approval.rejected", "rejected"),
     ):
         for envelope in ledger.events(type=event_type, system=system):
+            target = str(envelope.payload.get("target", ""))
             found.append(
                 {
-                    "target": str(envelope.payload.get("target", "")),
+                    "target": target,
                     "stage": str(envelope.payload.get("stage", "")),
                     "decision": "granted" if decision == "granted" else "rejected",
                     "approver": envelope.actor.id,
                     "at": envelope.occurred_at,
                     "seq": envelope.seq,
+                    "self_approval": envelope.actor.id in trainers.get(target, ()),
                 }
             )
     found.sort(key=lambda item: item["seq"])
@@ -236,6 +259,105 @@ def _consents(ledger: Ledger, system: str | None) -> dict[str, int]:
     withdrawn = sum(1 for _ in ledger.events(type="consent.withdrawn", system=system))
     subjects = {e.subject for e in granted if e.subject is not None}
     return {"granted": len(granted), "withdrawn": withdrawn, "subjects": len(subjects)}
+
+
+def _registrations(ledger: Ledger, system: str | None, as_of: str) -> dict[str, dict[str, Any]]:
+    """Each system's latest registration recorded by `as_of` (the engine reads the same)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for envelope in ledger.events(type="system.registered", system=system):
+        if envelope.recorded_at <= as_of:
+            latest[envelope.system] = dict(envelope.payload)
+    return latest
+
+
+def _scope(rule: Rule, regimes: Regimes) -> Scope:
+    applies = rule.applies
+    regime = None if applies.regime is None else regimes.regimes.get(applies.regime)
+    condition = None
+    if applies.condition is not None:
+        condition = compile_condition(
+            applies.condition, variables=("system",), where=f"rule {rule.id} applies.condition"
+        )
+
+    def fits(registration: Mapping[str, Any]) -> bool:
+        if applies.roles is not None and registration.get("role") not in applies.roles:
+            return False
+        if (
+            applies.risk_classes is not None
+            and registration.get("risk_class") not in applies.risk_classes
+        ):
+            return False
+        return condition is None or condition.evaluate(system=registration)
+
+    return Scope(
+        regime_title=None if regime is None else regime.title,
+        applies_from=None if regime is None else regime.applies_from,
+        roles=applies.roles,
+        risk_classes=applies.risk_classes,
+        has_condition=condition is not None,
+        fits=fits,
+    )
+
+
+def _trigger_facts(
+    ledger: Ledger, types: frozenset[str] | None, system: str | None, as_of: str, start: date | None
+) -> TriggerFacts:
+    """The latest trigger by as_of, and whether one occurred since `start`: at most two
+    indexed look-ups per type, made only for rules that did not apply."""
+    latest: datetime | None = None
+    since = False
+    for event_type in [None] if types is None else sorted(types):
+        newest = next(
+            ledger.events(type=event_type, system=system, until=as_of, newest_first=True, limit=1),
+            None,
+        )
+        if newest is None:
+            continue
+        occurred = parse_time(newest.occurred_at, where="occurred_at")
+        latest = occurred if latest is None else max(latest, occurred)
+        if start is not None and not since:
+            since = (
+                next(
+                    ledger.events(
+                        type=event_type,
+                        system=system,
+                        since=format_time(datetime.combine(start, time.min, tzinfo=UTC)),
+                        until=as_of,
+                        limit=1,
+                    ),
+                    None,
+                )
+                is not None
+            )
+    return TriggerFacts(types, latest, since)
+
+
+def _not_applicable_reasons(
+    ledger: Ledger, rules: RuleSet, evaluation: Evaluation, system: str | None, as_of: datetime
+) -> dict[str, NotApplicableItem]:
+    """Why each rule that did not apply did not, by rule id.
+
+    The ledger is asked only about those rules, once per trigger type and regime date
+    (rules that share a trigger share the look-ups), and the registrations are read once.
+    """
+    when = format_time(as_of)
+    by_id = {rule.id: rule for rule in rules.rules}
+    registrations: dict[str, dict[str, Any]] | None = None
+    facts: dict[tuple[frozenset[str] | None, date | None], TriggerFacts] = {}
+    reasons: dict[str, NotApplicableItem] = {}
+    for item in evaluation.rules:
+        if item.verdict != "not_applicable":
+            continue
+        if registrations is None:
+            registrations = _registrations(ledger, system, when)
+        rule = by_id[item.rule_id]
+        scope = _scope(rule, rules.regimes)
+        key = (rule.check.trigger_types(), scope.applies_from)
+        if key not in facts:
+            facts[key] = _trigger_facts(ledger, key[0], system, when, key[1])
+        found = why_not_applicable(scope, as_of, registrations, facts[key])
+        reasons[item.rule_id] = {"reason": found.reason, "text": found.text}
+    return reasons
 
 
 def previous_report(ledger: Ledger, before: int) -> tuple[str | None, int] | None:
@@ -335,6 +457,7 @@ def assemble(
     summary: Counter[str] = Counter()
     rule_items: list[RuleItem] = []
     by_id = {rule.id: rule for rule in rules.rules}
+    not_applicable = _not_applicable_reasons(ledger, rules, evaluation, system, as_of)
     for item in evaluation.rules:
         summary.update(item.counts)
         references = [r.label() for r in by_id[item.rule_id].references]
@@ -348,6 +471,7 @@ def assemble(
                 "verdict": item.verdict,
                 "triggers": item.triggers,
                 "counts": dict(item.counts),
+                "not_applicable": not_applicable.get(item.rule_id),
             }
         )
     note = Note.parse(checkpoint.note)

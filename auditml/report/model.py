@@ -2,7 +2,8 @@
 
 `assemble` builds a `ReportData` from the ledger; the templates under report_templates/
 render nothing else (so rendering can run in a separate process from JSON alone). Times
-are RFC 3339 strings in UTC; every list that could grow with the ledger is cut by
+are RFC 3339 strings in UTC and messages are the engine's (the templates put both into
+words, through auditml.report.wording); every list that could grow with the ledger is cut by
 assembly, with the number left out in an `omitted` field ("N more in evidence.json").
 """
 
@@ -25,12 +26,17 @@ class FindingItem(TypedDict):
     rule_id: str
     title: str
     severity: str  # critical | high | medium | low
-    law: str  # GDPR | AI Act | internal
+    law: str  # GDPR | AI Act | Internal policy: the law of the rule's first reference
     references: list[str]  # "GDPR Art. 33(1)"
     verdict: Verdict
     message: str
     evidence: list[EvidenceItem]
     due: str | None
+
+
+class NotApplicableItem(TypedDict):
+    reason: Literal["not_in_force", "out_of_scope", "no_trigger"]
+    text: str  # one sentence for the reader, e.g. "Not yet in force: ... applies from 2 Aug 2027."
 
 
 class RuleItem(TypedDict):
@@ -42,6 +48,8 @@ class RuleItem(TypedDict):
     verdict: Verdict
     triggers: int
     counts: dict[str, int]
+    #: Why the rule did not apply (verdict not_applicable), else None.
+    not_applicable: NotApplicableItem | None
 
 
 class RegimeItem(TypedDict):
@@ -118,6 +126,8 @@ class ApprovalItem(TypedDict):
     approver: str
     at: str
     seq: int
+    #: The approver is the actor of the target's model.trained (target model:<model>@<version>).
+    self_approval: bool
 
 
 class RequestStats(TypedDict):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from auditml.errors import AuditmlError
+from auditml.report import wording
 from auditml.report.model import Lineage, LineageNode, ReportData
 
 __all__ = ["RenderResult", "render_html", "render_pdf"]
@@ -67,9 +68,28 @@ def render_html(report: ReportData) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    environment.filters.update(
+        {
+            "when": wording.when,
+            "day": wording.day,
+            "duration": wording.duration,
+            "plain": wording.plain_message,
+            "words": wording.words,
+            "recipient": wording.recipient,
+            "request_kind": wording.request_kind,
+            "target": wording.target,
+            "algorithm": wording.algorithm,
+            "hex": wording.grouped_hex,
+            "refs": wording.references,
+        }
+    )
     template = environment.get_template(_TEMPLATE)
     return template.render(
         report=report,
+        period=wording.period_of_report(
+            report["period_from"], report["period_to"], report["as_of"]
+        ),
+        lineage_rows=_lineage_rows(report["lineage"]),
         keywords=pdf_keywords(report),
         # Both pictures are built here from escaped text (segno escapes nothing: a QR code
         # is only paths), so marking them safe lets no user markup through.
@@ -106,10 +126,35 @@ def _qr_svg(note: str) -> str:
     return svg
 
 
+def _lineage_rows(lineage: Lineage) -> list[dict[str, str]]:
+    """The lineage table: each node's kind, label and what it comes from, in words."""
+    labels = {node["id"]: node["label"] for node in lineage["nodes"]}
+    sources: dict[str, list[str]] = {}
+    for edge in lineage["edges"]:
+        if edge["source"] in labels:
+            sources.setdefault(edge["target"], []).append(labels[edge["source"]])
+    verbs = {"dataset": "derived from", "model": "trained on", "deployment": "runs"}
+    rows = []
+    for node in lineage["nodes"]:
+        found = sources.get(node["id"], [])
+        rows.append(
+            {
+                "kind": node["kind"],
+                "label": node["label"],
+                "from": f"{verbs.get(node['kind'], 'from')} {wording.join_words(found)}"
+                if found
+                else "",
+            }
+        )
+    return rows
+
+
+#: Room left of the first column for the brackets of same-column edges (derived datasets).
+_MARGIN = 14
 _BOX_W = 170
-_BOX_H = 34
+_BOX_H = 26
 _COL_GAP = 70
-_ROW_GAP = 14
+_ROW_GAP = 10
 _LABEL_CHARS = 26
 _KINDS = ("dataset", "model", "deployment")
 
@@ -130,7 +175,7 @@ def _lineage_svg(lineage: Lineage) -> str:
     for node in lineage["nodes"]:
         columns.setdefault(node["kind"], []).append(node)
     rows = max([len(nodes) for nodes in columns.values()] + [1])
-    width = len(_KINDS) * _BOX_W + (len(_KINDS) - 1) * _COL_GAP + 2
+    width = _MARGIN + len(_KINDS) * _BOX_W + (len(_KINDS) - 1) * _COL_GAP + 2
     top = 22
     height = top + rows * (_BOX_H + _ROW_GAP) + 2
     position: dict[str, tuple[float, float]] = {}
@@ -143,7 +188,7 @@ def _lineage_svg(lineage: Lineage) -> str:
     dashes = {"dataset": "", "model": ' stroke-dasharray="5 3"', "deployment": ""}
     strokes = {"dataset": "1", "model": "1.2", "deployment": "2.2"}
     for column, kind in enumerate(_KINDS):
-        x = 1 + column * (_BOX_W + _COL_GAP)
+        x = _MARGIN + 1 + column * (_BOX_W + _COL_GAP)
         parts.append(
             f'<text x="{x + _BOX_W / 2}" y="14" text-anchor="middle" font-size="11" '
             f'font-weight="bold" font-family="DejaVu Sans">{titles[kind]}</text>'
@@ -155,13 +200,11 @@ def _lineage_svg(lineage: Lineage) -> str:
                 f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="3" '
                 f'fill="#fff" stroke="#222" stroke-width="{strokes[kind]}"{dashes[kind]}/>'
             )
+            # The label alone: the table under the picture gives it in full.
             label = escape(_shorten(node["label"], _LABEL_CHARS))
-            ident = escape(_shorten(node["id"], _LABEL_CHARS + 4))
             parts.append(
-                f'<text x="{x + 6}" y="{y + 14}" font-size="10" '
+                f'<text x="{x + 6}" y="{y + 17}" font-size="10" '
                 f'font-family="DejaVu Sans">{label}</text>'
-                f'<text x="{x + 6}" y="{y + 27}" font-size="7.5" fill="#444" '
-                f'font-family="DejaVu Sans Mono">{ident}</text>'
             )
     for edge in lineage["edges"]:
         if edge["source"] not in position or edge["target"] not in position:
@@ -170,10 +213,20 @@ def _lineage_svg(lineage: Lineage) -> str:
         tx, ty = position[edge["target"]]
         x1, y1 = sx + _BOX_W, sy + _BOX_H / 2
         x2, y2 = tx, ty + _BOX_H / 2
-        if x2 <= x1:  # Same column or backwards: draw along the left side instead.
-            x1, x2 = sx, tx
+        if x2 <= x1:
+            # Same column (a dataset derived from another) or backwards: a bracket in the
+            # left margin, from the source's left side to the target's.
+            bend = min(sx, tx) - _MARGIN + 3
+            parts.append(
+                f'<polyline points="{sx},{y1} {bend},{y1} {bend},{y2} {tx - 6},{y2}" '
+                'fill="none" stroke="#222" stroke-width="1"/>'
+            )
+        else:
+            parts.append(
+                f'<line x1="{x1}" y1="{y1}" x2="{x2 - 6}" y2="{y2}" stroke="#222" '
+                'stroke-width="1"/>'
+            )
         parts.append(
-            f'<line x1="{x1}" y1="{y1}" x2="{x2 - 6}" y2="{y2}" stroke="#222" stroke-width="1"/>'
             f'<polygon points="{x2},{y2} {x2 - 7},{y2 - 3.5} {x2 - 7},{y2 + 3.5}" fill="#222"/>'
         )
     parts.append("</svg>")

@@ -10,16 +10,21 @@ import pickle
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import StepClock
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from auditml import IntegrityError, Ledger
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file
+from auditml.policy.engine import evaluate
+from auditml.policy.loader import default_policies_dir, load_rules
+from auditml.policy.stream import ledger_events
 from auditml.sdk import input_sha256
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit_pipeline.py"
@@ -42,9 +47,23 @@ def plain_sha256(features: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_credit_pipeline_records_what_it_says(tmp_path: Path) -> None:
+#: The example runs on this clock: after 2 Aug 2026, when the AI Act's Annex III
+#: obligations apply, so that every rule that can apply to it does.
+STARTED = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, dict[str, Any], Path]:
+    """The example, run once into a new directory on a clock that ticks a second a call."""
+    directory = tmp_path_factory.mktemp("example") / "run"
     example = load_example()
-    facts = example.main(tmp_path / "run")
+    return example, example.main(directory, clock=StepClock(STARTED)), directory
+
+
+def test_credit_pipeline_records_what_it_says(
+    run: tuple[ModuleType, dict[str, Any], Path],
+) -> None:
+    example, facts, directory = run
     key_dir = facts["key_dir"]
 
     with Ledger.open(facts["url"], key_dir=key_dir) as ledger:
@@ -55,6 +74,12 @@ def test_credit_pipeline_records_what_it_says(tmp_path: Path) -> None:
 
         # One event per fact the example states, nothing else.
         assert Counter(e.type for e in events) == {
+            "system.registered": 1,
+            "document.versioned": 2,  # the record of processing, the technical documentation
+            "assessment.completed": 4,  # DPIA, FRIA, risk, bias
+            "training.completed": 1,  # the loan officer's, before she reviews
+            "notice.given": 1,
+            "registration.completed": 1,
             "dataset.registered": 1,
             "consent.granted": len(facts["applicants"]),  # 400 in the data + 24 new
             "dataset.derived": 1,
@@ -127,13 +152,13 @@ def test_credit_pipeline_records_what_it_says(tmp_path: Path) -> None:
     assert facts["verified"].depth == "deep" and facts["verified"].size == len(events)
 
     # Privacy by default: no raw applicant id and no sealed text is in the database files.
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "run").glob("ledger.db*"))
+    stored = b"".join(p.read_bytes() for p in directory.glob("ledger.db*"))
     assert b"applicant-" not in stored
     for applicant_id in facts["applicants"]:
         assert applicant_id.encode() not in stored
     assert b"permanent contract" not in stored  # the review's reason
     assert b'"income_k"' not in stored  # the explanations' keys: sealed too
-    assert b"applicant-0000" in (tmp_path / "run" / "applicants.csv").read_bytes()
+    assert b"applicant-0000" in (directory / "applicants.csv").read_bytes()
 
     # The evidence file proves the reviewed decision with nothing but the ledger's vkey.
     evidence = json.loads(facts["evidence_path"].read_text())
@@ -144,6 +169,45 @@ def test_credit_pipeline_records_what_it_says(tmp_path: Path) -> None:
     proved["payload"]["output"]["approved"] = not proved["payload"]["output"]["approved"]
     with pytest.raises(IntegrityError):
         verify_evidence(evidence, trusted)
+
+
+#: The rules that apply to the example, all of which it passes. The others do not apply:
+#: no incident, no data-subject request, no withdrawal, no log purge, no special category
+#: data, no decision that is not solely automated, and it is not an employment system.
+PASSING = {
+    "aiact-9-risk-management",
+    "aiact-10-bias-examination",
+    "aiact-11-technical-documentation",
+    "aiact-12-decision-log-complete",
+    "aiact-14-reviewers-trained",
+    "aiact-26-11-subjects-informed",
+    "aiact-27-fria-before-first-use",
+    "aiact-49-eu-database-registration",
+    "gdpr-5-1-b-purpose-limitation",
+    "gdpr-6-1-dataset-lawful-basis",
+    "gdpr-22-automated-decision-consent",
+    "gdpr-30-records-of-processing",
+    "gdpr-35-dpia-before-deployment",
+    "internal-four-eyes-deployment",
+    "internal-late-evidence",
+}
+
+
+def test_the_complete_pipeline_meets_every_rule_that_applies(
+    run: tuple[ModuleType, dict[str, Any], Path],
+) -> None:
+    _, facts, _ = run
+    as_of = STARTED + timedelta(days=1)
+    with Ledger.open(facts["url"], key_dir=facts["key_dir"]) as ledger:
+        evaluation = evaluate(
+            load_rules(default_policies_dir()), ledger_events(ledger, as_of=as_of), as_of=as_of
+        )
+    verdicts = {rule.rule_id: rule.verdict for rule in evaluation.rules}
+    assert [f.message for f in evaluation.findings if f.verdict != "pass"] == []
+    assert {rule for rule, verdict in verdicts.items() if verdict == "pass"} == PASSING
+    assert {verdict for rule, verdict in verdicts.items() if rule not in PASSING} == {
+        "not_applicable"
+    }
 
 
 def test_credit_pipeline_runs_as_a_script(tmp_path: Path) -> None:
@@ -157,7 +221,8 @@ def test_credit_pipeline_runs_as_a_script(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "verified   deep: 455 events" in done.stdout
+    assert "verified   deep: 465 events" in done.stdout
+    assert "every GDPR, AI Act and internal rule passes or does not apply" in done.stdout
     assert (directory / "evidence.json").is_file()
 
     again = subprocess.run(

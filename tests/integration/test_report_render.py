@@ -87,9 +87,23 @@ def sample_report() -> ReportData:
             "verdict": f["verdict"],
             "triggers": i + 1,
             "counts": {"fail": 1 if f["verdict"] == "fail" else 0, "pass": i},
+            "not_applicable": None,
         }
         for i, f in enumerate(findings + needs_human)
     ]
+    rules.append(
+        {
+            "rule_id": "aiact-9-risk-management",
+            "title": f"A risk assessment {SCRIPT}",
+            "severity": "critical",
+            "law": "AI Act",
+            "references": ["AI Act Art. 9(1)"],
+            "verdict": "not_applicable",
+            "triggers": 0,
+            "counts": {},
+            "not_applicable": {"reason": "no_trigger", "text": f"No deployments. {SCRIPT}"},
+        }
+    )
     note = f"auditml.example/ledger/{SCRIPT}\n120\nn4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=\n\n— auditml.example/ledger AbCdEfGhSig==\n"
     return {
         "format": "auditml.report/v1",
@@ -183,6 +197,7 @@ def sample_report() -> ReportData:
                 "approver": f"approver{n}@example.com" if n != 2 else f"{ARABIC} {SCRIPT}",
                 "at": f"2026-02-{n + 1:02d}T10:00:00Z",
                 "seq": 60 + n,
+                "self_approval": n == 1,
             }
             for n in range(5)
         ],
