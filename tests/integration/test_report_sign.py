@@ -201,9 +201,17 @@ def failed(result: Any) -> dict[str, str]:
     return {name: state for name, state in result.checks if state == "fail"}
 
 
+def ledger_vkeys(world: dict[str, Any]) -> list[str]:
+    """The ledger key as an auditor has it: the ledger.vkey sent out of band."""
+    return (world["tmp"] / "a" / "keys" / "ledger.vkey").read_text().split()
+
+
 def test_signed_report_verifies(world: dict[str, Any]) -> None:
-    result = verify_report(world["signed"], trust=[world["ca"]], ledger=world["ledger"])
+    result = verify_report(
+        world["signed"], trust=[world["ca"]], vkeys=ledger_vkeys(world), ledger=world["ledger"]
+    )
     assert result.ok, result.problems
+    assert result.verified and result.not_checked == ()
     assert result.problems == ()
     assert result.signer_name == "Jane Roe"
     assert result.signer_role == "Data Protection Officer"
@@ -223,15 +231,39 @@ def test_signed_report_verifies(world: dict[str, Any]) -> None:
         "keywords": "pass",
         "ledger": "pass",
     }
-    assert "evidence file" in (result.evidence_keys or "")
+    assert result.evidence_keys == "the verifier keys given by the caller"
 
 
-def test_without_trust_is_a_warning_not_a_failure(world: dict[str, Any]) -> None:
+def test_without_trust_and_key_it_is_only_self_consistent(world: dict[str, Any]) -> None:
     result = verify_report(world["signed"])
-    assert result.ok
+    assert result.ok and not result.verified  # nothing wrong found, nothing tied to a key
     assert result.trusted is None
     assert dict(result.checks)["trust"] == "warning"
+    assert dict(result.checks)["evidence"] == "warning"
     assert any("not checked against a trusted CA" in w for w in result.warnings)
+    assert "evidence file" in (result.evidence_keys or "")
+    assert [item.split(":")[0] for item in result.not_checked] == [
+        "who signed it",
+        "whose ledger it is",
+    ]
+    # Each missing key is named on its own; with both, the report is verified.
+    only_ca = verify_report(world["signed"], trust=[world["ca"]])
+    assert only_ca.ok and [i.split(":")[0] for i in only_ca.not_checked] == ["whose ledger it is"]
+    only_key = verify_report(world["signed"], vkeys=ledger_vkeys(world))
+    assert only_key.ok and [i.split(":")[0] for i in only_key.not_checked] == ["who signed it"]
+    assert verify_report(world["signed"], trust=[world["ca"]], vkeys=ledger_vkeys(world)).verified
+
+
+def test_the_ledger_check_uses_the_key_given_when_the_key_directory_has_none(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{world['tmp'] / 'a' / 'l.db'}"
+    with Ledger.open(url, key_dir=tmp_path / "empty") as ledger:
+        with pytest.raises(AuditmlError, match="no ledger verifier key"):
+            verify_report(world["signed"], ledger=ledger)  # exit 2, not a failed report
+        result = verify_report(world["signed"], vkeys=ledger_vkeys(world), ledger=ledger)
+    assert result.ok, result.problems
+    assert dict(result.checks)["ledger"] == "pass"
 
 
 def test_vkeys_restrict_the_checkpoint_keys(world: dict[str, Any], tmp_path: Path) -> None:
