@@ -183,6 +183,7 @@ def verify_report_command(
                 "signer": result.signer_name,
                 "role": result.signer_role,
                 "meaning": result.meaning,
+                "certificate_sha256": result.certificate_sha256,
                 "tree_size": result.tree_size,
                 "root": result.root_hex,
                 "events_proven": result.events_proven,
