@@ -181,8 +181,9 @@ def _print_next(result: DemoResult) -> None:
         (f"auditml verify-evidence {evidence} --key {vkey}", "what an auditor runs, offline"),
         ("auditml check", "the GDPR and AI Act rules over the ledger"),
         (
-            f"auditml verify-report {result.report_path.name} --trust keys/report-ca.pem "
-            f"--key {vkey}",
+            # Two lines, so that the demo's output fits 80 columns.
+            f"auditml verify-report {result.report_path.name} \\\n"
+            f"    --trust keys/report-ca.pem --key {vkey}",
             "what a regulator runs on the report",
         ),
     ]

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from auditml.ledger.ledger import Ledger
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.report.assemble import assemble
 from auditml.report.identity import SigningIdentity, fingerprint, load_signing_identity
 from auditml.report.model import KeyItem, SignerInfo
 from auditml.report.render import render_pdf
-from auditml.report.sign import sign_report
+from auditml.report.sign import check_signing_key, sign_report
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,16 @@ def _ledger_key_fingerprint(ledger: Ledger) -> str:
     """SHA-256 of the raw Ed25519 public key, as `auditml keys show` prints it."""
     keys, _ = ledger.verifiers()
     return hashlib.sha256(keys[0].public_key).hexdigest() if keys else ""
+
+
+def _key_algorithm(cert: x509.Certificate) -> str:
+    """The certificate's key, as a reader of the appendix would name it."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA {key.curve.name}"
+    return type(key).__name__.removeprefix("_").removesuffix("PublicKey")
 
 
 def issue_report(
@@ -55,6 +68,7 @@ def issue_report(
     """
     if identity is None:
         identity = load_signing_identity(ledger.settings)
+    check_signing_key(identity)  # before anything is assembled or recorded
     ca = identity.chain[-1] if identity.chain else identity.certificate
     signer: SignerInfo = {
         "name": identity.name,
@@ -71,12 +85,12 @@ def issue_report(
         },
         {
             "purpose": "report signing CA",
-            "algorithm": ca.signature_algorithm_oid._name,
+            "algorithm": _key_algorithm(ca),
             "fingerprint": fingerprint(ca),
         },
         {
             "purpose": "report signing certificate",
-            "algorithm": identity.certificate.signature_algorithm_oid._name,
+            "algorithm": f"{_key_algorithm(identity.certificate)}, PKCS#1 v1.5 with SHA-256",
             "fingerprint": fingerprint(identity.certificate),
         },
     ]

@@ -66,6 +66,10 @@ def test_report_is_a_signed_pdfa_with_evidence_and_is_recorded(project: Path) ->
         meta = pdf.open_metadata()
         assert meta.get("pdfaid:part") == "3" and meta.get("pdfaid:conformance") == "B"
         assert str(pdf.docinfo["/Keywords"]).startswith("auditml report ")
+        # Signed, it is still the PDF 1.7 that PDF/A-3b is (docs/adr/0004).
+        assert str(pdf.Root.get("/Version", "/1.7")) == "/1.7"
+        assert "/ISO_" not in pdf.Root.get("/Extensions", pikepdf.Dictionary())
+    assert (project / "report.pdf").read_bytes().startswith(b"%PDF-1.7\n")
     logged = json.loads(auditml("log", "--json", "--type", "report.issued", cwd=project).stdout)
     (issued,) = logged
     assert issued["payload"]["checkpoint_size"] == 7
