@@ -1381,7 +1381,7 @@ def run_demo(
             vkeys=[trusted[0].to_vkey()],
             ledger=ledger,
         )
-    if not report_check.ok:
+    if not report_check.verified:
         raise IntegrityError(
             f"the demo's report does not verify: {'; '.join(report_check.problems)}"
         )

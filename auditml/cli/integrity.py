@@ -12,12 +12,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from auditml.cli.output import console, json_on_failure, print_json
+from auditml.cli.output import console, errors, json_on_failure, print_json
 from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.evidence import verify_evidence as check_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
+from auditml.ledger.ledger import VerifyResult
 from auditml.ledger.note import Verifier
 
 
@@ -95,10 +96,28 @@ def verify(
         list[str] | None,
         typer.Option(help="With --export: trusted verifier key (vkey or file); repeatable."),
     ] = None,
+    trust_database_keys: Annotated[
+        bool,
+        typer.Option(
+            "--trust-database-keys",
+            help="With no ledger.vkey in the key directory, check checkpoints with the keys "
+            "the database lists (whoever controls the database controls them).",
+        ),
+    ] = False,
 ) -> None:
-    """Verify the ledger's integrity; exit 1 naming the first bad seq if it is broken."""
+    """Verify the ledger's integrity; exit 1 naming the first bad seq if it is broken.
+
+    Checkpoint keys come from ledger.vkey in the key directory; without it, exit 2
+    unless --trust-database-keys is given.
+    """
     if export is not None:
         from auditml.cli.portability import verify_export_command
+
+        if trust_database_keys:
+            raise ConfigError(
+                "--trust-database-keys is for a ledger's database; an export is checked "
+                "with --key or the key directory's ledger.vkey"
+            )
 
         verify_export_command(export, key, json_out)
         return
@@ -111,9 +130,11 @@ def verify(
             raise ConfigError(
                 "give --witness-policy or --trusted-checkpoint, not both; run verify once for each"
             )
-        _verify_witnessed(witness_policy, deep=deep, json_out=json_out)
+        _verify_witnessed(
+            witness_policy, deep=deep, json_out=json_out, trust_database_keys=trust_database_keys
+        )
         return
-    with OPTIONS.open_ledger() as ledger:
+    with OPTIONS.open_ledger(trust_database_keys=trust_database_keys) as ledger:
         if deep and not json_out:
             with _progress() as bar:
                 task = bar.add_task("verifying", total=len(ledger))
@@ -124,11 +145,19 @@ def verify(
                 )
         else:
             result = ledger.verify(deep=deep, trusted_checkpoint=trusted_checkpoint)
+    _warn_database_keys(result)
     if json_out:
-        print_json({"ok": True, **asdict(result), "uncovered": result.uncovered})
+        print_json(
+            {
+                "ok": True,
+                **asdict(result),
+                "uncovered": result.uncovered,
+                **_database_keys_warning(result),
+            }
+        )
         return
     console.print(
-        f"[green]verified[/] ({result.depth}): {result.size} events, "
+        f"{_verified(result)} ({result.depth}): {result.size} events, "
         f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s"
     )
     if result.trusted_checkpoint_size is not None:
@@ -141,19 +170,52 @@ def verify(
     console.print(f"  trusted keys from {result.key_source}")
 
 
-def _verify_witnessed(policy_file: Path, *, deep: bool, json_out: bool) -> None:
+def _verified(result: VerifyResult) -> str:
+    if result.keys_from_database:
+        return "[bold yellow]verified only against the database's own keys[/]"
+    return "[green]verified[/]"
+
+
+def _database_keys_warning(result: VerifyResult) -> dict[str, str]:
+    if not result.keys_from_database:
+        return {}
+    return {
+        "warning": "checkpoint keys were taken from the database (--trust-database-keys), "
+        "not from a ledger.vkey held elsewhere: whoever controls the database could have "
+        "replaced them and re-signed a rewritten history"
+    }
+
+
+def _warn_database_keys(result: VerifyResult) -> None:
+    """Say loudly, on stderr, that the keys checked against came from the database."""
+    warning = _database_keys_warning(result).get("warning")
+    if warning is not None:
+        errors.print(
+            f"[bold yellow]WARNING:[/] {warning}. Verify with the ledger.vkey you were given "
+            "(--home or AUDITML_HOME naming its directory) to rule that out.",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _verify_witnessed(
+    policy_file: Path, *, deep: bool, json_out: bool, trust_database_keys: bool
+) -> None:
     from auditml.cli.witness import load_policy
     from auditml.ledger.witnessing import verify_with_policy
 
     policy = load_policy(policy_file)
-    with OPTIONS.open_ledger() as ledger:
+    with OPTIONS.open_ledger(trust_database_keys=trust_database_keys) as ledger:
         result, found = verify_with_policy(ledger, policy, deep=deep)
+    _warn_database_keys(result)
     if json_out:
         witnessed = None if found is None else {"size": found.size, "witnesses": found.witnesses}
-        print_json({"ok": True, **asdict(result), "witnessed": witnessed})
+        print_json(
+            {"ok": True, **asdict(result), "witnessed": witnessed, **_database_keys_warning(result)}
+        )
         return
     console.print(
-        f"[green]verified[/] ({result.depth}): {result.size} events, "
+        f"{_verified(result)} ({result.depth}): {result.size} events, "
         f"{result.checkpoints_verified} checkpoint signature(s) valid, in {result.seconds:.2f} s"
     )
     if found is not None:

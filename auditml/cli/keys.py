@@ -3,33 +3,90 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cryptography import x509
-from rich.table import Table
+from rich.markup import escape
 
 from auditml.cli.metavars import Typer
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS, cli_actor
-from auditml.config import load_settings
+from auditml.config import Settings, load_settings
 from auditml.errors import ConfigError
+from auditml.ledger.keys import LEDGER_VKEY_FILE, load_vkey_file
+from auditml.ledger.note import Verifier
 from auditml.report.identity import (
+    CA_CERT_FILE,
+    SIGNING_CERT_FILE,
     fingerprint,
+    load_certificate,
     load_signing_certificates,
     rotate_signing_certificate,
 )
 
 app = Typer(help="The ledger's keys: show their fingerprints, rotate them.", no_args_is_help=True)
 
+#: What each fingerprint is a hash of, and the standard command that reproduces it
+#: (docs/VERIFYING.md section 6); {file} is the file it was read from.
+#: Everything after the second "+" is the base64 (which may itself hold "+"): one algorithm
+#: byte, then the 32-byte Ed25519 key.
+LEDGER_KEY_RECIPE = "cut -d+ -f3- {file}| base64 -d | tail -c 32 | sha256sum"
+CERTIFICATE_RECIPE = "openssl x509 -in {file} -outform DER | sha256sum"
+CERTIFICATE_TITLES = {
+    "ca": "report-signing CA",
+    "intermediate": "intermediate CA",
+    "signing": "report-signing certificate",
+}
+
+
+def grouped(hex_digest: str) -> list[str]:
+    """A SHA-256 in groups of four hex digits, eight groups a line, for reading aloud."""
+    groups = [hex_digest[i : i + 4] for i in range(0, len(hex_digest), 4)]
+    return [" ".join(groups[i : i + 8]) for i in range(0, len(groups), 8)]
+
 
 @app.command()
-def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def show(
+    vkey: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--vkey", metavar="FILE", help="A ledger verifier key file (ledger.vkey); repeatable."
+        ),
+    ] = None,
+    ca: Annotated[
+        list[Path] | None,
+        typer.Option("--ca", metavar="PEM", help="A CA certificate (report-ca.pem); repeatable."),
+    ] = None,
+    cert: Annotated[
+        list[Path] | None,
+        typer.Option("--cert", metavar="PEM", help="A report-signing certificate; repeatable."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
     """Print the checkpoint verifier keys (C2SP vkeys), the report-signing certificates and
-    their SHA-256 fingerprints."""
-    with OPTIONS.open_ledger() as ledger:
-        keys, source = ledger.verifiers()
-    certificates, problem = _report_certificates()
+    their SHA-256 fingerprints, grouped for reading aloud.
+
+    With --vkey, --ca or --cert, only those files are read (no ledger needed): what an
+    auditor runs on the files received. Otherwise the ledger's keys (its key directory's
+    ledger.vkey and the rotations it vouches for) and its report-signing certificates.
+    """
+    keys: list[tuple[Verifier, Path | None]]
+    if vkey or ca or cert:
+        source = "the files given"
+        keys = [(key, path) for path in vkey or () for key in _vkeys(path)]
+        certificates = [_describe(load_certificate(p), "ca", str(p)) for p in ca or ()]
+        certificates += [_describe(load_certificate(p), "signing", str(p)) for p in cert or ()]
+        problem = None
+    else:
+        with OPTIONS.open_ledger() as ledger:
+            found, source = ledger.verifiers()
+            vkey_file = ledger.settings.key_dir / LEDGER_VKEY_FILE
+        in_file = load_vkey_file(vkey_file)
+        # A key the rotations vouch for is not in the file: it is shown as its vkey alone.
+        keys = [(key, vkey_file if key in in_file else None) for key in found]
+        certificates, problem = _report_certificates()
     if json_out:
         print_json(
             {
@@ -41,45 +98,71 @@ def show(json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")
                         "vkey": k.to_vkey(),
                         "purpose": "checkpoint",
                         # SHA-256 of the raw 32-byte Ed25519 public key.
-                        "sha256": hashlib.sha256(k.public_key).hexdigest(),
+                        "sha256": _key_sha256(k),
+                        "file": None if file is None else str(file),
                     }
-                    for k in keys
+                    for k, file in keys
                 ],
                 "report_signing": certificates,
                 **({"report_signing_problem": problem} if problem else {}),
             }
         )
         return
-    table = Table(title=f"checkpoint verifier keys (from {source})", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("key id", no_wrap=True)
-    for key in keys:
-        table.add_row(key.name, key.key_id)
-    console.print(table)
-    for key in keys:
-        console.print(key.to_vkey(), soft_wrap=True, highlight=False)
-    for key in keys:
-        console.print(
-            f"ledger key {key.name} sha256 {hashlib.sha256(key.public_key).hexdigest()}",
-            soft_wrap=True,
-            highlight=False,
+    for key, file in keys:
+        _print_fingerprint(
+            f"ledger key {key.name} (key id {key.key_id}, "
+            f"{'from ' + str(file) if file else 'vouched for by a key rotation'})",
+            _key_sha256(key),
+            "the raw 32-byte Ed25519 public key",
+            _key_recipe(key, file),
+            vkey=key.to_vkey(),
         )
     if problem:
-        console.print(f"report signing: {problem}", soft_wrap=True, highlight=False)
-        return
-    certs = Table(title="report-signing certificates", title_justify="left")
-    certs.add_column("purpose", no_wrap=True)
-    certs.add_column("subject")
-    certs.add_column("valid until", no_wrap=True)
+        console.print(f"report signing: {escape(problem)}", soft_wrap=True, highlight=False)
     for entry in certificates:
-        certs.add_row(entry["purpose"], entry["subject"], entry["not_after"][:10])
-    console.print(certs)
-    for entry in certificates:
-        console.print(
-            f"{entry['purpose']} certificate sha256 {entry['sha256']}",
-            soft_wrap=True,
-            highlight=False,
+        _print_fingerprint(
+            f"{CERTIFICATE_TITLES[entry['purpose']]} {entry['subject']} (valid until "
+            f"{entry['not_after'][:10]}, from {entry['file'] or 'the configured files'})",
+            entry["sha256"],
+            "the certificate's DER form",
+            CERTIFICATE_RECIPE.format(file=entry["file"] or "CERT.pem"),
         )
+
+
+def _print_fingerprint(
+    title: str, sha256: str, of_what: str, recipe: str, *, vkey: str | None = None
+) -> None:
+    out = console.print
+    out(f"[bold]{escape(title)}[/]", soft_wrap=True, highlight=False)
+    if vkey is not None:
+        out(f"  vkey    {vkey}", soft_wrap=True, highlight=False)
+    lines = grouped(sha256)
+    out(f"  sha256  {lines[0]}", highlight=False)
+    for line in lines[1:]:
+        out(f"          {line}", highlight=False)
+    out(f"  [dim]SHA-256 of {of_what}; reproduce: {escape(recipe)}[/]", soft_wrap=True)
+
+
+def _key_recipe(key: Verifier, file: Path | None) -> str:
+    """The shell pipeline that prints this key's fingerprint from its vkey line."""
+    lines = [k.to_vkey() for k in load_vkey_file(file)] if file is not None else []
+    if key.to_vkey() not in lines:
+        return f"echo '{key.to_vkey()}' | {LEDGER_KEY_RECIPE.format(file='')}"
+    if len(lines) == 1:
+        return LEDGER_KEY_RECIPE.format(file=f"{file} ")
+    line = lines.index(key.to_vkey()) + 1
+    return f"sed -n {line}p {file} | {LEDGER_KEY_RECIPE.format(file='')}"
+
+
+def _key_sha256(key: Verifier) -> str:
+    return hashlib.sha256(key.public_key).hexdigest()
+
+
+def _vkeys(path: Path) -> list[Verifier]:
+    keys = load_vkey_file(path)
+    if not keys:
+        raise ConfigError(f"{path} holds no verifier key; expected lines like NAME+KEYID+BASE64")
+    return keys
 
 
 def _report_certificates() -> tuple[list[dict[str, Any]], str | None]:
@@ -89,19 +172,27 @@ def _report_certificates() -> tuple[list[dict[str, Any]], str | None]:
         cert, chain = load_signing_certificates(settings)
     except ConfigError as exc:
         return [], str(exc)
-    rows = [_describe(cert, "signing")]
-    rows += [
-        _describe(c, "ca" if i == len(chain) - 1 else "intermediate") for i, c in enumerate(chain)
-    ]
+    own = _own_certificates(settings)
+    rows = [_describe(cert, "signing", None if own else str(settings.key_dir / SIGNING_CERT_FILE))]
+    for i, issuer in enumerate(chain):
+        last = i == len(chain) - 1
+        file = None if own or not last else str(settings.key_dir / CA_CERT_FILE)
+        rows.append(_describe(issuer, "ca" if last else "intermediate", file))
     return rows, None
 
 
-def _describe(cert: x509.Certificate, purpose: str) -> dict[str, Any]:
+def _own_certificates(settings: Settings) -> bool:
+    """Whether reports are signed with certificates from auditml.toml, not the key directory's."""
+    return settings.signer_pkcs12 is not None or settings.signer_cert is not None
+
+
+def _describe(cert: x509.Certificate, purpose: str, file: str | None) -> dict[str, Any]:
     return {
         "purpose": purpose,
         "subject": cert.subject.rfc4514_string(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "sha256": fingerprint(cert),
+        "file": file,
     }
 
 

@@ -120,23 +120,36 @@ def report(
 
 def show_verification(result: ReportVerification, path: Path) -> None:
     """Print each check and the verdict, as `verify-report` does."""
-    marks = {"pass": "[green]ok[/]", "fail": "[bold red]FAIL[/]", "warning": "[yellow]warn[/]"}
+    marks = {"pass": ("ok", "green"), "fail": ("FAIL", "bold red"), "warning": ("warn", "yellow")}
     for name, state in result.checks:
-        console.print(f"  {marks.get(state, '[dim]skip[/]')}  {name}", highlight=False)
+        mark, style = marks.get(state, ("skip", "dim"))
+        console.print(f"  [{style}]{mark:<4}[/]  {name}", highlight=False)
     for warning in result.warnings:
         console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     for problem in result.problems:
         console.print(f"  [bold red]problem:[/] {escape(problem)}", highlight=False)
-    if result.ok:
+    if not result.ok:
+        console.print(f"[bold red]invalid[/]: {escape(str(path))}", highlight=False)
+        return
+    if result.not_checked:
+        # Only what the file carries was used: never call that valid.
         console.print(
-            f"[green]valid[/]: {escape(str(path))}, report {result.report_id}, signed by "
-            f"{escape(result.signer_name or '?')} ({escape(result.signer_role or '?')}); "
-            f"{result.events_proven} events proven against the checkpoint of size "
-            f"{result.tree_size}",
+            f"[bold yellow]NOT VERIFIED[/], only self-consistent: {escape(str(path))}, report "
+            f"{result.report_id} is intact and agrees with itself ({result.events_proven} "
+            f"events proven against the checkpoint of size {result.tree_size}), but it was "
+            "not checked against keys you hold.",
             highlight=False,
         )
-    else:
-        console.print(f"[bold red]invalid[/]: {escape(str(path))}", highlight=False)
+        for what in result.not_checked:
+            console.print(f"  [yellow]not checked:[/] {escape(what)}", highlight=False)
+        return
+    console.print(
+        f"[green]valid[/]: {escape(str(path))}, report {result.report_id}, signed by "
+        f"{escape(result.signer_name or '?')} ({escape(result.signer_role or '?')}) under "
+        f"the CA you trust; {result.events_proven} events proven against the checkpoint of "
+        f"size {result.tree_size}, signed by the ledger key you gave",
+        highlight=False,
+    )
 
 
 def verify_report_command(
@@ -157,7 +170,11 @@ def verify_report_command(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Verify a report offline: signature, evidence proofs, checkpoint (exit 1 if invalid)."""
+    """Verify a report offline: signature, evidence proofs, checkpoint (exit 1 if invalid).
+
+    Without --trust and --key only self-consistency is shown: the output says what was
+    not checked, and the exit code is 0 (nothing wrong was found) but `verified` is false.
+    """
     certificates = [load_certificate(p) for p in trust or ()]
     vkeys = [p.read_text().strip() for p in vkey or ()]
     if ledger_url is not None:
@@ -169,10 +186,13 @@ def verify_report_command(
         print_json(
             {
                 "ok": result.ok,
+                "verified": result.verified,
+                "not_checked": list(result.not_checked),
                 "report_id": result.report_id,
                 "signer": result.signer_name,
                 "role": result.signer_role,
                 "meaning": result.meaning,
+                "certificate_sha256": result.certificate_sha256,
                 "tree_size": result.tree_size,
                 "root": result.root_hex,
                 "events_proven": result.events_proven,

@@ -14,8 +14,13 @@ class GlobalOptions:
     home: Path | None = None
     debug: bool = False
 
-    def open_ledger(self) -> Ledger:
-        return Ledger.open(self.url, key_dir=self.home, actor=cli_actor())
+    def open_ledger(self, *, trust_database_keys: bool = False) -> Ledger:
+        return Ledger.open(
+            self.url,
+            key_dir=self.home,
+            actor=cli_actor(),
+            trust_database_keys=trust_database_keys,
+        )
 
 
 OPTIONS = GlobalOptions()

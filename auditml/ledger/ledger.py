@@ -84,6 +84,8 @@ DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
 Also = Callable[[Any, merkle.CompactRange, str], None]
 #: Tries of a batch whose transaction was lost (PostgreSQL: connection, serialisation).
 WRITE_ATTEMPTS = 4
+#: `VerifyResult.key_source` when the checkpoint keys were taken from the database.
+DATABASE_KEY_SOURCE = "the database's public_keys table (trusted on request), not a ledger.vkey"
 
 
 def _utcnow() -> datetime:
@@ -119,6 +121,9 @@ class VerifyResult:
     trusted_checkpoint_size: int | None
     key_source: str
     seconds: float
+    #: True when the checkpoint keys came from the database (`trust_database_keys`), not
+    #: from a ledger.vkey held outside it: whoever controls the database controls them.
+    keys_from_database: bool = False
 
     @property
     def uncovered(self) -> int:
@@ -141,9 +146,11 @@ class Ledger:
         clock: Clock | None = None,
         system: str = "default",
         actor: Mapping[str, str] | None = None,
+        trust_database_keys: bool = False,
     ) -> None:
         self._store = store
         self._settings = settings
+        self._trust_database_keys = trust_database_keys
         self._clock = clock or _utcnow
         if not NAME_PATTERN.fullmatch(system):
             raise ValidationError(
@@ -173,14 +180,25 @@ class Ledger:
         system: str = "default",
         actor: Mapping[str, str] | None = None,
         group_commit: bool = False,
+        trust_database_keys: bool = False,
     ) -> Ledger:
         """Open an existing ledger (url from AUDITML_URL / auditml.toml when omitted).
 
         With `group_commit`, `record` from many threads shares transactions (see `submit`).
+        Checkpoint keys come from the key directory's ledger.vkey; without that file,
+        verifying and proving raise ConfigError unless `trust_database_keys` says to trust
+        the keys the database lists (which whoever controls the database can replace).
         Raises ConfigError if there is no ledger at that URL.
         """
         settings = load_settings(url=url, key_dir=key_dir)
-        ledger = cls(Store.connect(settings.url), settings, clock=clock, system=system, actor=actor)
+        ledger = cls(
+            Store.connect(settings.url),
+            settings,
+            clock=clock,
+            system=system,
+            actor=actor,
+            trust_database_keys=trust_database_keys,
+        )
         if group_commit:
             ledger._start_writer()
         return ledger
@@ -534,41 +552,55 @@ class Ledger:
 
         return open_envelope
 
-    def verifiers(self) -> tuple[list[Verifier], str]:
+    def verifiers(self, given: Sequence[Verifier] = ()) -> tuple[list[Verifier], str]:
         """Return the trusted checkpoint keys and where they came from.
 
-        The key directory's ledger.vkey is preferred: a copy held outside the database
-        cannot be swapped by whoever controls the database. A key it lacks is trusted only
-        when the chain of rotations vouches for it: its `key.rotated` event is covered by
-        a checkpoint signed by the key it replaced.
-        Raises IntegrityError if the database lists any other key.
+        The keys are `given` (e.g. a vkey an auditor was sent), else the key directory's
+        ledger.vkey: a copy held outside the database cannot be swapped by whoever
+        controls the database. A key they lack is trusted only when the chain of
+        rotations vouches for it: its `key.rotated` event is covered by a checkpoint
+        signed by the key it replaced.
+        Raises IntegrityError if the database lists any other key; ConfigError if there is
+        no ledger.vkey (and none given), unless the ledger was opened with
+        `trust_database_keys`.
         """
         with self._store.read() as conn:
-            keys, source, _ = self._verifiers(conn)
+            keys, source, _ = self._verifiers(conn, given)
         return keys, source
 
-    def _verifiers(self, conn: Any) -> tuple[list[Verifier], str, list[tuple[int, str]]]:
+    def _verifiers(
+        self, conn: Any, given: Sequence[Verifier] = ()
+    ) -> tuple[list[Verifier], str, list[tuple[int, str]]]:
         """`verifiers()` on conn's snapshot, with the rotations it followed."""
         db_keys = [Verifier.from_vkey(r.vkey) for r in self._store.public_key_rows(conn)]
         rotations = self._rotations(conn)
         bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
         vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
-        if vkey_path.exists():
-            file_keys = load_vkey_file(vkey_path)
+        if given or vkey_path.exists():
+            file_keys = list(given) or load_vkey_file(vkey_path)
+            where = "the verifier key(s) given" if given else str(vkey_path)
             notes = {seq: row.note if row else None for seq, row in bindings.items()}
             trusted = follow_rotations(file_keys, db_keys, rotations, notes)
-            source = str(vkey_path)
+            source = where
             if len(trusted) > len(file_keys):
-                source = f"{vkey_path} and the rotations it vouches for"
+                source = f"{where} and the rotations it vouches for"
             unknown = [k for k in db_keys if k not in trusted]
             if unknown:
                 raise IntegrityError(
-                    f"the database lists checkpoint key {unknown[0].key_id} that {vkey_path} does "
-                    "not hold: someone added a key to the database"
+                    f"the database lists checkpoint key {unknown[0].key_id} that is not in "
+                    f"{where}: someone added a key to the database"
                 )
             return trusted, source, rotations
-        source = "database public_keys table (no ledger.vkey in the key directory)"
-        return db_keys, source, rotations
+        if not self._trust_database_keys:
+            raise ConfigError(
+                f"no ledger verifier key at {vkey_path}: without it the checkpoint keys "
+                "would come from the database, which whoever controls the database can "
+                "replace. Point --home or AUDITML_HOME (key_dir=) at the key directory "
+                "holding ledger.vkey, or copy the ledger's ledger.vkey (public) there. To "
+                "check with the database's keys anyway, say so: `auditml verify "
+                "--trust-database-keys` (Ledger.open(..., trust_database_keys=True))"
+            )
+        return db_keys, DATABASE_KEY_SOURCE, rotations
 
     # -- recording ----------------------------------------------------------------
 
@@ -1299,6 +1331,7 @@ class Ledger:
             trusted_checkpoint_size=trusted.size if trusted else None,
             key_source=key_source,
             seconds=time.perf_counter() - started,
+            keys_from_database=key_source == DATABASE_KEY_SOURCE,
         )
 
     def _open_checkpoint_row(

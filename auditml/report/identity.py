@@ -1,8 +1,10 @@
 """The report-signing identity: an organisation CA and a report-signing certificate.
 
-`auditml init` creates both in the key directory (ECDSA P-256, the curve PDF readers
-support most widely); a user may instead name their own PKCS#12 or PEM key and certificate
-in auditml.toml. `fingerprint` gives the SHA-256 people compare out of band.
+`auditml init` creates both in the key directory: the CA's key is ECDSA P-256, the
+report-signing key RSA-3072, because an ECDSA signature makes pyHanko declare the report
+PDF 2.0 while PDF/A-3b is PDF 1.7 (docs/adr/0004-rsa-report-signatures.md). A user may
+instead name their own PKCS#12 or PEM key and certificate in auditml.toml. `fingerprint`
+gives the SHA-256 people compare out of band.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from auditml.config import Settings
 from auditml.errors import ConfigError, SignatureError
@@ -48,6 +50,13 @@ IDENTITY_FILES = (CA_CERT_FILE, CA_KEY_FILE, SIGNING_CERT_FILE, SIGNING_KEY_FILE
 SIGNER_PASSPHRASE_ENV = "AUDITML_SIGNER_PASSPHRASE"  # noqa: S105 (the variable name)
 #: id-kp-documentSigning (RFC 9336).
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+#: The signing certificate's extended key usages. Document signing says what it is for;
+#: email protection is what NSS (poppler's pdfsig) and Acrobat accept for a PDF signer:
+#: without it pdfsig never reports the certificate as trusted, whatever CA you import.
+SIGNING_KEY_PURPOSES = (DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION)
+#: RSA with PKCS#1 v1.5 and SHA-256 is in ISO 32000-1 (PDF 1.7, on which PDF/A-3 is based);
+#: 3072 bits is NIST's 128-bit level, for signatures that must hold for years.
+SIGNING_KEY_BITS = 3072
 CA_VALIDITY = timedelta(days=3653)
 SIGNING_VALIDITY = timedelta(days=1096)
 
@@ -107,10 +116,10 @@ def create_signing_identity(
 
 def _issue_signing_certificate(
     ca_key: CertificateIssuerPrivateKeyTypes, ca_cert: x509.Certificate, subject: x509.Name
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A new report-signing key and its certificate, issued by the CA."""
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A new RSA report-signing key and its certificate, issued by the CA (of any key type)."""
     now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate clock skew of readers
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=SIGNING_KEY_BITS)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -121,7 +130,7 @@ def _issue_signing_certificate(
         .not_valid_after(now + SIGNING_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(SIGNING_KEY_PURPOSES), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
@@ -136,8 +145,10 @@ def rotate_signing_certificate(settings: Settings) -> x509.Certificate:
     the same CA and subject; return the new certificate.
 
     Reports signed before still verify: each carries its own certificate, and the CA is
-    unchanged. Raises ConfigError when reports are signed with a certificate of your own
-    (rotate that with your CA) or the key directory holds no identity.
+    unchanged. The new key is RSA whatever the old one was, so this is also how a key
+    directory made with an ECDSA signing key moves to one that keeps reports PDF 1.7.
+    Raises ConfigError when reports are signed with a certificate of your own (rotate
+    that with your CA) or the key directory holds no identity.
     """
     if settings.signer_pkcs12 or settings.signer_key:
         raise ConfigError(
@@ -272,7 +283,8 @@ def _encryption(passphrase: str | None) -> serialization.KeySerializationEncrypt
 
 
 def _pkcs8(
-    key: ec.EllipticCurvePrivateKey, encryption: serialization.KeySerializationEncryption
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    encryption: serialization.KeySerializationEncryption,
 ) -> bytes:
     return key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 

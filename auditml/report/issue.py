@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from auditml.ledger.ledger import Ledger
+from auditml.ledger.note import Note, Verifier
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.report.assemble import assemble
 from auditml.report.identity import SigningIdentity, fingerprint, load_signing_identity
 from auditml.report.model import KeyItem, SignerInfo
 from auditml.report.render import render_pdf
-from auditml.report.sign import sign_report
+from auditml.report.sign import check_signing_key, sign_report
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,29 @@ class IssuedReport:
     seconds: dict[str, float]
 
 
-def _ledger_key_fingerprint(ledger: Ledger) -> str:
+def ledger_key_fingerprint(key: Verifier) -> str:
     """SHA-256 of the raw Ed25519 public key, as `auditml keys show` prints it."""
-    keys, _ = ledger.verifiers()
-    return hashlib.sha256(keys[0].public_key).hexdigest() if keys else ""
+    return hashlib.sha256(key.public_key).hexdigest()
+
+
+def checkpoint_key_fingerprint(note: str, keys: list[Verifier]) -> str:
+    """The fingerprint of the key that signed this checkpoint note ("" if none of `keys`).
+
+    After a rotation the ledger trusts several keys; the cover must name the one that
+    signed its checkpoint, not simply the first.
+    """
+    signed_by = Note.parse(note).verified_by(keys)
+    return ledger_key_fingerprint(signed_by[0]) if signed_by else ""
+
+
+def _key_algorithm(cert: x509.Certificate) -> str:
+    """The certificate's key, as a reader of the appendix would name it."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA {key.curve.name}"
+    return type(key).__name__.removeprefix("_").removesuffix("PublicKey")
 
 
 def issue_report(
@@ -55,6 +78,7 @@ def issue_report(
     """
     if identity is None:
         identity = load_signing_identity(ledger.settings)
+    check_signing_key(identity)  # before anything is assembled or recorded
     ca = identity.chain[-1] if identity.chain else identity.certificate
     signer: SignerInfo = {
         "name": identity.name,
@@ -63,20 +87,25 @@ def issue_report(
         "certificate_sha256": fingerprint(identity.certificate),
         "ca_sha256": fingerprint(ca),
     }
+    ledger_keys, _ = ledger.verifiers()
     keys: list[KeyItem] = [
         {
-            "purpose": "ledger checkpoints",
+            "purpose": "ledger checkpoints"
+            + (f" (key id {key.key_id})" if len(ledger_keys) > 1 else ""),
             "algorithm": "Ed25519 (C2SP signed note)",
-            "fingerprint": _ledger_key_fingerprint(ledger),
-        },
+            "fingerprint": ledger_key_fingerprint(key),
+        }
+        for key in ledger_keys
+    ]
+    keys += [
         {
             "purpose": "report signing CA",
-            "algorithm": ca.signature_algorithm_oid._name,
+            "algorithm": _key_algorithm(ca),
             "fingerprint": fingerprint(ca),
         },
         {
             "purpose": "report signing certificate",
-            "algorithm": identity.certificate.signature_algorithm_oid._name,
+            "algorithm": f"{_key_algorithm(identity.certificate)}, PKCS#1 v1.5 with SHA-256",
             "fingerprint": fingerprint(identity.certificate),
         },
     ]
@@ -95,6 +124,8 @@ def issue_report(
         step=step,
     )
     report = assembled.report
+    cover = report["checkpoint"]
+    cover["key_fingerprint"] = checkpoint_key_fingerprint(cover["note"], ledger_keys)
     seconds = {"assemble": time.perf_counter() - started}
     if step is not None:
         step("rendering the PDF/A-3b")

@@ -2,10 +2,13 @@
 
 The signature is an incremental update (the PDF/A-3b revision the renderer wrote stays
 byte for byte in front of it), in an invisible field, with subfilter
-ETSI.CAdES.detached and SHA-256. The CMS carries the signing certificate and its chain
-up to the organisation CA. The signer's name goes in the signature dictionary's /Name,
-the meaning of the signature in /Reason, and the signer's role in the CAdES
-`signer-attributes-v2` signed attribute (a claimed `role`), which is where PAdES puts it.
+ETSI.CAdES.detached, SHA-256 and an RSA key (PKCS#1 v1.5), so the signed file stays
+PDF 1.7 as PDF/A-3b requires: pyHanko declares PDF 2.0 and ISO/TS 32002 for any ECDSA
+or EdDSA signature (docs/adr/0004-rsa-report-signatures.md). The CMS carries the
+signing certificate and its chain up to the organisation CA. The signer's name goes in
+the signature dictionary's /Name, the meaning of the signature in /Reason, and the
+signer's role in the CAdES `signer-attributes-v2` signed attribute (a claimed `role`),
+which is where PAdES puts it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import VENDOR
@@ -135,6 +139,27 @@ def _align_producer(writer: IncrementalPdfFileWriter) -> None:
         writer.mark_update(info_ref)
 
 
+def check_signing_key(identity: SigningIdentity) -> None:
+    """Raise ConfigError unless the identity signs with RSA, the one algorithm that keeps
+    the signed report the PDF 1.7 its PDF/A-3b metadata claims."""
+    key = identity.key
+    if isinstance(key, rsa.RSAPrivateKey):
+        return
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        kind = f"ECDSA ({key.curve.name})"
+    else:
+        kind = type(key).__name__.removeprefix("_").removesuffix("PrivateKey")
+    raise ConfigError(
+        f"the report-signing key for {identity.certificate.subject.rfc4514_string()} is "
+        f"{kind}; reports are signed only with RSA, which keeps them the PDF 1.7 that "
+        "PDF/A-3b is based on (with ECDSA or EdDSA a report would declare PDF 2.0, "
+        "ISO/TS 32002). Run `auditml keys rotate "
+        "--report-signing` for an RSA certificate from the same CA (reports signed before "
+        "still verify), or configure an RSA certificate of your own (signer_pkcs12 or "
+        "signer_key + signer_cert in auditml.toml)"
+    )
+
+
 def signature_metadata(identity: SigningIdentity) -> signers.PdfSignatureMetadata:
     """The PAdES signature settings auditml uses (exposed for tests and tooling)."""
     return signers.PdfSignatureMetadata(
@@ -160,8 +185,10 @@ def sign_report(
     `signed` appears complete or not at all: the signature is written to a temporary
     file next to it and renamed into place. `signed` may be the same path as `unsigned`.
     Raises ValidationError if `unsigned` is missing or not a PDF pyHanko can update,
-    TimestampError if the timestamp authority fails, ConfigError for an unusable key.
+    TimestampError if the timestamp authority fails, ConfigError for an unusable or
+    non-RSA key (see `check_signing_key`).
     """
+    check_signing_key(identity)
     unsigned = Path(unsigned)
     signed = Path(signed)
     try:

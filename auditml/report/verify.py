@@ -10,22 +10,27 @@ Checks, each reported by name in `ReportVerification.checks` and, when it fails,
 - `trust`: with `trust` given, the signer certificate chains to one of those CAs
   (pyhanko-certvalidator, offline, no revocation fetching). Without `trust` this check is
   a warning ("not checked against a trusted CA") and does not make `ok` False: the caller
-  who passes no CA asks only whether the report is intact and self-consistent.
+  who passes no CA asks only whether the report is intact and self-consistent, and
+  `not_checked` says that who signed it was not checked.
 - `timestamp`: when the signature carries an RFC 3161 timestamp (PAdES B-T), it is intact;
   `signed_at` is its time. A TSA that does not chain to `trust` is a warning.
 - `evidence`: `evidence.json` is extracted from the embedded files and `verify_evidence`
   passes (inclusion proofs and the checkpoint signature). The checkpoint keys are `vkeys`
   when given (then only those are accepted), otherwise the keys listed inside the evidence
-  file (`evidence_keys` says which; those keys are covered by the PDF signature, so they are
-  as trustworthy as the signer).
+  file (`evidence_keys` says which). Those keys prove only that the file agrees with
+  itself, so the check is then a warning and `not_checked` says that the checkpoint key
+  was not checked against the ledger's.
 - `keywords`: the document info Keywords `auditml report {id}; tree size {n}; root {hex}`
   state the same tree size and root as the evidence checkpoint.
-- `ledger`: with `ledger` given, its latest checkpoint (verified with the ledger's own
-  verifier keys) is for the same origin and a consistency proof shows it extends the
-  report's checkpoint; a rewritten or truncated ledger fails.
+- `ledger`: with `ledger` given, its latest checkpoint (verified with `vkeys` when given,
+  else the key directory's ledger.vkey) is for the same origin and a consistency proof
+  shows it extends the report's checkpoint; a rewritten or truncated ledger fails.
 
-`ok` is True when no check failed. `verify_report` never raises for an invalid report; it
-raises (ValidationError / NotFoundError) only when the input is not a PDF or is missing.
+`ok` is True when no check failed; `verified` only when, besides, the signer was checked
+against a CA and the checkpoint against a ledger key that the caller supplied.
+`verify_report` never raises for an invalid report; it raises (ValidationError /
+NotFoundError) only when the input is not a PDF or is missing, ConfigError when `ledger`
+has no verifier key to check its checkpoints with.
 """
 
 from __future__ import annotations
@@ -52,7 +57,13 @@ from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from auditml.errors import AuditmlError, IntegrityError, NotFoundError, ValidationError
+from auditml.errors import (
+    AuditmlError,
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    ValidationError,
+)
 from auditml.ledger import merkle
 from auditml.ledger.evidence import EvidenceResult, verify_evidence
 from auditml.ledger.note import Checkpoint, Verifier, open_checkpoint
@@ -101,6 +112,26 @@ class ReportVerification:
     checks: tuple[tuple[str, str], ...]
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: What was not checked against a key the caller supplied (no `trust`, no `vkeys`).
+    not_checked: tuple[str, ...] = ()
+
+    @property
+    def verified(self) -> bool:
+        """No check failed, and the signer and the checkpoint were checked against a CA
+        and a ledger key the caller supplied (not only against what the file carries)."""
+        return self.ok and not self.not_checked
+
+
+#: `not_checked` entries, with the option of `auditml verify-report` that checks each.
+NOT_CHECKED_SIGNER = (
+    "who signed it: the signer certificate was not checked against a CA you trust "
+    "(pass --trust with the organisation's report-ca.pem)"
+)
+NOT_CHECKED_LEDGER_KEY = (
+    "whose ledger it is: the checkpoint signature was checked only with the keys listed in "
+    "the report's own evidence.json, not with the ledger key you were given (pass --key "
+    "with its ledger.vkey)"
+)
 
 
 class _Findings:
@@ -311,7 +342,14 @@ def _check_evidence(
     except AuditmlError as exc:
         f.fail("evidence", f"{type(exc).__name__}: {exc}")
         return data, None, source
-    f.passed("evidence")
+    if vkeys:
+        f.passed("evidence")
+    else:
+        f.warn(
+            "evidence",
+            "the checkpoint was checked only with keys listed in the same file, not with "
+            "a ledger key you supplied (pass --key)",
+        )
     return data, result, source
 
 
@@ -339,13 +377,17 @@ def _check_keywords(
     return report_id, size, root
 
 
-def _check_ledger(ledger: Ledger, checkpoint: Checkpoint, f: _Findings) -> int | None:
+def _check_ledger(
+    ledger: Ledger, checkpoint: Checkpoint, vkeys: Sequence[str], f: _Findings
+) -> int | None:
     try:
+        # The keys the caller gave, else the key directory's ledger.vkey, and the
+        # rotations they vouch for.
+        keys, _ = ledger.verifiers([Verifier.from_vkey(v) for v in vkeys])
         latest = ledger.latest_checkpoint()
         if latest is None:
             f.fail("ledger", "the ledger has no checkpoint")
             return None
-        keys, _ = ledger.verifiers()
         current = open_checkpoint(latest.note, keys)
         if current.origin != checkpoint.origin:
             f.fail(
@@ -364,6 +406,8 @@ def _check_ledger(ledger: Ledger, checkpoint: Checkpoint, f: _Findings) -> int |
         merkle.verify_consistency(
             checkpoint.size, current.size, proof, checkpoint.root, current.root
         )
+    except ConfigError:
+        raise  # no key to check the ledger with: the caller's to fix, not a failed report
     except AuditmlError as exc:
         f.fail(
             "ledger",
@@ -430,7 +474,7 @@ def verify_report(
             if checkpoint is None:
                 f.fail("ledger", "not compared: the report's evidence checkpoint did not verify")
             else:
-                ledger_size = _check_ledger(ledger, checkpoint, f)
+                ledger_size = _check_ledger(ledger, checkpoint, vkeys, f)
     else:
         f.fail("evidence", "not checked: the PDF cannot be read")
 
@@ -462,4 +506,9 @@ def verify_report(
         checks=tuple(f.checks.items()),
         problems=tuple(f.problems),
         warnings=tuple(f.warnings),
+        not_checked=tuple(
+            what
+            for what, given in ((NOT_CHECKED_SIGNER, trust), (NOT_CHECKED_LEDGER_KEY, vkeys))
+            if not given
+        ),
     )

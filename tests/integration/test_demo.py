@@ -354,3 +354,11 @@ def test_what_to_run_next_works(cli_run: tuple[Path, str]) -> None:
     checked = auditml("verify-evidence", "evidence.json", "--key", "keys/ledger.vkey", cwd=project)
     assert checked.returncode == 0, checked.stderr
     assert "valid" in checked.stdout
+    # The regulator's command the demo suggests checks the report against both keys.
+    suggested = (
+        "auditml verify-report report.pdf \\\n    --trust keys/report-ca.pem --key keys/ledger.vkey"
+    )
+    assert suggested in cli_run[1]
+    report = auditml(*suggested.replace("\\\n", " ").split()[1:], cwd=project)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "valid: report.pdf" in report.stdout and "not checked" not in report.stdout

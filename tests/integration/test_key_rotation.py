@@ -19,6 +19,7 @@ from auditml.ledger.export_check import verify_export
 from auditml.ledger.keys import load_ledger_key, load_vkey_file
 from auditml.ledger.note import Checkpoint, open_checkpoint, sign_note
 from auditml.report.identity import CA_CERT_FILE, SIGNING_CERT_FILE, load_certificate
+from auditml.report.issue import checkpoint_key_fingerprint, ledger_key_fingerprint
 
 
 def record(ledger: Ledger, n: int, tag: str) -> None:
@@ -207,3 +208,21 @@ def test_an_interrupted_rotation_is_finished_not_repeated(
         assert [e.seq for e in again.events(type="key.rotated")] == [receipt.seq]
         assert load_ledger_key(keys, again.origin).verifier == new
         assert again.verify(deep=True).size == len(again)
+
+
+def test_a_report_names_the_key_that_signed_its_checkpoint_not_the_first(
+    ledger: Ledger,
+) -> None:
+    """The cover's checkpoint key fingerprint, after a rotation (regression: it was always
+    the first key in ledger.vkey, the retired one)."""
+    record(ledger, 2, "a")
+    (old,), _ = ledger.verifiers()
+    _, new = ledger.rotate_key()
+    vouched = ledger.checkpoints()[-1]  # covers key.rotated: signed by the old key
+    record(ledger, 2, "b")
+    latest = ledger.checkpoint()
+    keys, _ = ledger.verifiers()
+    assert keys == [old, new]
+    assert checkpoint_key_fingerprint(vouched.note, keys) == ledger_key_fingerprint(old)
+    assert checkpoint_key_fingerprint(latest.note, keys) == ledger_key_fingerprint(new)
+    assert ledger_key_fingerprint(new) != ledger_key_fingerprint(old)

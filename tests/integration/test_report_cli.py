@@ -66,6 +66,10 @@ def test_report_is_a_signed_pdfa_with_evidence_and_is_recorded(project: Path) ->
         meta = pdf.open_metadata()
         assert meta.get("pdfaid:part") == "3" and meta.get("pdfaid:conformance") == "B"
         assert str(pdf.docinfo["/Keywords"]).startswith("auditml report ")
+        # Signed, it is still the PDF 1.7 that PDF/A-3b is (docs/adr/0004).
+        assert str(pdf.Root.get("/Version", "/1.7")) == "/1.7"
+        assert "/ISO_" not in pdf.Root.get("/Extensions", pikepdf.Dictionary())
+    assert (project / "report.pdf").read_bytes().startswith(b"%PDF-1.7\n")
     logged = json.loads(auditml("log", "--json", "--type", "report.issued", cwd=project).stdout)
     (issued,) = logged
     assert issued["payload"]["checkpoint_size"] == 7
@@ -86,7 +90,7 @@ def test_verify_report_accepts_the_report_and_names_each_check(project: Path, ba
     )
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
-    assert result["ok"] and result["problems"] == []
+    assert result["ok"] and result["verified"] and result["problems"] == []
     assert result["checks"] == {
         "signature": "pass",
         "coverage": "pass",
@@ -129,5 +133,32 @@ def test_a_second_report_proves_consistency_with_the_first(project: Path) -> Non
     assert previous["checkpoint"].split("\n")[1] == "7"
     assert int(evidence["checkpoint"].split("\n")[1]) > 7
     assert previous["consistency_proof"]  # a non-empty list of hashes
-    checked = auditml("verify-report", "second.pdf", "--json", cwd=project)
+    checked = auditml(
+        "verify-report", "second.pdf", "--key", ".auditml/ledger.vkey", "--json", cwd=project
+    )
     assert checked.returncode == 0 and json.loads(checked.stdout)["checks"]["evidence"] == "pass"
+
+
+def test_without_trust_or_key_the_report_is_not_called_valid(project: Path) -> None:
+    done = auditml("verify-report", "report.pdf", cwd=project)
+    # Nothing wrong was found (exit 0), but nothing was checked against a key you hold.
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid" not in done.stdout
+    assert "NOT VERIFIED, only self-consistent" in done.stdout
+    assert "not checked: who signed it" in done.stdout
+    assert "not checked: whose ledger it is" in done.stdout
+    result = json.loads(auditml("verify-report", "report.pdf", "--json", cwd=project).stdout)
+    assert result["ok"] is True and result["verified"] is False
+    assert len(result["not_checked"]) == 2
+    assert result["checks"]["trust"] == "warning" and result["checks"]["evidence"] == "warning"
+    full = auditml(
+        "verify-report",
+        "report.pdf",
+        "--trust",
+        ".auditml/report-ca.pem",
+        "--key",
+        ".auditml/ledger.vkey",
+        cwd=project,
+    )
+    assert full.returncode == 0 and "valid: report.pdf" in full.stdout
+    assert "not checked" not in full.stdout

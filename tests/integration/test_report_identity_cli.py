@@ -52,7 +52,9 @@ def test_init_creates_signing_identity_and_keys_show_prints_fingerprints(tmp_pat
     text = auditml("keys", "show", cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     for value in (fingerprint(cert), fingerprint(ca), hashlib.sha256(raw).hexdigest()):
-        assert value in text.stdout
+        # Printed in groups of four hex digits, eight a line, for reading aloud.
+        groups = [value[i : i + 4] for i in range(0, 64, 4)]
+        assert " ".join(groups[:8]) in text.stdout and " ".join(groups[8:]) in text.stdout
 
 
 def test_init_organisation_option(tmp_path: Path) -> None:

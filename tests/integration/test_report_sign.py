@@ -27,10 +27,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps import DummyTimeStamper
 
-from auditml import AuditmlError, Ledger
-from auditml.report.identity import SigningIdentity
+from auditml import AuditmlError, ConfigError, Ledger
+from auditml.config import Settings
+from auditml.report.identity import (
+    CA_KEY_FILE,
+    SIGNING_CERT_FILE,
+    SIGNING_KEY_FILE,
+    SigningIdentity,
+    create_signing_identity,
+    load_signing_identity,
+    rotate_signing_certificate,
+)
 from auditml.report.sign import TimestampError, sign_report
 from auditml.report.verify import verify_report
 
@@ -91,7 +101,8 @@ def issue(
     *,
     tsa: bool = False,
 ) -> tuple[Any, x509.Certificate]:
-    key = key or ec.generate_private_key(ec.SECP256R1())
+    # RSA, as auditml's own signing keys (ECDSA would make the report PDF 2.0: ADR 0004).
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=3072)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -201,9 +212,17 @@ def failed(result: Any) -> dict[str, str]:
     return {name: state for name, state in result.checks if state == "fail"}
 
 
+def ledger_vkeys(world: dict[str, Any]) -> list[str]:
+    """The ledger key as an auditor has it: the ledger.vkey sent out of band."""
+    return (world["tmp"] / "a" / "keys" / "ledger.vkey").read_text().split()
+
+
 def test_signed_report_verifies(world: dict[str, Any]) -> None:
-    result = verify_report(world["signed"], trust=[world["ca"]], ledger=world["ledger"])
+    result = verify_report(
+        world["signed"], trust=[world["ca"]], vkeys=ledger_vkeys(world), ledger=world["ledger"]
+    )
     assert result.ok, result.problems
+    assert result.verified and result.not_checked == ()
     assert result.problems == ()
     assert result.signer_name == "Jane Roe"
     assert result.signer_role == "Data Protection Officer"
@@ -223,15 +242,39 @@ def test_signed_report_verifies(world: dict[str, Any]) -> None:
         "keywords": "pass",
         "ledger": "pass",
     }
-    assert "evidence file" in (result.evidence_keys or "")
+    assert result.evidence_keys == "the verifier keys given by the caller"
 
 
-def test_without_trust_is_a_warning_not_a_failure(world: dict[str, Any]) -> None:
+def test_without_trust_and_key_it_is_only_self_consistent(world: dict[str, Any]) -> None:
     result = verify_report(world["signed"])
-    assert result.ok
+    assert result.ok and not result.verified  # nothing wrong found, nothing tied to a key
     assert result.trusted is None
     assert dict(result.checks)["trust"] == "warning"
+    assert dict(result.checks)["evidence"] == "warning"
     assert any("not checked against a trusted CA" in w for w in result.warnings)
+    assert "evidence file" in (result.evidence_keys or "")
+    assert [item.split(":")[0] for item in result.not_checked] == [
+        "who signed it",
+        "whose ledger it is",
+    ]
+    # Each missing key is named on its own; with both, the report is verified.
+    only_ca = verify_report(world["signed"], trust=[world["ca"]])
+    assert only_ca.ok and [i.split(":")[0] for i in only_ca.not_checked] == ["whose ledger it is"]
+    only_key = verify_report(world["signed"], vkeys=ledger_vkeys(world))
+    assert only_key.ok and [i.split(":")[0] for i in only_key.not_checked] == ["who signed it"]
+    assert verify_report(world["signed"], trust=[world["ca"]], vkeys=ledger_vkeys(world)).verified
+
+
+def test_the_ledger_check_uses_the_key_given_when_the_key_directory_has_none(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{world['tmp'] / 'a' / 'l.db'}"
+    with Ledger.open(url, key_dir=tmp_path / "empty") as ledger:
+        with pytest.raises(AuditmlError, match="no ledger verifier key"):
+            verify_report(world["signed"], ledger=ledger)  # exit 2, not a failed report
+        result = verify_report(world["signed"], vkeys=ledger_vkeys(world), ledger=ledger)
+    assert result.ok, result.problems
+    assert dict(result.checks)["ledger"] == "pass"
 
 
 def test_vkeys_restrict_the_checkpoint_keys(world: dict[str, Any], tmp_path: Path) -> None:
@@ -477,3 +520,138 @@ def test_timestamped_signature_b_t(world: dict[str, Any], tsa_url: str, tmp_path
     assert result.signed_at is not None
     assert abs((result.signed_at - dt.datetime.now(dt.UTC)).total_seconds()) < 300
     assert dict(result.checks)["timestamp"] == "pass"
+
+
+# -- the signed file stays the PDF 1.7 that PDF/A-3b is (docs/adr/0004) ------------------
+
+
+def extension_versions(pdf: pikepdf.Pdf) -> dict[str, list[str]]:
+    """The catalog's developer extensions: prefix -> the BaseVersion of each."""
+    found: dict[str, list[str]] = {}
+    for prefix, value in pdf.Root.get("/Extensions", pikepdf.Dictionary()).items():
+        entries = value if isinstance(value, pikepdf.Array) else [value]
+        found[prefix] = [str(entry.BaseVersion) for entry in entries]
+    return found
+
+
+@pytest.fixture
+def auditml_signed(world: dict[str, Any], tmp_path: Path) -> tuple[Path, SigningIdentity]:
+    """The test report signed with an identity `auditml init` would make."""
+    identity = create_signing_identity(
+        tmp_path / "id", organisation="Example Bank", name="Jane Roe", role="DPO", meaning="Ok"
+    )
+    signed = tmp_path / "own.pdf"
+    sign_report(world["unsigned"], signed, identity)
+    return signed, identity
+
+
+def test_the_signed_report_declares_pdf_1_7_and_no_iso_32002(
+    world: dict[str, Any], auditml_signed: tuple[Path, SigningIdentity]
+) -> None:
+    signed, identity = auditml_signed
+    assert world["unsigned"].read_bytes().startswith(b"%PDF-1.7\n")
+    assert signed.read_bytes().startswith(b"%PDF-1.7\n")
+    with pikepdf.open(signed) as pdf:
+        # No catalog /Version above the header's (pyHanko sets /2.0 for ECDSA or EdDSA).
+        assert str(pdf.Root.get("/Version", "/1.7")) == "/1.7"
+        # Only ETSI's PAdES extension to PDF 1.7 (ESIC), not ISO/TS 32002's to PDF 2.0.
+        assert extension_versions(pdf) == {"/ESIC": ["/1.7"]}
+        meta = pdf.open_metadata()
+        assert (meta.get("pdfaid:part"), meta.get("pdfaid:conformance")) == ("3", "B")
+    # The CMS signature is RSA PKCS#1 v1.5 over SHA-256, as ISO 32000-1 lists.
+    (sig,) = PdfFileReader(io.BytesIO(signed.read_bytes())).embedded_signatures
+    algorithm = sig.signer_info["signature_algorithm"]["algorithm"].native
+    assert algorithm in ("rsassa_pkcs1v15", "sha256_rsa")
+    assert sig.signer_info["digest_algorithm"]["algorithm"].native == "sha256"
+    result = verify_report(
+        signed, trust=[identity.chain[-1]], vkeys=ledger_vkeys(world), ledger=world["ledger"]
+    )
+    assert result.verified, result.problems
+
+
+def test_an_ecdsa_signing_key_is_refused_before_anything_is_written(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    ca_key, ca = make_ca("Example Bank Report CA")
+    key, cert = issue(ca_key, ca, "Jane Roe", ec.generate_private_key(ec.SECP256R1()))
+    identity = SigningIdentity(key, cert, (ca,), "Jane Roe", "DPO", "Ok")
+    out = tmp_path / "ecdsa.pdf"
+    with pytest.raises(
+        ConfigError, match=r"ECDSA \(secp256r1\).*PDF 2\.0.*auditml keys rotate --report-signing"
+    ):
+        sign_report(world["unsigned"], out, identity)
+    assert list(tmp_path.glob("*ecdsa.pdf*")) == []
+
+
+def test_rotating_an_ecdsa_signing_key_gives_rsa_under_the_same_ca(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    key_dir = tmp_path / "keys"
+    ca = create_signing_identity(
+        key_dir, organisation="Example Bank", name="Jane Roe", role="DPO", meaning="Ok"
+    ).chain[-1]
+    # A key directory made before ADR 0004: the same CA, an ECDSA report-signing key.
+    ca_key = serialization.load_pem_private_key((key_dir / CA_KEY_FILE).read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    old_key, old_cert = issue(ca_key, ca, "Jane Roe", ec.generate_private_key(ec.SECP256R1()))
+    (key_dir / SIGNING_KEY_FILE).write_bytes(
+        old_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (key_dir / SIGNING_CERT_FILE).write_bytes(old_cert.public_bytes(serialization.Encoding.PEM))
+    settings = Settings(key_dir=key_dir)
+    with pytest.raises(ConfigError, match="keys rotate --report-signing"):
+        sign_report(world["unsigned"], tmp_path / "old.pdf", load_signing_identity(settings))
+    new = rotate_signing_certificate(settings)
+    assert isinstance(new.public_key(), rsa.RSAPublicKey)
+    new.verify_directly_issued_by(ca)  # auditors keep trusting the CA they have
+    signed = tmp_path / "new.pdf"
+    sign_report(world["unsigned"], signed, load_signing_identity(settings))
+    assert verify_report(signed, trust=[ca], vkeys=ledger_vkeys(world)).verified
+
+
+PDFSIG = shutil.which("pdfsig")
+
+
+def pdfsig(*args: str) -> str:
+    assert PDFSIG is not None
+    done = subprocess.run([PDFSIG, *args], capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.skipif(PDFSIG is None, reason="pdfsig (poppler-utils) is not installed")
+def test_pdfsig_finds_the_signature_valid_and_the_issuer_not_yet_trusted(
+    auditml_signed: tuple[Path, SigningIdentity],
+) -> None:
+    out = pdfsig(str(auditml_signed[0]))
+    assert "Signature Validation: Signature is Valid." in out, out
+    assert "Total document signed" in out
+    # Not "Unknown issue with Certificate or corrupted data.", which is what NSS made of a
+    # signing certificate whose only extended key usage was document signing.
+    assert "Certificate Validation: Certificate issuer isn't Trusted." in out, out
+
+
+@pytest.mark.skipif(
+    PDFSIG is None or shutil.which("certutil") is None,
+    reason="pdfsig (poppler-utils) or certutil (libnss3-tools) is not installed",
+)
+def test_pdfsig_trusts_the_signer_once_the_ca_is_imported(
+    auditml_signed: tuple[Path, SigningIdentity], tmp_path: Path
+) -> None:
+    """docs/VERIFYING.md section 4, as written: an NSS database trusting the CA."""
+    signed, identity = auditml_signed
+    ca_pem = tmp_path / "report-ca.pem"
+    ca_pem.write_bytes(identity.chain[-1].public_bytes(serialization.Encoding.PEM))
+    nss = tmp_path / "nssdb"
+    nss.mkdir()
+    for command in (
+        ["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"],
+        ["certutil", "-A", "-d", f"sql:{nss}", "-n", "report CA", "-t", ",C,", "-i", str(ca_pem)],
+    ):
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    out = pdfsig("-nssdir", f"sql:{nss}", str(signed))
+    assert "Signature Validation: Signature is Valid." in out, out
+    assert "Certificate Validation: Certificate is Trusted." in out, out

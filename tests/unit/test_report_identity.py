@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -52,8 +52,10 @@ def test_creates_ca_and_signing_certificate(tmp_path: Path) -> None:
     assert cert == identity.certificate and identity.chain == (ca,)
     cert.verify_directly_issued_by(ca)
     ca.verify_directly_issued_by(ca)
-    assert isinstance(identity.key, ec.EllipticCurvePrivateKey)
-    assert identity.key.curve.name == "secp256r1"
+    # RSA keeps signed reports PDF 1.7 (docs/adr/0004); the CA may stay ECDSA.
+    assert isinstance(identity.key, rsa.RSAPrivateKey) and identity.key.key_size == 3072
+    ca_key = ca.public_key()
+    assert isinstance(ca_key, ec.EllipticCurvePublicKey) and ca_key.curve.name == "secp256r1"
 
     basic = ca.extensions.get_extension_for_class(x509.BasicConstraints)
     assert basic.critical and basic.value.ca and basic.value.path_length == 0
@@ -67,7 +69,8 @@ def test_creates_ca_and_signing_certificate(tmp_path: Path) -> None:
     assert not usage.value.key_cert_sign
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(eku) == [DOCUMENT_SIGNING] and DOCUMENT_SIGNING.dotted_string.endswith(".3.36")
+    assert list(eku) == [DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]
+    assert DOCUMENT_SIGNING.dotted_string.endswith(".3.36")
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier == ca_ski.digest
     assert timedelta(days=1090) < cert.not_valid_after_utc - cert.not_valid_before_utc
@@ -263,7 +266,7 @@ def test_expired_certificate_is_refused(tmp_path: Path) -> None:
 
 
 def _pem_key(key: object) -> bytes:
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
