@@ -84,6 +84,8 @@ DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
 Also = Callable[[Any, merkle.CompactRange, str], None]
 #: Tries of a batch whose transaction was lost (PostgreSQL: connection, serialisation).
 WRITE_ATTEMPTS = 4
+#: How messages name the event of `record` and `submit` (a batch's are numbered from 1).
+ONE_EVENT = "the event"
 
 
 def _utcnow() -> datetime:
@@ -597,8 +599,8 @@ class Ledger:
         """
         item = _request(locals())
         if self._writer is not None:
-            return self._writer.submit(self._prepare(item, "event")).result()
-        return self.record_many([item])[0]
+            return self._writer.submit(self._prepare(item, ONE_EVENT)).result()
+        return self.record_many([item], labels=[ONE_EVENT])[0]
 
     def submit(
         self,
@@ -620,7 +622,7 @@ class Ledger:
         `flush()` waits for everything queued; closing the ledger or interpreter exit
         drains the queue.
         """
-        prepared = self._prepare(_request(locals()), "event")
+        prepared = self._prepare(_request(locals()), ONE_EVENT)
         return self._start_writer().submit(prepared)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -642,8 +644,9 @@ class Ledger:
             return self._writer
 
     def _append_batch(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
+        # Each event of a group commit was submitted alone: a refusal names it as such.
         with collector_paused():
-            return self._append(prepared, None)
+            return self._append(prepared, [ONE_EVENT] * len(prepared))
 
     def _prepare(self, item: Mapping[str, Any], where: str) -> PreparedEvent:
         return prepare_event(
@@ -656,7 +659,8 @@ class Ledger:
         """Record a batch all or nothing; each item has the keyword arguments of `record`.
 
         Every item is validated before anything is written. Raises ValidationError naming
-        the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i"),
+        the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i of the batch",
+        counting from 1),
         StorageError if the database refused the write.
         """
         with collector_paused():
@@ -1423,7 +1427,8 @@ def _request(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _label(labels: Sequence[str] | None, position: int) -> str:
-    return labels[position] if labels is not None else f"event {position}"
+    # Counted from 1, like an import's line numbers: "event 0" would read like seq 0.
+    return labels[position] if labels is not None else f"event {position + 1} of the batch"
 
 
 def _opens(note: str, keys: list[Verifier]) -> bool:
