@@ -12,12 +12,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
 from conftest import deployed
 
 from auditml import Ledger, ValidationError
+from auditml.policy.model import parse_ledger_time
+from auditml.sdk import report_incident
 
 AUDITML = [sys.executable, "-c", "from auditml.cli.main import run; run()"]
 SHIPPED = Path(__file__).resolve().parents[2] / "policies"
@@ -69,6 +72,83 @@ def sqlite_ledger(tmp_path: Path) -> Ledger:
     return Ledger.create(
         f"sqlite:///{tmp_path / 'sdk.db'}", origin="sdk.example/l", key_dir=tmp_path / "sdk-keys"
     )
+
+
+@pytest.mark.parametrize("moment", BEYOND_UTC)
+def test_time_beyond_utc_range_is_refused_by_every_command_not_a_traceback(
+    project: Path, moment: str
+) -> None:
+    line = {"type": "model.deployed", "payload": deployed(), "occurred_at": moment}
+    (project / "events.jsonl").write_text(json.dumps(line) + "\n")
+    cases = [
+        (["record", "model.deployed", "--payload", DEPLOYED, "--occurred-at", moment], ""),
+        (["import", "events.jsonl"], "line 1 of events.jsonl: occurred_at"),
+        (["check", "--as-of", moment], "--as-of"),
+        (["log", "--since", moment], "since"),
+        (["purge", "--before", moment, "--reason", "retention"], "purge --before"),
+        (["report", "--as-of", moment, "-o", "report.pdf"], "--as-of"),
+    ]
+    for args, where in cases:
+        done = auditml(*args, cwd=project)
+        refused(done, where, repr(moment), "outside years 0001-9999 once moved to UTC")
+    assert count(project) == 1 and not (project / "report.pdf").exists()
+
+
+class FailingZone(tzinfo):
+    """A tzinfo whose utcoffset raises (a broken timezone database, a buggy class)."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise RuntimeError("no timezone data")
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "broken"
+
+
+def test_sdk_time_beyond_utc_range_or_with_a_failing_tzinfo_is_a_validation_error(
+    sqlite_ledger: Ledger,
+) -> None:
+    late = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1)))
+    broken = datetime(2026, 1, 5, 9, 0, tzinfo=FailingZone())
+    with sqlite_ledger as ledger:
+        for value, reason in [
+            (late, "outside years 0001-9999 once moved to UTC"),
+            (BEYOND_UTC[1], "outside years 0001-9999 once moved to UTC"),
+            (broken, "the timezone of '2026-01-05T09:00:00' failed (RuntimeError: no timezone"),
+        ]:
+            with pytest.raises(ValidationError, match=r"^the event: occurred_at: ") as caught:
+                ledger.record("model.deployed", payload=deployed(), occurred_at=value)
+            assert reason in str(caught.value)
+            with pytest.raises(ValidationError, match=r"report_incident: aware_at: ") as caught:
+                report_incident(
+                    ledger, "inc-1", "breach", aware_at=value, severity="high", widespread=False
+                )
+            assert reason in str(caught.value)
+        with pytest.raises(ValidationError, match="payload.aware_at: .*outside years 0001-9999"):
+            ledger.record(
+                "incident.reported",
+                payload={
+                    "incident_id": "inc-1",
+                    "kind": "breach",
+                    "aware_at": BEYOND_UTC[0],
+                    "severity": "high",
+                    "widespread": False,
+                },
+            )
+        with pytest.raises(ValidationError, match="since: .*outside years"):
+            list(ledger.events(since=late))
+        assert len(ledger) == 0
+        # The edges themselves are times: they are kept, not refused.
+        ledger.record(
+            "model.deployed",
+            payload=deployed(),
+            occurred_at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        )
+        assert ledger.get(0).occurred_at == "9999-12-31T23:59:59.000000Z"
+    with pytest.raises(ValidationError, match="^--as-of: .*outside years"):
+        parse_ledger_time(BEYOND_UTC[0], where="--as-of")
 
 
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
