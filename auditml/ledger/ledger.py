@@ -65,6 +65,7 @@ from auditml.ledger.store import CheckpointRow, Head, Store, events
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
+    check_raw_subject,
     epoch_of,
     lookup_hash,
     new_data_key,
@@ -277,6 +278,7 @@ class Ledger:
 
         Raises ConfigError when the privacy keys are not available.
         """
+        subject = check_raw_subject(subject, "looking up a subject")
         lookup = lookup_hash(self._privacy_keys().lookup_secret, subject)
         with self._store.read() as conn:
             found = self._store.subjects_by_lookup(conn, [lookup])

@@ -19,8 +19,10 @@ import pytest
 from conftest import deployed
 
 from auditml import Ledger, ValidationError
+from auditml.policy.engine import run_rule_tests
+from auditml.policy.loader import lint_rules, load_rules
 from auditml.policy.model import parse_ledger_time
-from auditml.sdk import report_incident
+from auditml.sdk import grant_consents, report_incident
 
 AUDITML = [sys.executable, "-c", "from auditml.cli.main import run; run()"]
 SHIPPED = Path(__file__).resolve().parents[2] / "policies"
@@ -149,6 +151,68 @@ def test_sdk_time_beyond_utc_range_or_with_a_failing_tzinfo_is_a_validation_erro
         assert ledger.get(0).occurred_at == "9999-12-31T23:59:59.000000Z"
     with pytest.raises(ValidationError, match="^--as-of: .*outside years"):
         parse_ledger_time(BEYOND_UTC[0], where="--as-of")
+
+
+def test_subject_with_a_lone_surrogate_or_invalid_utf8_is_refused_not_a_traceback(
+    project: Path,
+) -> None:
+    consent = json.dumps({"purpose": "credit scoring", "explicit": True})
+    # Bytes that are not UTF-8 on the command line reach Python as lone surrogates.
+    for raw in (b"\xff\xfe", b"ana\xed\xa0\x80"):
+        done = auditml(
+            "record", "consent.granted", "--payload", consent, "--subject", raw, cwd=project
+        )
+        refused(done, "the event: subject is not valid text", "lone surrogate")
+    done = auditml("erase", "--subject", b"\xff", "--reason", "request", cwd=project)
+    refused(done, "subject is not valid text")
+    # json.dumps would escape the surrogate the same way; written out to be plain.
+    line = '{"type": "consent.granted", "payload": ' + consent + ', "subject": "ana\\ud800"}\n'
+    (project / "events.jsonl").write_text(line)
+    refused(
+        auditml("import", "events.jsonl", cwd=project),
+        "line 1 of events.jsonl: subject is not valid text: character 4 is U+D800",
+    )
+    assert count(project) == 1
+    # The identifier is personal data: the message never repeats it.
+    assert "ana" not in auditml("import", "events.jsonl", cwd=project).stderr
+
+
+def test_sdk_subject_with_a_lone_surrogate_is_a_validation_error(sqlite_ledger: Ledger) -> None:
+    consent = {"purpose": "credit scoring", "explicit": True}
+    with sqlite_ledger as ledger:
+        with pytest.raises(ValidationError, match="^the event: subject is not valid text"):
+            ledger.record("consent.granted", payload=consent, subject="ana\udcff")
+        with pytest.raises(ValidationError, match="^event 2 of the batch: subject is not valid"):
+            ledger.record_many(
+                [
+                    {"type": "consent.granted", "payload": consent, "subject": "bo"},
+                    {"type": "consent.granted", "payload": consent, "subject": "\ud800"},
+                ]
+            )
+        with pytest.raises(ValidationError, match=r"subject is not valid text"):
+            grant_consents(ledger, ["bo", "\ud800"], "credit scoring")
+        with pytest.raises(ValidationError, match="subject is not valid text"):
+            ledger.erase("\ud800", reason="request")
+        with pytest.raises(ValidationError, match="subject is not valid text"):
+            list(ledger.events(subject="\ud800"))
+        assert len(ledger) == 0
+
+
+def test_rule_fixture_with_a_lone_surrogate_subject_is_a_problem_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    rules = _copy_rules(tmp_path)
+    fixture = rules / "fixtures" / "gdpr-12-3-access-request-deadline" / "pass.jsonl"
+    lines = fixture.read_text().splitlines()
+    first = json.loads(lines[0])
+    assert "subject" in first
+    lines[0] = json.dumps(first).replace(json.dumps(first["subject"]), '"x\\udc80"')
+    fixture.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError, match=r"pass\.jsonl:1: .*subject is not valid text"):
+        lint_rules(rules)
+    results = run_rule_tests(load_rules(rules), rule_id="gdpr-12-3-access-request-deadline")
+    broken = [r for r in results if r.fixture.endswith("pass.jsonl")]
+    assert broken and all(r.got == "error" and "not valid text" in r.error for r in broken)
 
 
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
