@@ -50,6 +50,8 @@ from auditml.ledger import merkle, schema
 
 NODE_STRIDE = 4
 SeqInt = BigInteger().with_variant(Integer(), "sqlite")
+#: The largest seq or size either database can store (a signed 64-bit integer).
+SEQ_MAX = 2**63 - 1
 
 metadata = MetaData()
 
@@ -709,11 +711,27 @@ class Store:
 
     @staticmethod
     def event_by(conn: Connection, *, seq: int | None = None, event_id: str | None = None) -> Any:
-        cond = events.c.seq == seq if seq is not None else events.c.id == event_id
-        row = conn.execute(select(*EVENT_COLUMNS).where(cond)).first()
+        """Return the events row at `seq` or with `event_id`; raise NotFoundError if none.
+
+        A seq beyond the database's integers (`prove 10**30`) is not sent to it: no event
+        can be there, and the driver would fail to convert it.
+        """
+        if seq is not None:
+            row = None
+            if isinstance(seq, int) and 0 <= seq <= SEQ_MAX:
+                row = conn.execute(select(*EVENT_COLUMNS).where(events.c.seq == seq)).first()
+            if row is None:
+                size = Store.head(conn).size
+                held = f"{size} event(s) (seq 0 to {size - 1})" if size else "no events yet"
+                raise NotFoundError(
+                    f"no event at seq {seq}; the ledger holds {held}; `auditml log` lists them"
+                )
+            return row
+        row = conn.execute(select(*EVENT_COLUMNS).where(events.c.id == event_id)).first()
         if row is None:
-            what = f"seq {seq}" if seq is not None else f"id {event_id!r}"
-            raise NotFoundError(f"no event with {what} in this ledger; `auditml log` lists events")
+            raise NotFoundError(
+                f"no event with id {event_id!r} in this ledger; `auditml log` lists events"
+            )
         return row
 
     @staticmethod
@@ -754,6 +772,8 @@ class Store:
 
     @staticmethod
     def checkpoint_at(conn: Connection, size: int) -> CheckpointRow | None:
+        if not 0 <= size <= SEQ_MAX:
+            return None  # beyond the database's integers: no checkpoint can have that size
         r = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
         return None if r is None else CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at)
 

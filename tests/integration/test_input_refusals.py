@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import deployed
 
-from auditml import Ledger, ValidationError
+from auditml import Ledger, NotFoundError, ValidationError
 from auditml.policy.engine import run_rule_tests
 from auditml.policy.loader import lint_rules, load_rules
 from auditml.policy.model import parse_ledger_time
@@ -213,6 +213,22 @@ def test_rule_fixture_with_a_lone_surrogate_subject_is_a_problem_not_a_traceback
     results = run_rule_tests(load_rules(rules), rule_id="gdpr-12-3-access-request-deadline")
     broken = [r for r in results if r.fixture.endswith("pass.jsonl")]
     assert broken and all(r.got == "error" and "not valid text" in r.error for r in broken)
+
+
+def test_prove_a_seq_beyond_any_integer_says_what_the_ledger_holds(ledger: Ledger) -> None:
+    # SQLite and PostgreSQL fail differently on an integer they cannot hold: both paths.
+    ledger.record("model.deployed", payload=deployed())
+    for seq in (10**30, 2**63, 2**63 - 1, 1, -1):
+        with pytest.raises(NotFoundError, match=rf"^no event at seq {seq}; the ledger holds 1 "):
+            ledger.prove(seq)
+    with pytest.raises(NotFoundError, match=f"no checkpoint at size {10**30}"):
+        ledger.prove(0, size=10**30)
+
+
+def test_cli_prove_a_seq_beyond_any_integer_exits_2(project: Path) -> None:
+    done = auditml("prove", str(10**30), "-o", "evidence.json", cwd=project)
+    refused(done, f"no event at seq {10**30}; the ledger holds 1 event(s) (seq 0 to 0)")
+    assert not (project / "evidence.json").exists()
 
 
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
