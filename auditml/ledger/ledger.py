@@ -47,7 +47,7 @@ from auditml.events.envelope import (
 )
 from auditml.events.payloads import SEALED_FIELDS
 from auditml.ledger import merkle
-from auditml.ledger.canonical import canonicalize, canonicalize_checked
+from auditml.ledger.canonical import canonicalize, canonicalize_checked, parse_json
 from auditml.ledger.deep import verify_deep
 from auditml.ledger.evidence import ProvedEvent, build_evidence
 from auditml.ledger.keys import (
@@ -1341,12 +1341,22 @@ class Ledger:
             doc: Any = source
         else:
             try:
-                text = Path(source).read_text()
+                raw = Path(source).read_bytes()
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read trusted checkpoint {source}: {exc.strerror}"
                 ) from exc
-            doc = text if not text.lstrip().startswith("{") else json.loads(text)
+            where = f"trusted checkpoint {source}"
+            # Strict JSON or UTF-8 text: a binary or truncated file is refused, naming it.
+            doc = parse_json(raw, where=where) if raw.lstrip().startswith(b"{") else None
+            if doc is None:
+                try:
+                    doc = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValidationError(
+                        f"{where} is neither an evidence file (JSON) nor a signed checkpoint "
+                        f"note (text): byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8"
+                    ) from None
         # An evidence file's checkpoint, or a witness state's last cosigned one.
         note = doc if isinstance(doc, str) else trusted_note(doc, self.origin)
         # Only the ledger's own keys count: keys listed inside the file would let the
@@ -1356,10 +1366,17 @@ class Ledger:
             raise IntegrityError(
                 f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
             )
-        envelopes = (
-            [e["envelope"] for e in doc.get("events", [])] if isinstance(doc, Mapping) else []
-        )
-        return checkpoint, envelopes
+        if not isinstance(doc, Mapping):
+            return checkpoint, []
+        listed = doc.get("events", [])
+        if not isinstance(listed, list) or not all(
+            isinstance(e, Mapping) and isinstance(e.get("envelope"), Mapping) for e in listed
+        ):
+            raise ValidationError(
+                "the trusted checkpoint's events must be a list of objects with an envelope, "
+                "as `auditml prove` writes them"
+            )
+        return checkpoint, [e["envelope"] for e in listed]
 
     def _compare_trusted_events(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
         """Events carried with the trusted checkpoint must still be in the ledger, unchanged."""

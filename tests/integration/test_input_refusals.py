@@ -231,6 +231,48 @@ def test_cli_prove_a_seq_beyond_any_integer_exits_2(project: Path) -> None:
     assert not (project / "evidence.json").exists()
 
 
+def test_binary_or_broken_trusted_checkpoint_is_refused_not_a_traceback(project: Path) -> None:
+    (project / "binary.ckpt").write_bytes(b"bank.example/credit\n1\n\xd0\xff\x00\n")
+    refused(
+        auditml("verify", "--trusted-checkpoint", "binary.ckpt", cwd=project),
+        "trusted checkpoint binary.ckpt is neither an evidence file",
+        "byte 22 (0xd0) is not UTF-8",
+    )
+    (project / "cut.json").write_text('{"format": "auditml.evidence/v1", ')
+    refused(
+        auditml("verify", "--trusted-checkpoint", "cut.json", cwd=project),
+        "trusted checkpoint cut.json: malformed JSON at line 1",
+    )
+    assert auditml("prove", "0", "-o", "evidence.json", cwd=project).returncode == 0
+    evidence = json.loads((project / "evidence.json").read_text())
+    (project / "odd.json").write_text(json.dumps({**evidence, "events": [1]}))
+    refused(
+        auditml("verify", "--trusted-checkpoint", "odd.json", cwd=project),
+        "events must be a list of objects with an envelope",
+    )
+
+
+def test_verify_evidence_with_a_missing_key_file_says_no_such_file(project: Path) -> None:
+    assert auditml("prove", "0", "-o", "evidence.json", cwd=project).returncode == 0
+    refused(
+        auditml("verify-evidence", "evidence.json", "--key", "nosuch.vkey", cwd=project),
+        "--key nosuch.vkey: no such file",
+    )
+    refused(
+        auditml("verify-evidence", "evidence.json", "--key", ".auditml", cwd=project),
+        "--key .auditml: is not a file",
+    )
+    (project / "binary.vkey").write_bytes(b"\xff\xfe")
+    refused(
+        auditml("verify-evidence", "evidence.json", "--key", "binary.vkey", cwd=project),
+        "binary.vkey is not a verifier key file",
+    )
+    vkey = (project / ".auditml" / "ledger.vkey").read_text().strip()
+    for key in (".auditml/ledger.vkey", vkey):
+        done = auditml("verify-evidence", "evidence.json", "--key", key, cwd=project)
+        assert done.returncode == 0, done.stderr
+
+
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
     project: Path, sqlite_ledger: Ledger
 ) -> None:
