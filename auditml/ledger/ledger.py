@@ -206,20 +206,24 @@ class Ledger:
         """
         settings = load_settings(url=url, key_dir=key_dir)
         Verifier(origin, bytes(32))  # validates the name before anything is written
-        store = Store.connect(settings.url, must_exist=False)
-        existing = store.existing_origin()
-        if existing is not None:
-            raise ConfigError(f"this database already holds the ledger {existing!r}")
-        vkey_path = settings.key_dir / LEDGER_VKEY_FILE
-        if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
-            raise ConfigError(
-                f"{settings.key_dir} already holds the key of another ledger "
-                f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
-                "directory (key_dir=, --home or AUDITML_HOME)"
-            )
-
         now = format_time((clock or _utcnow)())
-        store.create_schema(origin=origin, created_at=now)
+        store = Store.connect(settings.url, must_exist=False)
+        try:
+            existing = store.existing_origin()
+            if existing is not None:
+                raise ConfigError(f"this database already holds the ledger {existing!r}")
+            vkey_path = settings.key_dir / LEDGER_VKEY_FILE
+            if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
+                raise ConfigError(
+                    f"{settings.key_dir} already holds the key of another ledger "
+                    f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
+                    "directory (key_dir=, --home or AUDITML_HOME)"
+                )
+            store.create_schema(origin=origin, created_at=now)
+        except BaseException:
+            # A refused init leaves no database file (or folder) it made behind.
+            store.discard_created()
+            raise
         key_path = settings.key_dir / "ledger.key"
         signer = (
             load_ledger_key(settings.key_dir, origin)

@@ -273,6 +273,64 @@ def test_verify_evidence_with_a_missing_key_file_says_no_such_file(project: Path
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://me@db.internal/ledger", "SQLite or PostgreSQL, not mysql"),
+        ("postgres://me@db.internal/ledger", "write 'postgresql+psycopg://me@db.internal/ledger'"),
+        ("postgresql+pg8000://me@db.internal/ledger", "through psycopg 3"),
+        ("postgresql+psycopg2://me:secret@db/ledger", "'postgresql+psycopg://me:***@db/ledger'"),
+        ("sqlite+aiosqlite:///x.db", "not sqlite+aiosqlite"),
+    ],
+)
+def test_unsupported_database_url_is_a_configuration_error(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    for args in (["--url", url, "log"], ["--url", url, "init"]):
+        done = auditml(*args, cwd=tmp_path)
+        refused(done, message, "sqlite:///PATH" if "not" in message else "postgresql+psycopg://")
+        assert "secret" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plain_postgresql_url_means_psycopg(postgres_url: str, tmp_path: Path) -> None:
+    # SQLAlchemy 2.0 would pick psycopg2 for postgresql:// (not installed by the extra).
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    assert plain != postgres_url
+    with Ledger.create(plain, origin="pg.example/l", key_dir=tmp_path / "keys") as ledger:
+        ledger.record("model.deployed", payload=deployed())
+    with Ledger.open(postgres_url, key_dir=tmp_path / "keys") as ledger:
+        assert len(ledger) == 1
+
+
+def test_postgresql_without_the_postgres_extra_says_what_to_install(tmp_path: Path) -> None:
+    # As in an environment without psycopg: the import fails where SQLAlchemy makes it.
+    program = "import sys\nsys.modules['psycopg'] = None\nfrom auditml.cli.main import run\nrun()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", program, "--url", "postgresql+psycopg://me@127.0.0.1/x", "log"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    refused(done, "needs the psycopg driver", "pip install 'auditml[postgres]'")
+
+
+def test_refused_init_leaves_no_database_file_or_folder(project: Path) -> None:
+    # The key directory belongs to bank.example/credit: a second ledger is refused.
+    done = auditml(
+        "--url", "sqlite:///no/such/dir/x.db", "init", "--origin", "o.example/x", cwd=project
+    )
+    refused(done, "already holds the key of another ledger")
+    assert not (project / "no").exists()
+    (project / "kept").mkdir()
+    done = auditml(
+        "--url", "sqlite:///kept/new/x.db", "init", "--origin", "o.example/x", cwd=project
+    )
+    refused(done, "already holds the key of another ledger")
+    assert list((project / "kept").iterdir()) == []
+
+
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
     project: Path, sqlite_ledger: Ledger
 ) -> None:
