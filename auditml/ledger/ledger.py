@@ -39,6 +39,7 @@ from auditml.events.envelope import (
     Envelope,
     PreparedEvent,
     check_actor,
+    check_event_type,
     format_time,
     parse_time,
     prepare_event,
@@ -388,10 +389,11 @@ class Ledger:
         first_kept = cut.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         up_to = format_time(first_kept)
         keep_from = first_kept.strftime("%Y-%m")
-        classes = None if types is None else sorted(set(types))
-        if classes is not None:
-            bad = [c for c in classes if not isinstance(c, str) or not c]
-            if bad or not classes:
+        classes = None
+        if types is not None:
+            # A misspelt type would purge nothing and still record log.purged for it.
+            classes = sorted({check_event_type(name, "purge --type") for name in types})
+            if not classes:
                 raise ValidationError("purge: --type names event types (at least one)")
         counted: list[int] = []
         item = {
@@ -1111,7 +1113,8 @@ class Ledger:
         if subject_token is not None:
             where.append(events.c.subject == subject_token)
         if type is not None:
-            where.append(events.c.type == type)
+            # A misspelt type would list nothing, as if no such event had happened.
+            where.append(events.c.type == check_event_type(type, "type"))
         if system is not None:
             where.append(events.c.system == system)
         if since is not None:

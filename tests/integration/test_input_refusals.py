@@ -331,6 +331,33 @@ def test_refused_init_leaves_no_database_file_or_folder(project: Path) -> None:
     assert list((project / "kept").iterdir()) == []
 
 
+def test_purge_and_log_refuse_an_unknown_event_type(project: Path) -> None:
+    done = auditml(
+        "purge", "--type", "bogus", "--before", "2020-01-01T00:00:00Z", "--reason", "r", cwd=project
+    )
+    refused(done, "purge --type: unknown event type 'bogus'")
+    done = auditml(
+        "purge",
+        "--type",
+        "model.deployed",
+        "--type",
+        "model.deploy",
+        "--before",
+        "2020-01-01T00:00:00Z",
+        "--reason",
+        "r",
+        cwd=project,
+    )
+    refused(done, "unknown event type 'model.deploy' (did you mean 'model.deployed'?)")
+    refused(
+        auditml("log", "--type", "model.deploy", cwd=project),
+        "unknown event type 'model.deploy' (did you mean 'model.deployed'?)",
+    )
+    assert count(project) == 1
+    listed = auditml("log", "--type", "model.deployed", "--json", cwd=project)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
+
+
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
     project: Path, sqlite_ledger: Ledger
 ) -> None:
