@@ -358,6 +358,26 @@ def test_purge_and_log_refuse_an_unknown_event_type(project: Path) -> None:
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
 
 
+def test_rule_fixture_linked_from_outside_the_rule_folder_is_not_read(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    fixture = rules / "fixtures" / "gdpr-12-3-access-request-deadline" / "pass.jsonl"
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(fixture.read_bytes())
+    fixture.unlink()
+    fixture.symlink_to(outside)
+    with pytest.raises(ValidationError, match=r"is a link to .*outside\.jsonl, outside the rule"):
+        lint_rules(rules)
+    results = run_rule_tests(load_rules(rules), rule_id="gdpr-12-3-access-request-deadline")
+    linked = [r for r in results if r.fixture.endswith("pass.jsonl")]
+    assert linked and all(r.got == "error" and "outside the rule folder" in r.error for r in linked)
+    # A link that stays inside the folder is fine.
+    fixture.unlink()
+    inside = rules / "fixtures" / "shared.jsonl"
+    inside.write_bytes(outside.read_bytes())
+    fixture.symlink_to(inside)
+    lint_rules(rules)
+
+
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
     project: Path, sqlite_ledger: Ledger
 ) -> None:
