@@ -76,6 +76,9 @@ def sqlite_ledger(tmp_path: Path) -> Ledger:
     )
 
 
+# -- times that overflow when moved to UTC ---------------------------------------------------
+
+
 @pytest.mark.parametrize("moment", BEYOND_UTC)
 def test_time_beyond_utc_range_is_refused_by_every_command_not_a_traceback(
     project: Path, moment: str
@@ -153,6 +156,9 @@ def test_sdk_time_beyond_utc_range_or_with_a_failing_tzinfo_is_a_validation_erro
         parse_ledger_time(BEYOND_UTC[0], where="--as-of")
 
 
+# -- subjects that are not valid text ---------------------------------------------------------
+
+
 def test_subject_with_a_lone_surrogate_or_invalid_utf8_is_refused_not_a_traceback(
     project: Path,
 ) -> None:
@@ -215,6 +221,9 @@ def test_rule_fixture_with_a_lone_surrogate_subject_is_a_problem_not_a_traceback
     assert broken and all(r.got == "error" and "not valid text" in r.error for r in broken)
 
 
+# -- seq beyond the database's integers -------------------------------------------------------
+
+
 def test_prove_a_seq_beyond_any_integer_says_what_the_ledger_holds(ledger: Ledger) -> None:
     # SQLite and PostgreSQL fail differently on an integer they cannot hold: both paths.
     ledger.record("model.deployed", payload=deployed())
@@ -229,6 +238,9 @@ def test_cli_prove_a_seq_beyond_any_integer_exits_2(project: Path) -> None:
     done = auditml("prove", str(10**30), "-o", "evidence.json", cwd=project)
     refused(done, f"no event at seq {10**30}; the ledger holds 1 event(s) (seq 0 to 0)")
     assert not (project / "evidence.json").exists()
+
+
+# -- files that are not what they claim -------------------------------------------------------
 
 
 def test_binary_or_broken_trusted_checkpoint_is_refused_not_a_traceback(project: Path) -> None:
@@ -271,6 +283,9 @@ def test_verify_evidence_with_a_missing_key_file_says_no_such_file(project: Path
     for key in (".auditml/ledger.vkey", vkey):
         done = auditml("verify-evidence", "evidence.json", "--key", key, cwd=project)
         assert done.returncode == 0, done.stderr
+
+
+# -- database URLs ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -331,6 +346,9 @@ def test_refused_init_leaves_no_database_file_or_folder(project: Path) -> None:
     assert list((project / "kept").iterdir()) == []
 
 
+# -- quietly accepted -------------------------------------------------------------------------
+
+
 def test_purge_and_log_refuse_an_unknown_event_type(project: Path) -> None:
     done = auditml(
         "purge", "--type", "bogus", "--before", "2020-01-01T00:00:00Z", "--reason", "r", cwd=project
@@ -378,6 +396,9 @@ def test_rule_fixture_linked_from_outside_the_rule_folder_is_not_read(tmp_path: 
     lint_rules(rules)
 
 
+# -- CLI wording and layout -------------------------------------------------------------------
+
+
 def test_record_names_the_event_not_event_0_and_batches_count_from_1(
     project: Path, sqlite_ledger: Ledger
 ) -> None:
@@ -392,3 +413,23 @@ def test_record_names_the_event_not_event_0_and_batches_count_from_1(
             [{"type": "model.deployed", "payload": deployed()}] * 2
             + [{"type": "model.deployed", "payload": {}}]
         )
+
+
+def test_log_at_80_columns_prints_the_seq_whole(project: Path) -> None:
+    long = {**deployed(), "environment": "production-eu-west-1-with-a-long-name"}
+    lines = [
+        {
+            "type": "model.deployed",
+            "payload": long,
+            "actor": {"id": f"{n}-" + "x" * 40, "kind": "service"},
+        }
+        for n in range(11)
+    ]
+    (project / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert auditml("import", "events.jsonl", cwd=project).returncode == 0
+    done = auditml("log", "--limit", "12", cwd=project, env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    assert [row.split("│")[1].strip() for row in rows] == [str(seq) for seq in range(11, -1, -1)]
+    assert "…" in done.stdout  # the other columns gave way
