@@ -17,9 +17,8 @@ from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.evidence import verify_evidence as check_evidence
-from auditml.ledger.keys import load_vkey_file, write_public
+from auditml.ledger.keys import trusted_verifiers, write_public
 from auditml.ledger.ledger import VerifyResult
-from auditml.ledger.note import Verifier
 
 
 def checkpoint(
@@ -253,12 +252,7 @@ def verify_evidence(
     document = parse_json(text, where=str(file))
     if not isinstance(document, dict):
         raise ValidationError(f"{file} is not an evidence file (expected a JSON object)")
-    trusted: list[Verifier] = []
-    for value in key:
-        trusted += (
-            load_vkey_file(Path(value)) if Path(value).is_file() else [Verifier.from_vkey(value)]
-        )
-    result = check_evidence(document, trusted)
+    result = check_evidence(document, trusted_verifiers(key))
     if json_out:
         print_json(
             {

@@ -15,7 +15,7 @@ from auditml.config import load_settings
 from auditml.ledger.export import export_ledger, refuse_non_empty
 from auditml.ledger.export_check import ExportCheck, verify_export
 from auditml.ledger.export_import import import_export
-from auditml.ledger.keys import load_vkey_file
+from auditml.ledger.keys import trusted_verifiers
 from auditml.ledger.note import Verifier
 
 #: Below this many events a progress bar would only flicker.
@@ -167,11 +167,7 @@ def _warn_untrusted(result: ExportCheck) -> None:
 def _keys(values: list[str] | None) -> list[Verifier] | None:
     if not values:
         return None
-    trusted: list[Verifier] = []
-    for value in values:
-        path = Path(value)
-        trusted += load_vkey_file(path) if path.is_file() else [Verifier.from_vkey(value)]
-    return trusted
+    return trusted_verifiers(values)
 
 
 def _key_dir() -> Path:

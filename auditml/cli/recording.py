@@ -228,8 +228,11 @@ def log(
         f", system {systems.pop()}" if one_system else ""
     )
     table = Table(title=title, title_justify="left")
-    for header in headers:
-        table.add_column(header, no_wrap=True)
+    for index, header in enumerate(headers):
+        # The seq is what `prove` takes: it is never cut, nor is the time. In a narrow
+        # terminal type, system, actor and payload give way, ending in an ellipsis.
+        whole = index < 2
+        table.add_column(header, no_wrap=whole, overflow="fold" if whole else "ellipsis")
     for row in rows:
         glimpse = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "\u2026"
         table.add_row(*row[:-1], glimpse)

@@ -133,7 +133,9 @@ class PreparedEvent(NamedTuple):
     subject_token: str | None = None
 
 
-def _check_type(event_type: object, where: str) -> str:
+def check_event_type(event_type: object, where: str) -> str:
+    """Return `event_type` if the vocabulary has it; raise ValidationError naming `where`,
+    with the closest type as a hint, otherwise (record, import, `log --type`, purge)."""
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         close = difflib.get_close_matches(str(event_type), sorted(EVENT_TYPES), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -194,7 +196,7 @@ def prepare_event(
         )
     event_type = item.get("type")
     if type(event_type) is not str or event_type not in EVENT_TYPES:
-        event_type = _check_type(event_type, where)
+        event_type = check_event_type(event_type, where)
     payload = item.get("payload")
     if not isinstance(payload, Mapping):
         raise ValidationError(

@@ -50,7 +50,7 @@ from pathlib import PurePath
 from typing import Any, NoReturn, TypeAlias
 
 from auditml.errors import ValidationError
-from auditml.events.timefmt import format_time
+from auditml.events.timefmt import format_time, to_utc
 from auditml.ledger.canonical import MAX_DEPTH, MAX_SAFE_INTEGER
 
 __all__ = ["to_jsonable"]
@@ -173,13 +173,22 @@ def _convert_other(value: Any, path: _Path, depth: int) -> object:
         return _convert(float.__float__(value), path, depth)
     # datetime before date: every datetime is a date.
     if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        if value.tzinfo is None:
             raise _Refusal(
                 path,
                 f"datetime {value.isoformat()} has no timezone",
                 "pass an aware datetime, e.g. datetime.now(UTC) or dt.replace(tzinfo=UTC)",
             )
-        return format_time(value)
+        try:
+            moment = to_utc(value, where="")
+        except ValidationError as exc:
+            # A tzinfo that fails or answers None, or a time outside years 1-9999 in UTC.
+            raise _Refusal(
+                path,
+                str(exc).removeprefix(": ").split("; ", 1)[0],
+                "pass an aware datetime in years 1-9999 (UTC), e.g. datetime.now(UTC)",
+            ) from None
+        return format_time(moment)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

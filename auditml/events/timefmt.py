@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from auditml.errors import ValidationError
 
-__all__ = ["format_time", "parse_time"]
+__all__ = ["format_time", "parse_time", "to_utc"]
 
 
 def format_time(moment: datetime) -> str:
@@ -23,7 +23,8 @@ def format_time(moment: datetime) -> str:
 def parse_time(value: object, *, where: str) -> datetime:
     """Parse an aware datetime or an ISO 8601 string with an offset into UTC.
 
-    Raises ValidationError for naive times (no timezone) and unparsable strings.
+    Raises ValidationError for naive times (no timezone), unparsable strings, times
+    that fall outside years 1-9999 once moved to UTC, and a tzinfo that fails.
     """
     if isinstance(value, datetime):
         moment = value
@@ -36,8 +37,44 @@ def parse_time(value: object, *, where: str) -> datetime:
             ) from exc
     else:
         raise ValidationError(f"{where}: expected a timestamp string, got {type(value).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    return to_utc(moment, where=where, given=value)
+
+
+def to_utc(moment: datetime, *, where: str, given: object = None) -> datetime:
+    """Return an aware datetime moved to UTC.
+
+    `given` is what the caller passed (a string, or `moment` itself), shown in messages.
+    Raises ValidationError naming `where` when the time has no timezone, when its
+    tzinfo fails (a user's tzinfo may raise anything from ``utcoffset``), or when the
+    time falls outside years 1-9999 once moved to UTC (``9999-12-31T23:59:59-01:00``
+    is in year 10000 in UTC, which no datetime and no ledger time can hold).
+    """
+    shown = _shown(moment if given is None else given)
+    try:
+        offset = moment.utcoffset()
+        utc = None if offset is None else moment.astimezone(UTC)
+    except OverflowError as exc:
         raise ValidationError(
-            f"{where}: timestamp {str(value)!r} has no timezone; add Z (UTC) or an offset like +01:00"
+            f"{where}: timestamp {shown} falls outside years 0001-9999 once moved to UTC; "
+            "give a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+        ) from exc
+    except Exception as exc:  # a caller's tzinfo may raise anything
+        raise ValidationError(
+            f"{where}: the timezone of {shown} failed ({type(exc).__name__}: {exc}); "
+            "pass a datetime with a working tzinfo, e.g. datetime.UTC or a zoneinfo.ZoneInfo"
+        ) from exc
+    if utc is None:
+        raise ValidationError(
+            f"{where}: timestamp {shown} has no timezone; add Z (UTC) or an offset like +01:00"
         )
-    return moment.astimezone(UTC)
+    return utc
+
+
+def _shown(value: object) -> str:
+    """A time as messages quote it: a string as given, a datetime without its tzinfo call."""
+    if isinstance(value, datetime):
+        try:
+            return repr(value.isoformat())
+        except Exception:  # isoformat() calls utcoffset(), which may be what failed
+            return repr(value.replace(tzinfo=None).isoformat())
+    return repr(str(value))

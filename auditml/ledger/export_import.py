@@ -52,8 +52,6 @@ def import_export(
     """
     started = time.perf_counter()
     store = Store.connect(url, must_exist=False)
-    sqlite_file = _sqlite_file(url)
-    created_file = sqlite_file is not None and not sqlite_file.exists()
     try:
         existing = store.existing_origin()
         if existing is not None:
@@ -104,10 +102,7 @@ def import_export(
             counts["subjects"] += len(batch)
             store.insert_class_keys(conn, list(export.class_keys()))
     except BaseException:
-        store.close()
-        if created_file and sqlite_file is not None:
-            for leftover in sqlite_file.parent.glob(sqlite_file.name + "*"):
-                leftover.unlink(missing_ok=True)
+        store.discard_created()
         raise
     store.close()
     return ImportResult(
@@ -129,10 +124,3 @@ def _event_row(seq: int, body: bytes, leaf: bytes) -> tuple[Any, ...]:
         body,
         leaf,
     )
-
-
-def _sqlite_file(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        return Path(url[len(prefix) :])
-    return None

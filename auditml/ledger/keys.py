@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -165,9 +166,41 @@ def load_private_key(path: Path, missing: str) -> Ed25519PrivateKey:
 
 
 def load_vkey_file(path: Path) -> list[Verifier]:
-    """Read verifier keys, one vkey a line; raise ConfigError if the file is missing."""
+    """Read verifier keys, one vkey a line.
+
+    Raises ConfigError if the file cannot be read or is not text, ValidationError if a
+    line is not a vkey.
+    """
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read verifier key file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not a verifier key file: byte {exc.start} is not UTF-8 text; "
+            "a vkey file holds one name+keyhash+base64key a line"
+        ) from None
     return [Verifier.from_vkey(line) for line in text.splitlines() if line.strip()]
+
+
+def trusted_verifiers(values: Sequence[str], *, option: str = "--key") -> list[Verifier]:
+    """Return the verifier keys given as vkey text or as files of vkeys (a `--key` list).
+
+    A value that is not a file is read as a vkey only if it has a vkey's shape
+    (name+keyhash+base64key); otherwise it was meant as a file. Raises ConfigError
+    naming the path when that file does not exist, ValidationError for a malformed vkey.
+    """
+    trusted: list[Verifier] = []
+    for value in values:
+        path = Path(value)
+        if path.is_file():
+            trusted += load_vkey_file(path)
+        elif value.count("+") >= 2 and not path.exists():
+            trusted.append(Verifier.from_vkey(value))
+        else:
+            problem = "is not a file" if path.exists() else "no such file"
+            raise ConfigError(
+                f"{option} {value}: {problem}; give a verifier key file (ledger.vkey) or "
+                "the key itself (name+keyhash+base64key)"
+            )
+    return trusted

@@ -39,6 +39,7 @@ from auditml.events.envelope import (
     Envelope,
     PreparedEvent,
     check_actor,
+    check_event_type,
     format_time,
     parse_time,
     prepare_event,
@@ -47,7 +48,7 @@ from auditml.events.envelope import (
 )
 from auditml.events.payloads import SEALED_FIELDS
 from auditml.ledger import merkle
-from auditml.ledger.canonical import canonicalize, canonicalize_checked
+from auditml.ledger.canonical import canonicalize, canonicalize_checked, parse_json
 from auditml.ledger.deep import verify_deep
 from auditml.ledger.evidence import ProvedEvent, build_evidence
 from auditml.ledger.keys import (
@@ -65,6 +66,7 @@ from auditml.ledger.store import CheckpointRow, Head, Store, events
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
+    check_raw_subject,
     epoch_of,
     lookup_hash,
     new_data_key,
@@ -86,6 +88,8 @@ Also = Callable[[Any, merkle.CompactRange, str], None]
 WRITE_ATTEMPTS = 4
 #: `VerifyResult.key_source` when the checkpoint keys were taken from the database.
 DATABASE_KEY_SOURCE = "the database's public_keys table (trusted on request), not a ledger.vkey"
+#: How messages name the event of `record` and `submit` (a batch's are numbered from 1).
+ONE_EVENT = "the event"
 
 
 def _utcnow() -> datetime:
@@ -221,20 +225,24 @@ class Ledger:
         """
         settings = load_settings(url=url, key_dir=key_dir)
         Verifier(origin, bytes(32))  # validates the name before anything is written
-        store = Store.connect(settings.url, must_exist=False)
-        existing = store.existing_origin()
-        if existing is not None:
-            raise ConfigError(f"this database already holds the ledger {existing!r}")
-        vkey_path = settings.key_dir / LEDGER_VKEY_FILE
-        if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
-            raise ConfigError(
-                f"{settings.key_dir} already holds the key of another ledger "
-                f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
-                "directory (key_dir=, --home or AUDITML_HOME)"
-            )
-
         now = format_time((clock or _utcnow)())
-        store.create_schema(origin=origin, created_at=now)
+        store = Store.connect(settings.url, must_exist=False)
+        try:
+            existing = store.existing_origin()
+            if existing is not None:
+                raise ConfigError(f"this database already holds the ledger {existing!r}")
+            vkey_path = settings.key_dir / LEDGER_VKEY_FILE
+            if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
+                raise ConfigError(
+                    f"{settings.key_dir} already holds the key of another ledger "
+                    f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
+                    "directory (key_dir=, --home or AUDITML_HOME)"
+                )
+            store.create_schema(origin=origin, created_at=now)
+        except BaseException:
+            # A refused init leaves no database file (or folder) it made behind.
+            store.discard_created()
+            raise
         key_path = settings.key_dir / "ledger.key"
         signer = (
             load_ledger_key(settings.key_dir, origin)
@@ -293,6 +301,7 @@ class Ledger:
 
         Raises ConfigError when the privacy keys are not available.
         """
+        subject = check_raw_subject(subject, "looking up a subject")
         lookup = lookup_hash(self._privacy_keys().lookup_secret, subject)
         with self._store.read() as conn:
             found = self._store.subjects_by_lookup(conn, [lookup])
@@ -398,10 +407,11 @@ class Ledger:
         first_kept = cut.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         up_to = format_time(first_kept)
         keep_from = first_kept.strftime("%Y-%m")
-        classes = None if types is None else sorted(set(types))
-        if classes is not None:
-            bad = [c for c in classes if not isinstance(c, str) or not c]
-            if bad or not classes:
+        classes = None
+        if types is not None:
+            # A misspelt type would purge nothing and still record log.purged for it.
+            classes = sorted({check_event_type(name, "purge --type") for name in types})
+            if not classes:
                 raise ValidationError("purge: --type names event types (at least one)")
         counted: list[int] = []
         item = {
@@ -629,8 +639,8 @@ class Ledger:
         """
         item = _request(locals())
         if self._writer is not None:
-            return self._writer.submit(self._prepare(item, "event")).result()
-        return self.record_many([item])[0]
+            return self._writer.submit(self._prepare(item, ONE_EVENT)).result()
+        return self.record_many([item], labels=[ONE_EVENT])[0]
 
     def submit(
         self,
@@ -652,7 +662,7 @@ class Ledger:
         `flush()` waits for everything queued; closing the ledger or interpreter exit
         drains the queue.
         """
-        prepared = self._prepare(_request(locals()), "event")
+        prepared = self._prepare(_request(locals()), ONE_EVENT)
         return self._start_writer().submit(prepared)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -674,8 +684,9 @@ class Ledger:
             return self._writer
 
     def _append_batch(self, prepared: Sequence[PreparedEvent]) -> list[Receipt]:
+        # Each event of a group commit was submitted alone: a refusal names it as such.
         with collector_paused():
-            return self._append(prepared, None)
+            return self._append(prepared, [ONE_EVENT] * len(prepared))
 
     def _prepare(self, item: Mapping[str, Any], where: str) -> PreparedEvent:
         return prepare_event(
@@ -688,7 +699,8 @@ class Ledger:
         """Record a batch all or nothing; each item has the keyword arguments of `record`.
 
         Every item is validated before anything is written. Raises ValidationError naming
-        the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i"),
+        the item (by `labels[i]`, e.g. "line 7 of events.jsonl", or "event i of the batch",
+        counting from 1),
         StorageError if the database refused the write.
         """
         with collector_paused():
@@ -1133,7 +1145,8 @@ class Ledger:
         if subject_token is not None:
             where.append(events.c.subject == subject_token)
         if type is not None:
-            where.append(events.c.type == type)
+            # A misspelt type would list nothing, as if no such event had happened.
+            where.append(events.c.type == check_event_type(type, "type"))
         if system is not None:
             where.append(events.c.system == system)
         if since is not None:
@@ -1368,12 +1381,22 @@ class Ledger:
             doc: Any = source
         else:
             try:
-                text = Path(source).read_text()
+                raw = Path(source).read_bytes()
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read trusted checkpoint {source}: {exc.strerror}"
                 ) from exc
-            doc = text if not text.lstrip().startswith("{") else json.loads(text)
+            where = f"trusted checkpoint {source}"
+            # Strict JSON or UTF-8 text: a binary or truncated file is refused, naming it.
+            doc = parse_json(raw, where=where) if raw.lstrip().startswith(b"{") else None
+            if doc is None:
+                try:
+                    doc = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValidationError(
+                        f"{where} is neither an evidence file (JSON) nor a signed checkpoint "
+                        f"note (text): byte {exc.start} (0x{raw[exc.start]:02x}) is not UTF-8"
+                    ) from None
         # An evidence file's checkpoint, or a witness state's last cosigned one.
         note = doc if isinstance(doc, str) else trusted_note(doc, self.origin)
         # Only the ledger's own keys count: keys listed inside the file would let the
@@ -1383,10 +1406,17 @@ class Ledger:
             raise IntegrityError(
                 f"the trusted checkpoint is for ledger {checkpoint.origin!r}, not {self.origin!r}"
             )
-        envelopes = (
-            [e["envelope"] for e in doc.get("events", [])] if isinstance(doc, Mapping) else []
-        )
-        return checkpoint, envelopes
+        if not isinstance(doc, Mapping):
+            return checkpoint, []
+        listed = doc.get("events", [])
+        if not isinstance(listed, list) or not all(
+            isinstance(e, Mapping) and isinstance(e.get("envelope"), Mapping) for e in listed
+        ):
+            raise ValidationError(
+                "the trusted checkpoint's events must be a list of objects with an envelope, "
+                "as `auditml prove` writes them"
+            )
+        return checkpoint, [e["envelope"] for e in listed]
 
     def _compare_trusted_events(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
         """Events carried with the trusted checkpoint must still be in the ledger, unchanged."""
@@ -1456,7 +1486,8 @@ def _request(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _label(labels: Sequence[str] | None, position: int) -> str:
-    return labels[position] if labels is not None else f"event {position}"
+    # Counted from 1, like an import's line numbers: "event 0" would read like seq 0.
+    return labels[position] if labels is not None else f"event {position + 1} of the batch"
 
 
 def _opens(note: str, keys: list[Verifier]) -> bool:

@@ -37,7 +37,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from auditml.errors import (
     ConfigError,
@@ -50,6 +51,8 @@ from auditml.ledger import merkle, schema
 
 NODE_STRIDE = 4
 SeqInt = BigInteger().with_variant(Integer(), "sqlite")
+#: The largest seq or size either database can store (a signed 64-bit integer).
+SEQ_MAX = 2**63 - 1
 
 metadata = MetaData()
 
@@ -221,11 +224,50 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: The database URLs auditml opens (DESIGN 5), for messages.
+URL_FORMS = "sqlite:///PATH (a file) or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+
+
+def _ledger_url(url: str) -> URL:
+    """Parse a ledger database URL; raise ConfigError unless it is SQLite or PostgreSQL
+    through psycopg 3 (the one driver auditml ships an extra for; `postgresql://` is
+    taken to mean it)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"cannot use database URL {url!r}: {exc}; write {URL_FORMS}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed
+    if backend == "postgresql" and driver in ("", "psycopg"):
+        # postgresql:// means psycopg here whatever SQLAlchemy's default driver is.
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend in ("postgres", "postgresql"):
+        fixed = _shown(parsed.set(drivername="postgresql+psycopg"))
+        raise ConfigError(
+            f"database URL {_shown(parsed)}: auditml talks to PostgreSQL through psycopg 3; "
+            f"write {fixed} (and install the postgres extra: pip install 'auditml[postgres]')"
+        )
+    raise ConfigError(
+        f"database URL {_shown(parsed)}: auditml keeps ledgers in SQLite or PostgreSQL, not "
+        f"{parsed.drivername}; write {URL_FORMS}"
+    )
+
+
+def _shown(url: URL) -> str:
+    """A URL as messages show it: quoted, its password masked."""
+    return repr(url.render_as_string(hide_password=True))
+
+
 class Store:
     """A ledger's database. Open with `Store.connect(url)`."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # What `connect` created, for `discard_created`: a new SQLite file, and the
+        # folders made for it (innermost first).
+        self._created_file: Path | None = None
+        self._created_folders: list[Path] = []
         self.dialect = engine.dialect.name
         # Hot paths pass bound parameters straight to the driver; only the placeholder
         # style differs between drivers.
@@ -242,29 +284,71 @@ class Store:
     def connect(cls, url: str, *, must_exist: bool = True) -> Store:
         """Open the database at url.
 
-        Raises ConfigError if the URL is malformed, or (must_exist) the SQLite file is missing.
+        Without `must_exist`, a missing SQLite file (and its folders) is created; if the
+        caller then refuses to go on, `discard_created` removes them again.
+
+        Raises ConfigError if the URL is malformed or names a database auditml does not
+        use (anything but SQLite and PostgreSQL through psycopg), if the PostgreSQL
+        driver is not installed, or (must_exist) if the SQLite file is missing.
         """
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = Path(url[len("sqlite:///") :])
+        parsed = _ledger_url(url)
+        created_file: Path | None = None
+        missing: list[Path] = []
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            path = Path(parsed.database)
             if must_exist and not path.exists():
                 raise ConfigError(
                     f"no ledger at {path}; run `auditml init` here, or set AUDITML_URL / --url"
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-        sqlite = url.startswith("sqlite")
+            missing = [folder for folder in path.parents if not folder.exists()]
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the folder of the ledger database {path}: {exc.strerror}"
+                ) from exc
+            created_file = None if path.exists() else path
+        sqlite = parsed.get_backend_name() == "sqlite"
         try:
             engine = create_engine(
-                url,
+                parsed,
                 connect_args={"timeout": 60} if sqlite else {},
                 # A server restart or a killed backend leaves dead connections in the
                 # pool; test each before use rather than fail the next write on it.
                 pool_pre_ping=not sqlite,
             )
+        except ImportError as exc:
+            raise ConfigError(
+                f"the database URL {_shown(parsed)} needs the psycopg driver, which is not "
+                f"installed ({exc}); install auditml's postgres extra: "
+                "pip install 'auditml[postgres]'"
+            ) from exc
         except (SQLAlchemyError, ValueError) as exc:
-            raise ConfigError(f"cannot use database URL {url!r}: {exc}") from exc
+            raise ConfigError(f"cannot use database URL {_shown(parsed)}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
-        return cls(engine)
+        store = cls(engine)
+        store._created_file, store._created_folders = created_file, missing
+        return store
+
+    def discard_created(self) -> None:
+        """Close the store and remove the SQLite file and folders `connect` created.
+
+        For a caller that refused to go on (`init` in a key directory of another
+        ledger, a restore that failed): nothing it made is left behind. Files and
+        folders that existed before are never touched.
+        """
+        self.close()
+        if self._created_file is not None:
+            # The database and the journal files SQLite keeps beside it.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self._created_file}{suffix}").unlink(missing_ok=True)
+        for folder in self._created_folders:  # innermost first
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # something else was put there meanwhile: leave it and its parents
+        self._created_file, self._created_folders = None, []
 
     def close(self) -> None:
         self.engine.dispose()
@@ -709,11 +793,27 @@ class Store:
 
     @staticmethod
     def event_by(conn: Connection, *, seq: int | None = None, event_id: str | None = None) -> Any:
-        cond = events.c.seq == seq if seq is not None else events.c.id == event_id
-        row = conn.execute(select(*EVENT_COLUMNS).where(cond)).first()
+        """Return the events row at `seq` or with `event_id`; raise NotFoundError if none.
+
+        A seq beyond the database's integers (`prove 10**30`) is not sent to it: no event
+        can be there, and the driver would fail to convert it.
+        """
+        if seq is not None:
+            row = None
+            if isinstance(seq, int) and 0 <= seq <= SEQ_MAX:
+                row = conn.execute(select(*EVENT_COLUMNS).where(events.c.seq == seq)).first()
+            if row is None:
+                size = Store.head(conn).size
+                held = f"{size} event(s) (seq 0 to {size - 1})" if size else "no events yet"
+                raise NotFoundError(
+                    f"no event at seq {seq}; the ledger holds {held}; `auditml log` lists them"
+                )
+            return row
+        row = conn.execute(select(*EVENT_COLUMNS).where(events.c.id == event_id)).first()
         if row is None:
-            what = f"seq {seq}" if seq is not None else f"id {event_id!r}"
-            raise NotFoundError(f"no event with {what} in this ledger; `auditml log` lists events")
+            raise NotFoundError(
+                f"no event with id {event_id!r} in this ledger; `auditml log` lists events"
+            )
         return row
 
     @staticmethod
@@ -754,6 +854,8 @@ class Store:
 
     @staticmethod
     def checkpoint_at(conn: Connection, size: int) -> CheckpointRow | None:
+        if not 0 <= size <= SEQ_MAX:
+            return None  # beyond the database's integers: no checkpoint can have that size
         r = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
         return None if r is None else CheckpointRow(r.size, _as_bytes(r.root), r.note, r.created_at)
 

@@ -38,7 +38,7 @@ from auditml.events.jsonl import read_event_lines
 from auditml.policy import checks
 from auditml.policy.calendar import Period, parse_period
 from auditml.policy.cel import Condition, compile_condition
-from auditml.policy.loader import FIXTURE_RECORDED_AT, FIXTURES_DIR, RuleSet
+from auditml.policy.loader import FIXTURE_RECORDED_AT, RuleSet, fixture_file
 from auditml.policy.model import Event, EvidenceRef, Outcome, Verdict, parse_ledger_time
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
@@ -827,10 +827,9 @@ def _test_as_of(test: RuleTest, events: Sequence[Event]) -> datetime:
 
 def run_rule_test(rules: RuleSet, rule: Rule, test: RuleTest) -> TestResult:
     """Evaluate `rule` alone over the test's fixture and compare with `expect`."""
-    path = rules.directory / FIXTURES_DIR / test.fixture
     as_of: datetime | None = None
     try:
-        events = fixture_events(path)
+        events = fixture_events(fixture_file(rules.directory, test.fixture))
         as_of = _test_as_of(test, events)
         source = rules.sources.get(rule.id)
         places = {rule.id: f"{source.file}:{rule.id}"} if source is not None else None

@@ -727,9 +727,13 @@ def _test_problems(
             f"(each test: name, fixture under {FIXTURES_DIR}/, expect)",
         )
     for index, test in enumerate(rule.tests):
-        path = directory / FIXTURES_DIR / test.fixture
+        loc = ("tests", index, "fixture")
+        try:
+            path = fixture_file(directory, test.fixture)
+        except ValidationError as exc:
+            yield Problem(source.file, source.line(loc), source.field(loc), str(exc))
+            continue
         if not path.is_file():
-            loc = ("tests", index, "fixture")
             yield Problem(
                 source.file,
                 source.line(loc),
@@ -740,6 +744,23 @@ def _test_problems(
         if path not in checked:
             checked[path] = _fixture_problems(path)
             yield from checked[path]
+
+
+def fixture_file(directory: Path, fixture: str) -> Path:
+    """The path of a rule test's fixture: ``fixture`` under the rule folder's fixtures/.
+
+    Raises ValidationError when the path leads outside the rule folder through a
+    symbolic link: a rule set is reviewed as one folder, and a test must not read
+    files that are not part of it.
+    """
+    path = directory / FIXTURES_DIR / fixture
+    resolved, folder = path.resolve(), directory.resolve()
+    if not resolved.is_relative_to(folder):
+        raise ValidationError(
+            f"fixture {path} is a link to {resolved}, outside the rule folder {directory}; "
+            f"copy the file into {directory / FIXTURES_DIR} instead"
+        )
+    return path
 
 
 def _fixture_problems(path: Path) -> list[Problem]:

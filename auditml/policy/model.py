@@ -10,10 +10,11 @@ import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from auditml.errors import ValidationError
+from auditml.events.timefmt import to_utc
 
 __all__ = [
     "MISSING",
@@ -63,9 +64,9 @@ def parse_ledger_time(value: object, *, where: str) -> datetime:
             ) from exc
     else:
         raise ValidationError(f"{where}: expected a time string, got {type(value).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationError(f"{where}: time {value!r} has no timezone; add Z or an offset")
-    return moment.astimezone(UTC)
+    # The one conversion the ledger's parser uses: no timezone, a failing tzinfo and a
+    # time outside years 1-9999 in UTC are ValidationErrors naming `where`.
+    return to_utc(moment, where=where, given=value)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, five times

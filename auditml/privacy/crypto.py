@@ -187,12 +187,27 @@ def unseal(
 
 
 def check_raw_subject(value: object, where: str) -> str:
-    """Validate a raw subject identifier (never stored): a non-empty string."""
+    """Validate a raw subject identifier (never stored): a non-empty string of valid text.
+
+    Every way a subject comes in (record, import, `record_many`, SDK helpers, rule
+    fixtures, erase and subject lookups) passes here. Raises ValidationError naming
+    `where`; the message never repeats the identifier, which is personal data.
+    """
     if not isinstance(value, str) or not value.strip() or len(value) > 1024:
         raise ValidationError(
             f"{where}: subject must be the data subject's identifier as a non-empty string "
             "(at most 1024 characters); it is turned into a pseudonymous token, never stored"
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Lone surrogates: a "\ud800" escape in JSON, or bytes that were not UTF-8 on a
+        # command line (Python decodes those to U+DC80-U+DCFF).
+        raise ValidationError(
+            f"{where}: subject is not valid text: character {exc.start + 1} is "
+            f"U+{ord(value[exc.start]):04X}, a lone surrogate (from bytes that are not "
+            "UTF-8, or a \\ud800-style escape); give the identifier as UTF-8 text"
+        ) from None
     return value
 
 

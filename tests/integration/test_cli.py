@@ -116,7 +116,7 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(project: Path) -> None:
         (["record", "model.deployd", "--payload", "{}"], "did you mean 'model.deployed'"),
         (["record", "model.deployed", "--payload", "{not json"], "--payload"),
         (["record", "model.deployed", "--payload", '{"a": 1, "a": 2}'], "duplicate"),
-        (["prove", "999", "-o", "e.json"], "no event with seq 999"),
+        (["prove", "999", "-o", "e.json"], "no event at seq 999; the ledger holds no events yet"),
         (
             ["verify-evidence", "missing.json", "--key", "x+00000000+AA=="],
             "cannot read missing.json",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict, namedtuple
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -266,6 +266,20 @@ def test_naive_datetime_is_refused() -> None:
     message = refusal({"events": [{"at": datetime(2026, 1, 1, 9)}]})
     assert "datetime 2026-01-01T09:00:00 has no timezone at /events/0/at" in message
     assert "aware datetime" in message
+
+
+class _FailingZone(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        raise RuntimeError("no timezone data")
+
+
+def test_datetime_beyond_utc_range_or_with_a_failing_tzinfo_is_refused_not_a_traceback() -> None:
+    late = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1)))
+    message = refusal({"at": late})
+    assert "'9999-12-31T23:59:59-01:00' falls outside years 0001-9999 once moved to UTC" in message
+    assert "at /at" in message
+    message = refusal({"at": datetime(2026, 1, 1, tzinfo=_FailingZone())})
+    assert "failed (RuntimeError: no timezone data) at /at" in message
 
 
 @pytest.mark.parametrize(
