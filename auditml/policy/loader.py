@@ -55,6 +55,8 @@ from auditml.policy.rules import (
 __all__ = [
     "FIXTURES_DIR",
     "FIXTURE_RECORDED_AT",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_FILE_BYTES",
     "REGIMES_FILE",
     "PolicyError",
     "Problem",
@@ -167,14 +169,79 @@ class YamlDoc:
         return line
 
 
+#: The largest rule or regimes file read (bytes). The shipped files are under 5 KB and all
+#: 26 shipped rules in one file would be 83 KB; a file is parsed in pure Python (about a
+#: second a megabyte), so this also bounds what one file can cost to load.
+MAX_YAML_FILE_BYTES = 1024 * 1024
+#: How deeply YAML collections may nest. A rule is at most 7 levels deep (a list of rules,
+#: rule, check, extension, match_on, a pair, a value); deeper input is a mistake or an attack
+#: on the (recursive) YAML composer.
+MAX_YAML_DEPTH = 32
+
+
+class _Refused(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML has no stubs
+    """Valid YAML that a rule file may not use (anchors and aliases, deep nesting)."""
+
+
+class _RuleFileLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs
+    """The pure-Python safe loader, refusing anchors and aliases and deep nesting.
+
+    Aliases let a few lines expand into billions of nodes ("billion laughs"); rule files
+    never need them, so the first anchor or alias is refused with its line. Nesting is
+    counted as nodes are composed, before the composer's recursion can exhaust the stack.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                problem="YAML anchors and aliases (&name, *name, <<: *name) are not allowed "
+                "in rule files; write each value out where it is used",
+                problem_mark=event.start_mark,
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(
+                problem=f"nested more than {MAX_YAML_DEPTH} levels deep; a rule needs at "
+                "most 7 levels: look for unclosed or repeated [ or {",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
-    """Parse one YAML file; problems (unreadable, syntax, duplicate keys, empty) have lines."""
+    """Parse one YAML file; problems (unreadable, too large, not text, syntax, anchors and
+    aliases, nesting, duplicate keys, empty) have lines where the file has them."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Problem(display, None, "", f"cannot read: {reason}")]
-    loader = yaml.SafeLoader(text)
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_YAML_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(display, None, "", f"cannot read: {exc.strerror}")]
+    if len(raw) > MAX_YAML_FILE_BYTES:
+        return None, [
+            Problem(
+                display,
+                None,
+                "",
+                f"the file is larger than {MAX_YAML_FILE_BYTES:,} bytes, the limit for a rule "
+                "or regimes file; split its rules into several files",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(display, None, "", "cannot read: not UTF-8 text")]
+    try:
+        loader = _RuleFileLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL, anywhere
+        return None, [_unprintable(display, text, exc)]
     try:
         node = loader.get_single_node()
         if node is None:
@@ -183,6 +250,9 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
         if duplicates:
             return None, duplicates
         data = loader.construct_document(node)
+    except _Refused as exc:
+        mark = exc.problem_mark
+        return None, [Problem(display, mark.line + 1, "", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -193,6 +263,20 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
     finally:
         loader.dispose()
     return YamlDoc(display, data, node), []
+
+
+def _unprintable(display: str, text: str, exc: Any) -> Problem:
+    position = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, position) + 1
+    code = exc.character if isinstance(exc.character, int) else 0
+    name = "a NUL byte" if code == 0 else f"the control character U+{code:04X}"
+    return Problem(
+        display,
+        line,
+        "",
+        f"{name} is not allowed in YAML; rule files are plain UTF-8 text (a file full of "
+        "NUL bytes is often UTF-16 or binary): remove it or save the file as UTF-8",
+    )
 
 
 def _duplicate_keys(node: yaml.Node, display: str) -> Iterator[Problem]:

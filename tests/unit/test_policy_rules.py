@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticError
 from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.events.payloads import SUBJECT_REQUIRED, validate_payload
 from auditml.policy.loader import (
+    MAX_YAML_FILE_BYTES,
     PolicyError,
     Problem,
     default_policies_dir,
@@ -473,6 +474,75 @@ def test_yaml_booleans_are_not_taken_as_text(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": replace("description: d", "description: no")})
     problem = only_problem(root)
     assert problem.field == "description" and "quote the value" in problem.message
+
+
+BILLION_LAUGHS = "\n".join(
+    ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    + ["id: *a9", ""]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (BILLION_LAUGHS, 1),  # 9**10 nodes from ten lines: hung lint, test and check before
+        (RULE + "notes: &note x\nmore: *note\n", 29),
+        (replace("applies:\n  regime: gdpr\n", "x: &d {regime: gdpr}\napplies: {<<: *d}\n"), 10),
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused_with_their_line(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    root = make_policies(tmp_path, {"gdpr/r.yaml": text})
+    problem = only_problem(root)
+    assert problem.file == str(root / "gdpr" / "r.yaml") and problem.line == line, problem
+    assert "anchors and aliases (&name, *name, <<: *name) are not allowed" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "[" * 10_000 + "]" * 10_000 + "\n",  # a RecursionError traceback before
+        "x:\n" + "".join("  " * n + f"k{n}:\n" for n in range(1, 40)) + "  " * 40 + "v\n",
+    ],
+)
+def test_deep_yaml_nesting_is_refused_naming_the_file(tmp_path: Path, text: str) -> None:
+    root = make_policies(tmp_path, {"r.yaml": RULE, "deep.yaml": text})
+    problem = only_problem(root)
+    assert problem.file == str(root / "deep.yaml") and problem.line is not None
+    assert "nested more than 32 levels deep" in problem.message
+
+
+@pytest.mark.parametrize(("name", "where"), [("r.yaml", "rule"), ("regimes.yaml", "regimes")])
+def test_a_nul_byte_is_refused_naming_file_and_line(tmp_path: Path, name: str, where: str) -> None:
+    root = make_policies(tmp_path, {"r.yaml": RULE})
+    path = root / name
+    lines = path.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].rstrip("\n") + "\x00\n"  # a ReaderError traceback before
+    path.write_text("".join(lines))
+    problem = only_problem(root)
+    assert problem.file == str(path) and problem.line == 4, (where, problem)
+    assert "a NUL byte is not allowed in YAML" in problem.message
+
+
+def test_other_control_characters_and_non_utf8_are_refused(tmp_path: Path) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace("description: d", "description: d\x07")})
+    problem = only_problem(root)
+    assert problem.line == 8 and "the control character U+0007" in problem.message
+    (root / "r.yaml").write_bytes(RULE.encode("utf-16"))
+    assert "not UTF-8 text" in only_problem(root).message
+
+
+def test_a_rule_file_larger_than_the_limit_is_refused_unparsed(tmp_path: Path) -> None:
+    filler = "# " + "x" * 98 + "\n"
+    big = RULE + filler * (MAX_YAML_FILE_BYTES // len(filler) + 1)
+    root = make_policies(tmp_path, {"r.yaml": big})
+    problem = only_problem(root)
+    assert problem.file.endswith("r.yaml") and problem.line is None
+    assert f"larger than {MAX_YAML_FILE_BYTES:,} bytes" in problem.message
+    (root / "r.yaml").write_text(RULE + filler * (MAX_YAML_FILE_BYTES // len(filler) - 100))
+    assert [rule.id for rule in load_rules(root).rules] == ["test-deadline"]
 
 
 def test_all_problems_of_all_files_are_reported_and_nothing_loads(tmp_path: Path) -> None:
