@@ -711,6 +711,71 @@ def test_lint_compiles_conditions(
     assert problem.line == line and message in problem.message, problem
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        # By the vocabulary: incident.reported payload.kind is text, notification.sent
+        # payload.to too, system.registered name too.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: trigger.payload.kind",
+            15,
+            "CEL expression 'trigger.payload.kind' gives a string, never true or false",
+        ),
+        (
+            '  where: candidate.payload.to == "supervisory_authority"',
+            "  where: candidate.payload.to",
+            19,
+            "gives a string, never true or false",
+        ),
+        (
+            "  regime: gdpr\n",
+            "  regime: gdpr\n  condition: system.name\n",
+            12,
+            "CEL expression 'system.name' gives a string",
+        ),
+        # By the syntax alone.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: size(trigger.payload.kind)",
+            15,
+            "an int",
+        ),
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: 'trigger.payload.widespread ? true : trigger.payload[\"kind\"]'",
+            15,
+            "gives a string, never true or false",
+        ),
+        # Not typed by the syntax: tried on the rule's own fixture events.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: 'trigger.payload.widespread ? true : [trigger.payload.kind][0]'",
+            15,
+            "gave str 'breach', not true or false; compare it with something, e.g. `== \"high\"` "
+            "(evaluated with trigger = event 1 of fixtures/t/pass.jsonl)",
+        ),
+    ],
+)
+def test_lint_refuses_a_condition_that_is_not_true_or_false(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace(old, new)})
+    load_rules(root)  # loading does not compile conditions
+    problem = only_problem(root, lint=True)
+    assert problem.line == line and message in problem.message, problem
+
+
+def test_lint_accepts_boolean_fields_and_values_it_cannot_type(tmp_path: Path) -> None:
+    text = replace(
+        '  when: trigger.payload.kind == "breach"',
+        "  when: trigger.payload.widespread || [trigger.payload.severity][0] == 'high' || "
+        "trigger.payload.personal.anything",
+    )
+    root = make_policies(tmp_path, {"r.yaml": text})
+    assert [rule.id for rule in lint_rules(root).rules] == ["test-deadline"]
+
+
 def test_lint_reports_load_problems_too(tmp_path: Path) -> None:
     root = make_policies(
         tmp_path,
