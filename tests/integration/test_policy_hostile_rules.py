@@ -174,6 +174,27 @@ def test_nul_byte_and_deep_nesting_are_clear_errors_not_tracebacks(
     )
 
 
+LATE = """\
+id: late
+title: Evidence is recorded soon after it occurred
+severity: low
+references: [{law: internal, article: "1"}]
+description: d
+remediation: r
+check: {kind: recorded_late, max_delay: P%sD}
+"""
+
+
+@pytest.mark.parametrize("command", [["policy", "lint"], ["policy", "test"], ["check"]])
+def test_a_period_of_five_thousand_digits_is_refused_not_a_traceback(
+    tmp_path: Path, project: Path, command: list[str]
+) -> None:
+    # `policy test` and `check` died with Python's ValueError (int max str digits).
+    root = policies(tmp_path / "policies", extra={"internal.yaml": LATE % ("9" * 5000)})
+    done, seconds = auditml(*command, "--policies", str(root), cwd=project)
+    refused(done, seconds, "internal.yaml:7: check.max_delay: period", "more than 9 digits")
+
+
 # --------------------------------------------------------------------------- #
 # CEL                                                                          #
 # --------------------------------------------------------------------------- #

@@ -320,6 +320,13 @@ def test_every_check_kind_validates_its_parameters() -> None:
         ({"period": "P1M", "match_on": ["a b"]}, "not a field path"),
         ({"period": "P1M", "when": "  "}, "non-empty CEL"),
         ({"period": "1 month"}, "pattern"),
+        # Periods the calendars cannot apply: refused when loaded, not met at evaluation.
+        ({"period": "P1DT12H"}, "period 'P1DT12H' is not supported"),
+        ({"period": "P0D"}, "has no length"),
+        ({"period": "P1001Y"}, "is longer than 1000 years"),
+        ({"period": "PT8800000H"}, "is longer than 1000 years"),
+        ({"period": "P" + "9" * 5000 + "D"}, "has a number of more than 9 digits"),
+        ({"period": "P1M", "extension": {"event": "dsr.extended", "period": "P0M"}}, "no length"),
     ],
 )
 def test_deadline_parameters_are_checked(params: dict[str, object], message: str) -> None:
@@ -333,6 +340,12 @@ def test_deadline_parameters_are_checked(params: dict[str, object], message: str
     with pytest.raises(PydanticError) as caught:
         Rule.model_validate(rule_data(**check))
     assert message in str(caught.value)
+
+
+def test_long_but_applicable_periods_are_accepted() -> None:
+    for period in ("P1000Y", "P999Y11M", "PT999999999S", "P52W"):
+        check = {"kind": "recorded_late", "max_delay": period}
+        assert Rule.model_validate(rule_data(**check)).check.max_delay == period  # type: ignore[union-attr]
 
 
 def test_conditions_are_collected_with_their_location() -> None:
