@@ -193,6 +193,7 @@ class _RuleFileLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no s
     Aliases let a few lines expand into billions of nodes ("billion laughs"); rule files
     never need them, so the first anchor or alias is refused with its line. Nesting is
     counted as nodes are composed, before the composer's recursion can exhaust the stack.
+    A value PyYAML cannot convert (a date with month 13) is refused with its line too.
     """
 
     def __init__(self, text: str) -> None:
@@ -218,6 +219,19 @@ class _RuleFileLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no s
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        # PyYAML converts what looks like a number or a date with int() and datetime():
+        # 5,000 digits (int max str digits) or month 13 raise a bare ValueError.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            value = str(getattr(node, "value", ""))
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise _Refused(
+                problem=f"cannot read {shown!r} ({str(exc)[:120]}); put text in quotes",
+                problem_mark=node.start_mark,
+            ) from None
 
 
 def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:

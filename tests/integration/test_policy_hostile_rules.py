@@ -153,7 +153,7 @@ def test_billion_laughs_is_refused_not_expanded(
 
 
 @pytest.mark.parametrize("command", [["policy", "lint"], ["policy", "test"]])
-def test_nul_byte_and_deep_nesting_are_clear_errors_not_tracebacks(
+def test_nul_byte_deep_nesting_and_odd_values_are_clear_errors_not_tracebacks(
     tmp_path: Path, command: list[str]
 ) -> None:
     # Both gave a traceback and exit 1 before (ReaderError, RecursionError).
@@ -162,15 +162,20 @@ def test_nul_byte_and_deep_nesting_are_clear_errors_not_tracebacks(
         extra={
             "gdpr/nul.yaml": "id: x\ntitle: a\x00b\n",
             "gdpr/deep.yaml": "x: " + "[" * 10_000 + "]" * 10_000 + "\n",
+            # ValueError tracebacks from PyYAML's int() and datetime() too.
+            "gdpr/digits.yaml": "id: " + "9" * 5000 + "\n",
+            "gdpr/month.yaml": "id: x\nwhen: 2026-13-01T00:00:00Z\n",
         },
     )
     done, seconds = auditml(*command, "--policies", str(root), cwd=tmp_path)
     refused(
         done,
         seconds,
-        "2 problems in the policies under",
+        "4 problems in the policies under",
         "nul.yaml:2: a NUL byte is not allowed in YAML",
         "deep.yaml:1: nested more than 32 levels deep",
+        "digits.yaml:1: cannot read '99999",
+        "month.yaml:2: cannot read '2026-13-01T00:00:00Z' (month must be in 1..12)",
     )
 
 

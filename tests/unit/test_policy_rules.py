@@ -547,6 +547,23 @@ def test_other_control_characters_and_non_utf8_are_refused(tmp_path: Path) -> No
     assert "not UTF-8 text" in only_problem(root).message
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        # PyYAML's int() and datetime() raised a bare ValueError: a traceback before.
+        ('article: "33"', "article: " + "9" * 5000, 6, "Exceeds the limit (4300 digits)"),
+        ("expect: fail", "expect: fail\n    as_of: 2026-13-01T00:00:00Z", 29, "month must be in"),
+    ],
+)
+def test_values_pyyaml_cannot_convert_are_refused_with_their_line(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace(old, new)})
+    problem = only_problem(root)
+    assert problem.line == line and "cannot read" in problem.message, problem
+    assert message in problem.message and "put text in quotes" in problem.message
+
+
 def test_a_rule_file_larger_than_the_limit_is_refused_unparsed(tmp_path: Path) -> None:
     filler = "# " + "x" * 98 + "\n"
     big = RULE + filler * (MAX_YAML_FILE_BYTES // len(filler) + 1)
