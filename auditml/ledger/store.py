@@ -224,7 +224,7 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-#: The database URLs auditml opens (DESIGN 5), for messages.
+#: The database URLs auditml opens (docs/OPERATIONS.md section 1), for messages.
 URL_FORMS = "sqlite:///PATH (a file) or postgresql+psycopg://USER@HOST:PORT/DATABASE"
 
 

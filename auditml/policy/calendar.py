@@ -58,6 +58,9 @@ _MAX_NON_WORKING_RUN = 366
 
 _DATE_PERIOD = re.compile(r"P(?:([0-9]+)Y)?(?:([0-9]+)M)?(?:([0-9]+)W)?(?:([0-9]+)D)?")
 _TIME_PERIOD = re.compile(r"PT(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+)S)?")
+#: Digits a period's number may have: 999,999,999 seconds are 31 years; anything longer
+#: than that in days or years ends past the year 9999 anyway.
+_MAX_PERIOD_DIGITS = 9
 _PERIOD_HELP = (
     "write an ISO 8601 duration with whole numbers: PnYnMnWnD (e.g. P1M, P15D, P1M15D) "
     "or PTnHnMnS (e.g. PT72H)"
@@ -103,6 +106,16 @@ def parse_period(text: str) -> Period:
         raise ValidationError(f"period {text!r} is not a string; {_PERIOD_HELP}")
     date_match = _DATE_PERIOD.fullmatch(text)
     time_match = None if date_match else _TIME_PERIOD.fullmatch(text)
+    match = date_match or time_match
+    numbers = match.groups() if match is not None else ()
+    if any(number is not None and len(number) > _MAX_PERIOD_DIGITS for number in numbers):
+        # Python refuses to convert more than 4,300 digits (a ValueError, not ours), and
+        # no date plus a billion units is a date.
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValidationError(
+            f"period {shown!r} has a number of more than {_MAX_PERIOD_DIGITS} digits; "
+            f"{_PERIOD_HELP}"
+        )
     if date_match:
         years, months, weeks, days = (int(g) if g else 0 for g in date_match.groups())
         parsed = Period(years=years, months=months, weeks=weeks, days=days)

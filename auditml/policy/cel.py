@@ -19,9 +19,15 @@ Decisions:
   Each error is counted in `Condition.stats` ("errors", and the last message in
   `Condition.last_error`) so the engine can report that a rule hit data it did not expect.
   Rule authors guard optional fields with `has(...)`.
-- A result that is not a bool is a mistake in the rule, not in the data: ValidationError.
+- A result that is not a bool is a mistake in the rule, not in the data: ValidationError,
+  at compile time when the syntax (or the event vocabulary, given a `FieldType`) shows it,
+  else at evaluation.
 - Unknown variables and functions are refused at compile time (the `cel` package itself
   would only notice at evaluation, when a typo would silently read as false).
+- What a condition may cost is bounded before the `cel` package sees it (length, depth,
+  comprehensions; see auditml.policy.cel_syntax): that package has no limits of its own,
+  and a deep enough expression crashes the process. A panic inside it (a Rust bug) is an
+  error like any other, never an uncaught BaseException.
 """
 
 from __future__ import annotations
@@ -35,9 +41,18 @@ import cel
 import orjson
 
 from auditml.errors import ValidationError
+from auditml.policy import cel_syntax
+from auditml.policy.cel_syntax import FieldType
 from auditml.policy.model import Event
 
-__all__ = ["Condition", "compile_condition", "event_to_cel", "referenced_fields"]
+__all__ = [
+    "Condition",
+    "FieldType",
+    "compile_condition",
+    "envelope_type",
+    "event_to_cel",
+    "referenced_fields",
+]
 
 #: CEL standard functions (and the common string/time members) a condition may call.
 STANDARD_FUNCTIONS = frozenset(
@@ -213,6 +228,7 @@ class Condition:
         "_answers",
         "_paths",
         "_program",
+        "iterates",
         "last_error",
         "source",
         "stats",
@@ -220,7 +236,15 @@ class Condition:
         "where",
     )
 
-    def __init__(self, program: Any, source: str, variables: tuple[str, ...], where: str) -> None:
+    def __init__(
+        self,
+        program: Any,
+        source: str,
+        variables: tuple[str, ...],
+        where: str,
+        *,
+        iterates: bool = False,
+    ) -> None:
         self._program = program
         self._paths = access_paths(source, variables)
         self._answers: dict[bytes, object] = {}
@@ -230,6 +254,9 @@ class Condition:
         #: "evaluated": calls; "errors": calls that failed and so counted as false.
         self.stats: dict[str, int] = {"evaluated": 0, "errors": 0}
         self.last_error: str | None = None
+        #: Whether it has a comprehension: its cost then grows faster than the size of
+        #: the events it reads (auditml.policy.cel_syntax).
+        self.iterates = iterates
 
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
@@ -249,7 +276,7 @@ class Condition:
             name in bindings for name in self.variables
         ):
             raise ValidationError(
-                f"{self.where}: condition {self.source!r} needs exactly the variables "
+                f"{self.where}: condition {_shown(self.source)} needs exactly the variables "
                 f"{', '.join(self.variables)}; got {', '.join(sorted(bindings)) or 'none'}"
             )
         self.stats["evaluated"] += 1
@@ -273,15 +300,17 @@ class Condition:
                 context[name] = value
         try:
             result = self._program.execute(context)
-        except Exception as exc:  # the cel package raises KeyError, TypeError, RuntimeError, ...
+        except BaseException as exc:  # KeyError, TypeError, RuntimeError, ...; a Rust panic
+            if not isinstance(exc, Exception) and not _is_panic(exc):
+                raise  # KeyboardInterrupt, SystemExit
             self.stats["errors"] += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._remember(key, _FAILED)
             return False
         if type(result) is not bool:
             raise ValidationError(
-                f"{self.where}: condition {self.source!r} gave {_describe(result)}, not true or "
-                'false; compare it with something, e.g. `== "high"`'
+                f"{self.where}: condition {_shown(self.source)} gave {_describe(result)}, not "
+                'true or false; compare it with something, e.g. `== "high"`'
             )
         self._remember(key, result)
         return result
@@ -317,26 +346,107 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text if len(text) < 60 else text[:57] + '...'}"
 
 
-def compile_condition(source: str, *, variables: Sequence[str], where: str) -> Condition:
+def _shown(source: str) -> str:
+    """The source quoted for a message: at most about 100 characters of it."""
+    text = repr(source)
+    return text if len(text) <= 100 else f"{text[:96]}...{text[0]}"
+
+
+def _is_panic(exc: BaseException) -> bool:
+    # pyo3 raises Rust panics as pyo3_runtime.PanicException, a BaseException that no
+    # module exports to catch by name.
+    return type(exc).__name__ == "PanicException"
+
+
+_CEL_ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n|]*)")
+
+
+def _cel_reason(source: str) -> str | None:
+    """Why the cel package refuses `source` (its first error, in one short line), or None."""
+    try:
+        cel.compile(source)
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not _is_panic(exc):
+            raise
+        text = str(exc)
+        found = _CEL_ERROR.search(text)
+        if found is not None:
+            line, column, message = found.groups()
+            return f"line {line}, column {column}: {message.strip()}"[:300]
+        return " ".join(text.split())[:300] or type(exc).__name__
+    return None
+
+
+_ENVELOPE_TYPES = {
+    "seq": "int",
+    "id": "string",
+    "type": "string",
+    "system": "string",
+    "subject": "string",
+    "actor": "map",
+    "occurred_at": "timestamp",
+    "recorded_at": "timestamp",
+    "payload": "map",
+}
+
+
+def envelope_type(variable: str, path: tuple[str, ...]) -> str | None:
+    """The CEL type of an envelope field of an event variable (see `event_to_cel`), or None.
+
+    `system` (a registration's payload) and payload fields are not known here; a
+    `FieldType` that knows the vocabulary can fall back on this for the envelope.
+    """
+    if variable == "system" or not path:
+        return None
+    if len(path) == 1:
+        return _ENVELOPE_TYPES.get(path[0])
+    if len(path) == 2 and path[0] == "actor":
+        return "string"
+    return None
+
+
+def compile_condition(
+    source: str,
+    *,
+    variables: Sequence[str],
+    where: str,
+    field_type: FieldType | None = None,
+) -> Condition:
     """Compile CEL `source` whose free variables must be among `variables`.
 
     `where` names the place in the rule file (e.g. "rule gdpr-33 check.where") for
-    error messages. Raises ValidationError for a syntax error, an unknown variable or
-    an unknown function.
+    error messages. `field_type` types the fields the condition reads (default: the
+    envelope fields only, `envelope_type`). Raises ValidationError for a syntax error,
+    an unknown variable or function, a condition beyond the bounds of
+    auditml.policy.cel_syntax (length, depth, comprehensions), or one whose result the
+    syntax shows is not true or false.
     """
     if not isinstance(source, str) or not source.strip():
         raise ValidationError(f"{where}: a condition must be a non-empty CEL expression")
+    shown = _shown(source)
+    try:
+        tree = cel_syntax.parse(source)
+        nesting = cel_syntax.check_bounds(tree)
+    except cel_syntax.CelBoundError as exc:
+        raise ValidationError(f"{where}: CEL expression {shown} is refused: {exc}") from None
+    except cel_syntax.CelSyntaxError as exc:
+        # The cel package's own words when it refuses too (it is safe to ask: the source
+        # is within the length bound); else this parser's.
+        reason = _cel_reason(source) or f"{exc} at character {exc.offset + 1}"
+        raise ValidationError(f"{where}: invalid CEL expression {shown}: {reason}") from None
     try:
         program = cel.compile(source)
-    except Exception as exc:  # ValueError from the parser
-        reason = str(exc).replace("\n", " ")
-        raise ValidationError(f"{where}: invalid CEL expression {source!r}: {reason}") from None
+    except BaseException as exc:  # ValueError from the parser; a Rust panic
+        if not isinstance(exc, Exception) and not _is_panic(exc):
+            raise
+        reason = _cel_reason(source) or type(exc).__name__
+        raise ValidationError(f"{where}: invalid CEL expression {shown}: {reason}") from None
     allowed = set(variables)
     bound = set(_MACRO_VARIABLE.findall(source))
     unknown_vars = sorted(set(program.variables()) - allowed - bound - _TYPE_NAMES)
     if unknown_vars:
         raise ValidationError(
-            f"{where}: CEL expression {source!r} uses unknown variable(s) "
+            f"{where}: CEL expression {shown} uses unknown variable(s) "
             f"{', '.join(unknown_vars)}; it may use {', '.join(variables) or 'no variables'}"
         )
     unknown_funcs = sorted(
@@ -346,10 +456,16 @@ def compile_condition(source: str, *, variables: Sequence[str], where: str) -> C
     )
     if unknown_funcs:
         raise ValidationError(
-            f"{where}: CEL expression {source!r} calls unknown function(s) "
+            f"{where}: CEL expression {shown} calls unknown function(s) "
             f"{', '.join(unknown_funcs)}; only CEL's standard functions are available"
         )
-    return Condition(program, source, tuple(variables), where)
+    gives = cel_syntax.result_type(tree, variables, field_type or envelope_type)
+    if gives is not None and gives != "bool":
+        raise ValidationError(
+            f"{where}: CEL expression {shown} gives {cel_syntax.describe(gives)}, never true "
+            'or false; a condition must be true or false: compare it, e.g. `== "high"`'
+        )
+    return Condition(program, source, tuple(variables), where, iterates=nesting > 0)
 
 
 def referenced_fields(source: str, variables: Sequence[str] = ("trigger", "candidate")) -> set[str]:

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml  # type: ignore[import-untyped]  # no stubs installed; nodes are read defensively
 from pydantic import BaseModel
@@ -55,6 +56,8 @@ from auditml.policy.rules import (
 __all__ = [
     "FIXTURES_DIR",
     "FIXTURE_RECORDED_AT",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_FILE_BYTES",
     "REGIMES_FILE",
     "PolicyError",
     "Problem",
@@ -96,6 +99,9 @@ _PATTERN_MEANINGS = {
     r"^https?://\S+$": "an http(s) URL",
     FIXTURE_PATTERN: "a .jsonl path relative to policies/fixtures/, e.g. <rule-id>/pass.jsonl",
 }
+
+if TYPE_CHECKING:  # imported lazily at run time, as the cel package is
+    from auditml.policy.cel import Condition
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -167,14 +173,93 @@ class YamlDoc:
         return line
 
 
+#: The largest rule or regimes file read (bytes). The shipped files are under 5 KB and all
+#: 26 shipped rules in one file would be 83 KB; a file is parsed in pure Python (about a
+#: second a megabyte), so this also bounds what one file can cost to load.
+MAX_YAML_FILE_BYTES = 1024 * 1024
+#: How deeply YAML collections may nest. A rule is at most 7 levels deep (a list of rules,
+#: rule, check, extension, match_on, a pair, a value); deeper input is a mistake or an attack
+#: on the (recursive) YAML composer.
+MAX_YAML_DEPTH = 32
+
+
+class _Refused(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML has no stubs
+    """Valid YAML that a rule file may not use (anchors and aliases, deep nesting)."""
+
+
+class _RuleFileLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no stubs
+    """The pure-Python safe loader, refusing anchors and aliases and deep nesting.
+
+    Aliases let a few lines expand into billions of nodes ("billion laughs"); rule files
+    never need them, so the first anchor or alias is refused with its line. Nesting is
+    counted as nodes are composed, before the composer's recursion can exhaust the stack.
+    A value PyYAML cannot convert (a date with month 13) is refused with its line too.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                problem="YAML anchors and aliases (&name, *name, <<: *name) are not allowed "
+                "in rule files; write each value out where it is used",
+                problem_mark=event.start_mark,
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(
+                problem=f"nested more than {MAX_YAML_DEPTH} levels deep; a rule needs at "
+                "most 7 levels: look for unclosed or repeated [ or {",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        # PyYAML converts what looks like a number or a date with int() and datetime():
+        # 5,000 digits (int max str digits) or month 13 raise a bare ValueError.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            value = str(getattr(node, "value", ""))
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise _Refused(
+                problem=f"cannot read {shown!r} ({str(exc)[:120]}); put text in quotes",
+                problem_mark=node.start_mark,
+            ) from None
+
+
 def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
-    """Parse one YAML file; problems (unreadable, syntax, duplicate keys, empty) have lines."""
+    """Parse one YAML file; problems (unreadable, too large, not text, syntax, anchors and
+    aliases, nesting, duplicate keys, empty) have lines where the file has them."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Problem(display, None, "", f"cannot read: {reason}")]
-    loader = yaml.SafeLoader(text)
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_YAML_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(display, None, "", f"cannot read: {exc.strerror}")]
+    if len(raw) > MAX_YAML_FILE_BYTES:
+        return None, [
+            Problem(
+                display,
+                None,
+                "",
+                f"the file is larger than {MAX_YAML_FILE_BYTES:,} bytes, the limit for a rule "
+                "or regimes file; split its rules into several files",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(display, None, "", "cannot read: not UTF-8 text")]
+    try:
+        loader = _RuleFileLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL, anywhere
+        return None, [_unprintable(display, text, exc)]
     try:
         node = loader.get_single_node()
         if node is None:
@@ -183,6 +268,9 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
         if duplicates:
             return None, duplicates
         data = loader.construct_document(node)
+    except _Refused as exc:
+        mark = exc.problem_mark
+        return None, [Problem(display, mark.line + 1, "", str(exc.problem))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -193,6 +281,20 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[Problem]]:
     finally:
         loader.dispose()
     return YamlDoc(display, data, node), []
+
+
+def _unprintable(display: str, text: str, exc: Any) -> Problem:
+    position = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, position) + 1
+    code = exc.character if isinstance(exc.character, int) else 0
+    name = "a NUL byte" if code == 0 else f"the control character U+{code:04X}"
+    return Problem(
+        display,
+        line,
+        "",
+        f"{name} is not allowed in YAML; rule files are plain UTF-8 text (a file full of "
+        "NUL bytes is often UTF-16 or binary): remove it or save the file as UTF-8",
+    )
 
 
 def _duplicate_keys(node: yaml.Node, display: str) -> Iterator[Problem]:
@@ -621,10 +723,12 @@ _FIXTURE_ACTOR = {"id": "fixture", "kind": "service"}
 def lint_rules(directory: Path) -> RuleSet:
     """Load the rules and check what a rule needs before it can be trusted.
 
-    On top of :func:`load_rules`: every CEL condition compiles, uses only its variables
-    (``trigger``; ``candidate`` in ``where``) and reads fields the events have; every
-    rule has tests with at least one ``pass`` and one ``fail``; every fixture exists and
-    each of its lines is a valid event in the shape ``auditml import`` reads.
+    On top of :func:`load_rules`: every CEL condition compiles within the bounds of
+    auditml.policy.cel_syntax, uses only its variables (``trigger``; ``candidate`` in
+    ``where``), reads fields the events have, and gives true or false (by the types of
+    the fields it reads, and on the events of the rule's own fixtures); every rule has
+    tests with at least one ``pass`` and one ``fail``; every fixture exists and each of
+    its lines is a valid event in the shape ``auditml import`` reads.
 
     Raises:
         PolicyError: listing every problem found, load problems included.
@@ -633,29 +737,53 @@ def lint_rules(directory: Path) -> RuleSet:
     problems = list(collected.problems)
     checked: dict[Path, list[Problem]] = {}
     for rule, source in collected.rules:
-        problems.extend(_condition_problems(rule, source))
-        problems.extend(_test_problems(rule, source, directory, checked))
+        compiled: list[_Compiled] = []
+        problems.extend(_condition_problems(rule, source, compiled))
+        test_problems = list(_test_problems(rule, source, directory, checked))
+        problems.extend(test_problems)
+        if compiled and not test_problems:
+            problems.extend(_sample_problems(rule, source, directory, compiled))
     if problems or collected.regimes is None:
         raise PolicyError(problems, what=f"the policies under {directory}")
     return _rule_set(directory, collected.rules, collected.regimes)
 
 
-def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
+@dataclass(frozen=True)
+class _Compiled:
+    """A condition that compiled, where it is, and the event types its variables bind."""
+
+    loc: Loc
+    condition: Condition
+    #: variable -> the event types it binds (None: any type).
+    binds: Mapping[str, frozenset[str] | None]
+
+
+def _condition_problems(
+    rule: Rule, source: RuleSource, compiled: list[_Compiled]
+) -> Iterator[Problem]:
+    """Problems of the rule's conditions; those that compile are appended to `compiled`."""
     from auditml.policy.cel import compile_condition, referenced_fields
 
     check = rule.check
     if rule.applies.condition is not None:
-        yield from _scope_problems(rule.applies.condition, source)
+        yield from _scope_problems(rule.applies.condition, source, compiled)
+    triggers = check.trigger_types()
     for loc, name, text in rule.conditions():
         variables = ("trigger",) if name == "when" else ("trigger", "candidate")
         line, where = source.line(loc), source.field(loc)
+        candidate = _candidate_type(rule, loc)
+        binds: dict[str, frozenset[str] | None] = {"trigger": triggers}
+        if name != "when" and candidate is not None:
+            binds["candidate"] = frozenset({candidate})
         try:
-            compile_condition(text, variables=variables, where="condition")
+            condition = compile_condition(
+                text, variables=variables, where="condition", field_type=_vocabulary_type(binds)
+            )
         except ValidationError as exc:
             yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
             continue
-        triggers = check.trigger_types()
-        candidate = _candidate_type(rule, loc)
+        if len(binds) == len(variables):  # the events it sees are known: it can be tried
+            compiled.append(_Compiled(loc, condition, binds))
         for ref in sorted(referenced_fields(text, variables)):
             variable, _, path = ref.partition(".")
             if path in {"payload", "actor"}:
@@ -670,22 +798,173 @@ def _condition_problems(rule: Rule, source: RuleSource) -> Iterator[Problem]:
                 yield Problem(source.file, line, where, f"{variable}: {message}")
 
 
-def _scope_problems(text: str, source: RuleSource) -> Iterator[Problem]:
+_SCOPE_LOC: Loc = ("applies", "condition")
+_REGISTRATION = "system.registered"
+
+
+def _scope_problems(text: str, source: RuleSource, compiled: list[_Compiled]) -> Iterator[Problem]:
     """applies.condition: CEL over ``system``, the fields of its system.registered payload."""
     from auditml.policy.cel import compile_condition, referenced_fields
 
-    loc: Loc = ("applies", "condition")
-    line, where = source.line(loc), source.field(loc)
+    line, where = source.line(_SCOPE_LOC), source.field(_SCOPE_LOC)
     try:
-        compile_condition(text, variables=("system",), where="condition")
+        condition = compile_condition(
+            text,
+            variables=("system",),
+            where="condition",
+            field_type=_vocabulary_type({"system": frozenset({_REGISTRATION})}),
+        )
     except ValidationError as exc:
         yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
         return
+    compiled.append(_Compiled(_SCOPE_LOC, condition, {"system": frozenset({_REGISTRATION})}))
     for ref in sorted(referenced_fields(text, ("system",))):
         _, _, path = ref.partition(".")
-        message = field_problem("system.registered", f"payload.{path}") if path else None
+        message = field_problem(_REGISTRATION, f"payload.{path}") if path else None
         if message is not None:
             yield Problem(source.file, line, where, f"system: {message}")
+
+
+# --------------------------------------------------------------------------- #
+# What a condition gives                                                       #
+# --------------------------------------------------------------------------- #
+
+
+def _vocabulary_type(
+    binds: Mapping[str, Iterable[str] | None],
+) -> typing.Callable[[str, tuple[str, ...]], str | None]:
+    """A FieldType (auditml.policy.cel_syntax) that knows the event vocabulary: the CEL
+    type of ``trigger.payload.x`` when every event type the variable binds that has the
+    field gives it the same type. ``system`` is a registration's payload itself."""
+    from auditml.policy.cel import envelope_type
+
+    def field_type(variable: str, path: tuple[str, ...]) -> str | None:
+        known = envelope_type(variable, path)
+        if known is not None or variable not in binds:
+            return known
+        if variable != "system":
+            if path[:1] != ("payload",):
+                return None
+            path = path[1:]
+        event_types = binds[variable]
+        found = {payload_field_type(name, path) for name in sorted(event_types or PAYLOAD_MODELS)}
+        found.discard(_ABSENT_FIELD)
+        return found.pop() if len(found) == 1 else None
+
+    return field_type
+
+
+#: `payload_field_type` for a field the event type does not have.
+_ABSENT_FIELD = "absent"
+
+
+def payload_field_type(event_type: str, path: Sequence[str]) -> str | None:
+    """The CEL type of payload field ``path`` of `event_type` events as a condition sees
+    it (times in a payload are text), None when not known (a free-form object), or
+    ``"absent"`` when the event type has no such field."""
+    model: type[BaseModel] | None = PAYLOAD_MODELS.get(event_type)
+    if model is None or not path:
+        return _ABSENT_FIELD if model is None else "map"
+    for index, part in enumerate(path):
+        info = model.model_fields.get(part)
+        if info is None:
+            return _ABSENT_FIELD
+        if index == len(path) - 1:
+            return _cel_type(info.annotation)
+        nested = _models_in(info.annotation)
+        if not nested:
+            return None  # a free-form object, or not an object at all (an error, not a type)
+        model = nested[0]
+    return None
+
+
+def _cel_type(annotation: object) -> str | None:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _cel_type(args[0])
+    if origin is typing.Literal:
+        found = {_cel_type(type(value)) for value in args}
+        return found.pop() if len(found) == 1 else None
+    if origin in {typing.Union, UnionType}:
+        found = {_cel_type(arg) for arg in args if arg is not type(None)}
+        return found.pop() if len(found) == 1 else None
+    if origin in {list, tuple, set, frozenset} or annotation in {list, tuple, set, frozenset}:
+        return "list"
+    if origin is dict or annotation is dict:
+        return "map"
+    if isinstance(annotation, type):
+        if issubclass(annotation, bool):
+            return "bool"
+        if issubclass(annotation, str | datetime):  # payload times stay text in CEL
+            return "string"
+        if issubclass(annotation, int):
+            return "int"
+        if issubclass(annotation, float):
+            return "double"
+        if issubclass(annotation, BaseModel):
+            return "map"
+    return None
+
+
+#: How many events of the rule's fixtures each condition is tried on at lint (and pairs).
+_SAMPLES = 50
+
+
+def _sample_problems(
+    rule: Rule, source: RuleSource, directory: Path, compiled: Sequence[_Compiled]
+) -> Iterator[Problem]:
+    """Evaluate each condition on events of the rule's own fixtures: one that gives
+    something other than true or false there would stop `auditml check` (a rule error,
+    exit 2), so lint refuses it now. Evaluation errors (a missing field) are the data's
+    and count as false, as in the engine. Only conditions without comprehensions are
+    tried: their cost is linear in the events' size (auditml.policy.cel_syntax), so this
+    cannot make lint hang, whatever the fixtures hold."""
+    from auditml.policy.engine import fixture_events
+
+    events: list[tuple[str, Any]] = []
+    for fixture in dict.fromkeys(test.fixture for test in rule.tests):
+        try:
+            events.extend(
+                (fixture, event) for event in fixture_events(directory / FIXTURES_DIR / fixture)
+            )
+        except ValidationError:
+            continue  # reported with the fixture's own problems
+    for item in compiled:
+        if item.condition.iterates:
+            # A comprehension costs more than linear time in the data it ranges over, and
+            # fixtures are written with the rule: its result type is left to the syntax.
+            continue
+        samples: dict[str, list[tuple[str, Any]]] = {}
+        for variable, wanted in item.binds.items():
+            fitting = [(f, e) for f, e in events if wanted is None or e.type in wanted]
+            samples[variable] = fitting[:_SAMPLES]
+        problem = _first_non_bool(item, samples)
+        if problem is not None:
+            yield Problem(source.file, source.line(item.loc), source.field(item.loc), problem)
+
+
+def _first_non_bool(item: _Compiled, samples: Mapping[str, list[tuple[str, Any]]]) -> str | None:
+    names = list(samples)
+    combos: Iterable[tuple[tuple[str, Any], ...]]
+    if len(names) == 1:
+        combos = ((sample,) for sample in samples[names[0]])
+    else:
+        combos = ((first, second) for first in samples[names[0]] for second in samples[names[1]])
+    for combo in combos:
+        bindings = {
+            name: dict(event.payload) if name == "system" else event
+            for name, (_, event) in zip(names, combo, strict=True)
+        }
+        try:
+            item.condition.evaluate(**bindings)
+        except ValidationError as exc:
+            shown = ", ".join(
+                f"{name} = event {event.seq + 1} of {FIXTURES_DIR}/{fixture}"
+                for name, (fixture, event) in zip(names, combo, strict=True)
+            )
+            return f"{str(exc).removeprefix('condition: ')} (evaluated with {shown})"
+    return None
 
 
 def _any_type_problem(types: frozenset[str] | None, path: str) -> str | None:

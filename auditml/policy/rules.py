@@ -44,7 +44,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from auditml.errors import ValidationError
 from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS, Timestamp
+from auditml.policy.calendar import parse_period
 
 __all__ = [
     "CHECK_KINDS",
@@ -182,6 +184,27 @@ def _event_shorthand(value: object) -> object:
     return {"event": value} if isinstance(value, str) else value
 
 
+#: The longest period a rule may name. No obligation runs that long, and a date plus a
+#: period past the year 9999 cannot be computed: such a period could never be applied.
+MAX_PERIOD_YEARS = 1000
+
+
+def _applicable_period(value: str) -> str:
+    """A period the engine can apply: not mixed (P1DT12H), not zero, at most 1,000 years."""
+    try:
+        period = parse_period(value)
+    except ValidationError as exc:
+        raise _error(str(exc)) from None
+    seconds = period.hours * 3600 + period.minutes * 60 + period.seconds
+    days = period.years * 366 + period.months * 31 + period.weeks * 7 + period.days
+    if days + seconds / 86400 > MAX_PERIOD_YEARS * 366:
+        raise _error(
+            f"period {value!r} is longer than {MAX_PERIOD_YEARS} years; no obligation runs "
+            "that long (and dates after the year 9999 cannot be computed)"
+        )
+    return value
+
+
 def _non_blank(value: str) -> str:
     if not value.strip():
         raise _error("expected a non-empty CEL expression")
@@ -194,8 +217,10 @@ Text = Annotated[str, StringConstraints(min_length=1)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 #: A number or letter of an article, paragraph or point ("33", "5(b)"); written unquoted or not.
 Number = Annotated[Label, BeforeValidator(_number_as_text)]
-#: An ISO 8601 duration in whole units: PT72H, P30D, P1M, P2Y.
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+#: An ISO 8601 duration in whole units: PT72H, P30D, P1M, P2Y; one the calendars can apply.
+Duration = Annotated[
+    str, StringConstraints(pattern=DURATION_PATTERN), AfterValidator(_applicable_period)
+]
 #: An event type of vocabulary v1 (docs/FORMAT.md section 15).
 EventType = Annotated[str, AfterValidator(_known_event_type)]
 #: A dotted field path of an event; stored in full form (``payload.x``).

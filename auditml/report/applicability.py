@@ -1,7 +1,7 @@
 """Why a rule did not apply: not yet in force, out of scope, or nothing triggered it.
 
 The engine says `not_applicable` when a rule judged no event. A report owes the reader the
-reason, and it can be told from what the rule says (its regime and scope, DESIGN 9) and a
+reason, and it can be told from what the rule says (its regime and scope, docs/POLICIES.md) and a
 few facts about the ledger as of the report's time. `why_not_applicable` decides from those
 facts alone (pure); `auditml.report.assemble` gathers them from the ledger.
 

@@ -2,7 +2,7 @@
 
 `auditml init` creates both in the key directory: the CA's key is ECDSA P-256, the
 report-signing key RSA-3072, because an ECDSA signature makes pyHanko declare the report
-PDF 2.0 while PDF/A-3b is PDF 1.7 (docs/adr/0004-rsa-report-signatures.md). A user may
+PDF 2.0 while PDF/A-3b is PDF 1.7 (docs/adr/0006-rsa-report-signatures.md). A user may
 instead name their own PKCS#12 or PEM key and certificate in auditml.toml. `fingerprint`
 gives the SHA-256 people compare out of band.
 """

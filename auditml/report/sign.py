@@ -4,7 +4,7 @@ The signature is an incremental update (the PDF/A-3b revision the renderer wrote
 byte for byte in front of it), in an invisible field, with subfilter
 ETSI.CAdES.detached, SHA-256 and an RSA key (PKCS#1 v1.5), so the signed file stays
 PDF 1.7 as PDF/A-3b requires: pyHanko declares PDF 2.0 and ISO/TS 32002 for any ECDSA
-or EdDSA signature (docs/adr/0004-rsa-report-signatures.md). The CMS carries the
+or EdDSA signature (docs/adr/0006-rsa-report-signatures.md). The CMS carries the
 signing certificate and its chain up to the organisation CA. The signer's name goes in
 the signature dictionary's /Name, the meaning of the signature in /Reason, and the
 signer's role in the CAdES `signer-attributes-v2` signed attribute (a claimed `role`),

@@ -101,7 +101,7 @@ def duration(text: str) -> str:
     return " ".join(parts) if parts else text
 
 
-#: Event types as nouns ("the incident report (seq 236)"); see DESIGN 4 for the vocabulary.
+#: Event types as nouns ("the incident report (seq 236)"); see docs/FORMAT.md section 15 for the vocabulary.
 _NOUNS = {
     "system.registered": "system registration",
     "system.suspended": "system suspension",

@@ -101,7 +101,7 @@ def issue(
     *,
     tsa: bool = False,
 ) -> tuple[Any, x509.Certificate]:
-    # RSA, as auditml's own signing keys (ECDSA would make the report PDF 2.0: ADR 0004).
+    # RSA, as auditml's own signing keys (ECDSA would make the report PDF 2.0: ADR 0006).
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=3072)
     builder = (
         x509.CertificateBuilder()
@@ -590,7 +590,7 @@ def test_rotating_an_ecdsa_signing_key_gives_rsa_under_the_same_ca(
     ca = create_signing_identity(
         key_dir, organisation="Example Bank", name="Jane Roe", role="DPO", meaning="Ok"
     ).chain[-1]
-    # A key directory made before ADR 0004: the same CA, an ECDSA report-signing key.
+    # A key directory made before ADR 0006: the same CA, an ECDSA report-signing key.
     ca_key = serialization.load_pem_private_key((key_dir / CA_KEY_FILE).read_bytes(), None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     old_key, old_cert = issue(ca_key, ca, "Jane Roe", ec.generate_private_key(ec.SECP256R1()))

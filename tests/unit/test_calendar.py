@@ -554,3 +554,12 @@ def test_bad_calendar_fields_are_refused(kwargs: dict[str, Any], match: str) -> 
     fields: dict[str, Any] = {"name": "custom", "rule": "eu-1182/71", **kwargs}
     with pytest.raises(ValidationError, match=match):
         Calendar(**fields)
+
+
+@pytest.mark.parametrize("period", ["P" + "9" * 5000 + "D", "PT1234567890S", "P0000000001D"])
+def test_a_period_number_of_more_than_nine_digits_is_refused_not_a_crash(period: str) -> None:
+    # 5,000 digits raised Python's ValueError (int max str digits): a traceback from a rule file.
+    with pytest.raises(ValidationError, match="has a number of more than 9 digits") as caught:
+        parse_period(period)
+    assert len(str(caught.value)) < 300
+    assert parse_period("PT999999999S").seconds == 999_999_999

@@ -96,13 +96,52 @@ def test_subject_present_only_when_set() -> None:
 
 @pytest.mark.parametrize(
     ("source", "result"),
-    [("trigger.payload.severity", "str"), ("1 + 2", "int"), ("trigger.occurred_at", "timestamp")],
+    [("trigger.payload.severity", "str"), ('trigger.payload["severity"]', "str")],
 )
 def test_non_bool_result_is_a_rule_error(source: str, result: str) -> None:
     cond = compile_condition(source, variables=["trigger"], where="rule x check.where")
     with pytest.raises(ValidationError, match=r"rule x check.where: .*not true or false") as info:
         cond.evaluate(trigger=event(1, severity="high"))
     assert result in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "result"),
+    [
+        ("1 + 2", "an int"),
+        ("trigger.occurred_at", "a timestamp"),
+        ("trigger.payload.severity + 'x'", "a string"),
+        ("trigger.payload.a + trigger.payload.b", "a number, text, list, time or duration"),
+        ("size(trigger.payload.tags)", "an int"),
+        ("trigger.payload.tags.map(t, t == 'x')", "a list"),
+        ("trigger.payload.flag ? 'yes' : false", "a string"),
+        ("-trigger.seq", "an int"),
+        ("['a']", "a list"),
+        ("null", "a null"),
+        ("trigger.actor.id", "a string"),
+    ],
+)
+def test_a_result_the_syntax_shows_is_not_bool_is_refused_when_compiled(
+    source: str, result: str
+) -> None:
+    with pytest.raises(ValidationError, match="never true or false") as info:
+        compile_condition(source, variables=["trigger"], where="rule x check.when")
+    assert str(info.value).startswith("rule x check.when: ") and f"gives {result}," in str(
+        info.value
+    )
+
+
+def test_field_types_given_by_the_caller_refuse_a_non_bool_field() -> None:
+    def vocabulary(variable: str, path: tuple[str, ...]) -> str | None:
+        return {("payload", "severity"): "string", ("payload", "flag"): "bool"}.get(path)
+
+    with pytest.raises(ValidationError, match="gives a string, never true or false"):
+        compile_condition(
+            "trigger.payload.severity", variables=["trigger"], where="r", field_type=vocabulary
+        )
+    compile_condition(
+        "trigger.payload.flag", variables=["trigger"], where="r", field_type=vocabulary
+    )
 
 
 @pytest.mark.parametrize(
@@ -237,3 +276,95 @@ def test_pruned_events_answer_as_whole_events_for_every_shipped_condition() -> N
                     assert failed == isinstance(whole, type), (text, trigger, candidate, whole)
                     compared += 1
     assert compared > 1000
+
+
+# --------------------------------------------------------------------------- #
+# Bounds: what a rule file's condition may cost (auditml.policy.cel_syntax)    #
+# --------------------------------------------------------------------------- #
+
+TEN = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
+
+
+def nested_maps(depth: int) -> str:
+    """The condition that ran for hours: 10**depth elements built by nested map()."""
+    body = "true"
+    for name in "abcdefgh"[:depth]:
+        body = f"{TEN}.map({name}, {body})"
+    return f"{body}.size() == 10"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        # A megabyte: compiled and linted as OK before.
+        ("trigger.seq > 0" + " && true" * 131_072, "characters long; a condition may have at most"),
+        # 100,000 negations: linted as OK before.
+        ("!" * 100_000 + "true", "characters long"),
+        # 20,000 `+`: the cel package's evaluator overflowed its stack (SIGSEGV).
+        (" + ".join(['"a"'] * 20_000) + ' == ""', "characters long"),
+        # Within the length bound, too deep for the tree bound.
+        (" + ".join(['"a"'] * 40) + ' == ""', "nests more than 32 levels deep"),
+        ("!" * 40 + "true", "nests more than 32 levels deep"),
+        ("(" * 40 + "true" + ")" * 40, "nests more than 32 levels deep"),
+        ("[" * 40 + "]" * 40 + " == []", "nests more than 32 levels deep"),
+        ("trigger" + ".a" * 40 + " == 1", "nests more than 32 levels deep"),
+        # Comprehensions over what the condition writes or computes: 10**8 elements hung
+        # `policy test` before.
+        (nested_maps(8), "ranges over a value the condition computes or writes"),
+        ("[1, 2].exists(x, x > 1)", "ranges over a value the condition computes or writes"),
+        (
+            "trigger.payload.tags.map(t, t).exists(t, t == 'x')",
+            "ranges over a value the condition computes or writes",
+        ),
+        (
+            "trigger.payload.a.exists(x, trigger.payload.b.exists(y, x == y))",
+            "is nested inside another comprehension; at most 1 level is allowed",
+        ),
+        (
+            "trigger.payload.a.exists(x, x.tags.exists(y, y == 'x'))",
+            "is nested inside another comprehension",
+        ),
+        ("exists(trigger.payload.tags, t, t == 'x')", "is a comprehension: write it as a method"),
+        ("trigger.payload.tags.all(i, v, v)", "is a comprehension: write it as a method"),
+        ("google.protobuf.Int64Value{value: 1} == 1", "message construction"),
+    ],
+)
+def test_conditions_beyond_the_bounds_are_refused_before_the_cel_package_sees_them(
+    source: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError, match="is refused: ") as info:
+        compile_condition(source, variables=["trigger"], where="rule r check.when")
+    message = str(info.value)
+    assert message.startswith("rule r check.when: CEL expression ") and reason in message
+    assert len(message) < 1000  # the source is quoted, not copied whole
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # Within the bounds: long alternatives (&& and || chains are balanced trees),
+        # comprehensions over event fields.
+        " || ".join(f'trigger.payload.kind == "k{n}"' for n in range(100)),
+        "trigger.payload.tags.exists(t, t in ['a', 'b']) && trigger.payload.tags.all(t, t != '')",
+        "trigger.payload.a.exists(x, x in trigger.payload.b)",
+        "trigger.payload.items.exists(i, i.tags.size() > 0 && 'x' in i.tags)",
+        "trigger.payload['tags'].filter(t, t == 'x').size() >= 1",
+        "trigger.payload.tags.map(t, t + '!').size() == 1",
+        "trigger.payload.tags.map(t, t != '', t + '!').size() == 1",
+        "{'a': 1}['a'] == 1 && [1, 2][0] == 1",
+        "1u == uint(1) && 0x1F == 31 && 1.5e3 == 1500.0 && .5 == 0.5 && b'x' == bytes('x')",
+        "r'\\d' == '\\\\d' && '''a\nb''' != \"\" && \"\"\"x\"\"\" == 'x'",
+        "trigger.seq % 2 == 0 ? trigger.seq > 0 : !(trigger.seq < 0)",
+        "-trigger.seq < 0 && - -1 == 1  // a comment",
+        "type(trigger.seq) == int && dyn(trigger.payload.flag) == true",
+    ],
+)
+def test_conditions_within_the_bounds_compile(source: str) -> None:
+    cond = compile_condition(source, variables=["trigger"], where="r")
+    assert cond.source == source
+
+
+def test_syntax_errors_keep_the_cel_packages_words_in_one_short_line() -> None:
+    with pytest.raises(ValidationError, match="invalid CEL expression") as info:
+        compile_condition("trigger.seq == " + "1 " * 1000, variables=["trigger"], where="r")
+    assert "line 1, column" in str(info.value) and len(str(info.value)) < 600

@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticError
 from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.events.payloads import SUBJECT_REQUIRED, validate_payload
 from auditml.policy.loader import (
+    MAX_YAML_FILE_BYTES,
     PolicyError,
     Problem,
     default_policies_dir,
@@ -319,6 +320,13 @@ def test_every_check_kind_validates_its_parameters() -> None:
         ({"period": "P1M", "match_on": ["a b"]}, "not a field path"),
         ({"period": "P1M", "when": "  "}, "non-empty CEL"),
         ({"period": "1 month"}, "pattern"),
+        # Periods the calendars cannot apply: refused when loaded, not met at evaluation.
+        ({"period": "P1DT12H"}, "period 'P1DT12H' is not supported"),
+        ({"period": "P0D"}, "has no length"),
+        ({"period": "P1001Y"}, "is longer than 1000 years"),
+        ({"period": "PT8800000H"}, "is longer than 1000 years"),
+        ({"period": "P" + "9" * 5000 + "D"}, "has a number of more than 9 digits"),
+        ({"period": "P1M", "extension": {"event": "dsr.extended", "period": "P0M"}}, "no length"),
     ],
 )
 def test_deadline_parameters_are_checked(params: dict[str, object], message: str) -> None:
@@ -332,6 +340,12 @@ def test_deadline_parameters_are_checked(params: dict[str, object], message: str
     with pytest.raises(PydanticError) as caught:
         Rule.model_validate(rule_data(**check))
     assert message in str(caught.value)
+
+
+def test_long_but_applicable_periods_are_accepted() -> None:
+    for period in ("P1000Y", "P999Y11M", "PT999999999S", "P52W"):
+        check = {"kind": "recorded_late", "max_delay": period}
+        assert Rule.model_validate(rule_data(**check)).check.max_delay == period  # type: ignore[union-attr]
 
 
 def test_conditions_are_collected_with_their_location() -> None:
@@ -473,6 +487,92 @@ def test_yaml_booleans_are_not_taken_as_text(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": replace("description: d", "description: no")})
     problem = only_problem(root)
     assert problem.field == "description" and "quote the value" in problem.message
+
+
+BILLION_LAUGHS = "\n".join(
+    ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    + ["id: *a9", ""]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (BILLION_LAUGHS, 1),  # 9**10 nodes from ten lines: hung lint, test and check before
+        (RULE + "notes: &note x\nmore: *note\n", 29),
+        (replace("applies:\n  regime: gdpr\n", "x: &d {regime: gdpr}\napplies: {<<: *d}\n"), 10),
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused_with_their_line(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    root = make_policies(tmp_path, {"gdpr/r.yaml": text})
+    problem = only_problem(root)
+    assert problem.file == str(root / "gdpr" / "r.yaml") and problem.line == line, problem
+    assert "anchors and aliases (&name, *name, <<: *name) are not allowed" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "[" * 10_000 + "]" * 10_000 + "\n",  # a RecursionError traceback before
+        "x:\n" + "".join("  " * n + f"k{n}:\n" for n in range(1, 40)) + "  " * 40 + "v\n",
+    ],
+)
+def test_deep_yaml_nesting_is_refused_naming_the_file(tmp_path: Path, text: str) -> None:
+    root = make_policies(tmp_path, {"r.yaml": RULE, "deep.yaml": text})
+    problem = only_problem(root)
+    assert problem.file == str(root / "deep.yaml") and problem.line is not None
+    assert "nested more than 32 levels deep" in problem.message
+
+
+@pytest.mark.parametrize(("name", "where"), [("r.yaml", "rule"), ("regimes.yaml", "regimes")])
+def test_a_nul_byte_is_refused_naming_file_and_line(tmp_path: Path, name: str, where: str) -> None:
+    root = make_policies(tmp_path, {"r.yaml": RULE})
+    path = root / name
+    lines = path.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].rstrip("\n") + "\x00\n"  # a ReaderError traceback before
+    path.write_text("".join(lines))
+    problem = only_problem(root)
+    assert problem.file == str(path) and problem.line == 4, (where, problem)
+    assert "a NUL byte is not allowed in YAML" in problem.message
+
+
+def test_other_control_characters_and_non_utf8_are_refused(tmp_path: Path) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace("description: d", "description: d\x07")})
+    problem = only_problem(root)
+    assert problem.line == 8 and "the control character U+0007" in problem.message
+    (root / "r.yaml").write_bytes(RULE.encode("utf-16"))
+    assert "not UTF-8 text" in only_problem(root).message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        # PyYAML's int() and datetime() raised a bare ValueError: a traceback before.
+        ('article: "33"', "article: " + "9" * 5000, 6, "Exceeds the limit (4300 digits)"),
+        ("expect: fail", "expect: fail\n    as_of: 2026-13-01T00:00:00Z", 29, "month must be in"),
+    ],
+)
+def test_values_pyyaml_cannot_convert_are_refused_with_their_line(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace(old, new)})
+    problem = only_problem(root)
+    assert problem.line == line and "cannot read" in problem.message, problem
+    assert message in problem.message and "put text in quotes" in problem.message
+
+
+def test_a_rule_file_larger_than_the_limit_is_refused_unparsed(tmp_path: Path) -> None:
+    filler = "# " + "x" * 98 + "\n"
+    big = RULE + filler * (MAX_YAML_FILE_BYTES // len(filler) + 1)
+    root = make_policies(tmp_path, {"r.yaml": big})
+    problem = only_problem(root)
+    assert problem.file.endswith("r.yaml") and problem.line is None
+    assert f"larger than {MAX_YAML_FILE_BYTES:,} bytes" in problem.message
+    (root / "r.yaml").write_text(RULE + filler * (MAX_YAML_FILE_BYTES // len(filler) - 100))
+    assert [rule.id for rule in load_rules(root).rules] == ["test-deadline"]
 
 
 def test_all_problems_of_all_files_are_reported_and_nothing_loads(tmp_path: Path) -> None:
@@ -639,6 +739,71 @@ def test_lint_compiles_conditions(
     load_rules(root)  # the loader only checks that conditions are non-empty text
     problem = only_problem(root, lint=True)
     assert problem.line == line and message in problem.message, problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        # By the vocabulary: incident.reported payload.kind is text, notification.sent
+        # payload.to too, system.registered name too.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: trigger.payload.kind",
+            15,
+            "CEL expression 'trigger.payload.kind' gives a string, never true or false",
+        ),
+        (
+            '  where: candidate.payload.to == "supervisory_authority"',
+            "  where: candidate.payload.to",
+            19,
+            "gives a string, never true or false",
+        ),
+        (
+            "  regime: gdpr\n",
+            "  regime: gdpr\n  condition: system.name\n",
+            12,
+            "CEL expression 'system.name' gives a string",
+        ),
+        # By the syntax alone.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: size(trigger.payload.kind)",
+            15,
+            "an int",
+        ),
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: 'trigger.payload.widespread ? true : trigger.payload[\"kind\"]'",
+            15,
+            "gives a string, never true or false",
+        ),
+        # Not typed by the syntax: tried on the rule's own fixture events.
+        (
+            '  when: trigger.payload.kind == "breach"',
+            "  when: 'trigger.payload.widespread ? true : [trigger.payload.kind][0]'",
+            15,
+            "gave str 'breach', not true or false; compare it with something, e.g. `== \"high\"` "
+            "(evaluated with trigger = event 1 of fixtures/t/pass.jsonl)",
+        ),
+    ],
+)
+def test_lint_refuses_a_condition_that_is_not_true_or_false(
+    tmp_path: Path, old: str, new: str, line: int, message: str
+) -> None:
+    root = make_policies(tmp_path, {"r.yaml": replace(old, new)})
+    load_rules(root)  # loading does not compile conditions
+    problem = only_problem(root, lint=True)
+    assert problem.line == line and message in problem.message, problem
+
+
+def test_lint_accepts_boolean_fields_and_values_it_cannot_type(tmp_path: Path) -> None:
+    text = replace(
+        '  when: trigger.payload.kind == "breach"',
+        "  when: trigger.payload.widespread || [trigger.payload.severity][0] == 'high' || "
+        "trigger.payload.personal.anything",
+    )
+    root = make_policies(tmp_path, {"r.yaml": text})
+    assert [rule.id for rule in lint_rules(root).rules] == ["test-deadline"]
 
 
 def test_lint_reports_load_problems_too(tmp_path: Path) -> None:
