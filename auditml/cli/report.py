@@ -14,6 +14,7 @@ from auditml.cli.metavars import ZONED_TIME
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError
+from auditml.ledger.keys import trusted_verifiers
 from auditml.ledger.ledger import Ledger
 from auditml.policy.model import parse_ledger_time
 from auditml.report.identity import load_certificate
@@ -176,7 +177,7 @@ def verify_report_command(
     not checked, and the exit code is 0 (nothing wrong was found) but `verified` is false.
     """
     certificates = [load_certificate(p) for p in trust or ()]
-    vkeys = [p.read_text().strip() for p in vkey or ()]
+    vkeys = [v.to_vkey() for v in trusted_verifiers([str(p) for p in vkey or ()])]
     if ledger_url is not None:
         with Ledger.open(ledger_url, key_dir=OPTIONS.home) as ledger:
             result = verify_report(path, trust=certificates, vkeys=vkeys, ledger=ledger)

@@ -279,6 +279,10 @@ def test_verify_evidence_with_a_missing_key_file_says_no_such_file(project: Path
         auditml("verify-evidence", "evidence.json", "--key", "binary.vkey", cwd=project),
         "binary.vkey is not a verifier key file",
     )
+    refused(
+        auditml("verify-report", "report.pdf", "--key", "nosuch.vkey", cwd=project),
+        "--key nosuch.vkey: no such file",
+    )
     vkey = (project / ".auditml" / "ledger.vkey").read_text().strip()
     for key in (".auditml/ledger.vkey", vkey):
         done = auditml("verify-evidence", "evidence.json", "--key", key, cwd=project)
