@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -543,6 +543,19 @@ PASS_SAMPLE = 20
 _QUIET = frozenset({"pass", "not_applicable"})
 
 
+def fits_scope(rule: Rule, condition: Condition | None, registration: Mapping[str, Any]) -> bool:
+    """Whether a system's registration is in a rule's scope: its roles, risk classes and
+    `applies.condition` (compiled by the caller, with the variable `system`)."""
+    applies = rule.applies
+    if applies.roles is not None and registration.get("role") not in applies.roles:
+        return False
+    if applies.risk_classes is not None and registration.get("risk_class") not in (
+        applies.risk_classes
+    ):
+        return False
+    return condition is None or condition.evaluate(system=registration)
+
+
 @dataclass
 class _Running:
     rule: Rule
@@ -570,17 +583,7 @@ class _Running:
         return fits
 
     def _fits(self, registration: dict[str, Any] | None) -> bool:
-        applies = self.rule.applies
-        if registration is None:
-            return False
-        if applies.roles is not None and registration.get("role") not in applies.roles:
-            return False
-        if (
-            applies.risk_classes is not None
-            and registration.get("risk_class") not in applies.risk_classes
-        ):
-            return False
-        return self.scope is None or self.scope.evaluate(system=registration)
+        return registration is not None and fits_scope(self.rule, self.scope, registration)
 
     def take(self, outcomes: list[Outcome]) -> None:
         counts, kept = self.counts, self.outcomes

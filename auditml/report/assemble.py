@@ -26,7 +26,7 @@ from auditml.ledger.note import Checkpoint, Note
 from auditml.ledger.witnessing import witnessed_evidence
 from auditml.lineage import build_lineage, model_label
 from auditml.policy.cel import compile_condition
-from auditml.policy.engine import VERDICT_ORDER, Evaluation, Finding, evaluate
+from auditml.policy.engine import VERDICT_ORDER, Evaluation, Finding, evaluate, fits_scope
 from auditml.policy.loader import RuleSet
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import Rule
@@ -280,14 +280,7 @@ def _scope(rule: Rule, regimes: Regimes) -> Scope:
         )
 
     def fits(registration: Mapping[str, Any]) -> bool:
-        if applies.roles is not None and registration.get("role") not in applies.roles:
-            return False
-        if (
-            applies.risk_classes is not None
-            and registration.get("risk_class") not in applies.risk_classes
-        ):
-            return False
-        return condition is None or condition.evaluate(system=registration)
+        return fits_scope(rule, condition, registration)
 
     return Scope(
         regime_title=None if regime is None else regime.title,
