@@ -73,36 +73,30 @@ def _default_metavar(option: TyperOption) -> str:
     return max(option.opts, key=len).lstrip("-").replace("-", "_").upper()
 
 
-def _plain_metavars(command: TyperCommand | TyperGroup) -> None:
-    for param in command.params:
-        plain_metavar(param)
+class _PlainMetavars:
+    """Mixin for typer's command classes: every parameter, --help included, shows a plain
+    metavar."""
 
-
-class Command(TyperCommand):
-    """A typer command whose help shows plain metavars."""
+    params: list[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _plain_metavars(self)
+        for param in self.params:
+            plain_metavar(param)
 
     def get_help_option(self, ctx: Any) -> Any:
         # Created lazily by click, so fixed here rather than in __init__.
-        option = super().get_help_option(ctx)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
         plain_metavar(option)
         return option
 
 
-class Group(TyperGroup):
+class Command(_PlainMetavars, TyperCommand):
+    """A typer command whose help shows plain metavars."""
+
+
+class Group(_PlainMetavars, TyperGroup):
     """A typer command group whose help (and options) show plain metavars."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_metavars(self)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        plain_metavar(option)
-        return option
 
 
 class Typer(typer.Typer):
