@@ -10,12 +10,11 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from auditml import __version__
 from auditml.cli.metavars import ZONED_TIME
-from auditml.cli.output import console, errors, print_json
+from auditml.cli.output import console, errors, print_json, shown
 from auditml.cli.state import OPTIONS
 from auditml.errors import ConfigError
 from auditml.policy.engine import SEVERITY_ORDER, Evaluation, Finding, evaluate
@@ -70,7 +69,7 @@ def _print_table(evaluation: Evaluation, directory: Path) -> None:
         highlight=False,
     )
     out(
-        f"[dim]{escape(str(directory))}, rule set sha256 {evaluation.rule_set_sha256}[/]",
+        f"[dim]{shown(str(directory))}, rule set sha256 {evaluation.rule_set_sha256}[/]",
         highlight=False,
     )
     # Passes are counted in the rules table; listing them would bury the problems.
@@ -91,9 +90,9 @@ def _print_table(evaluation: Evaluation, directory: Path) -> None:
         table.add_column("finding", overflow="fold")
         for finding in findings:
             table.add_row(
-                f"[bold]{escape(finding.rule_id)}[/]\n{escape(', '.join(finding.references))}",
+                f"[bold]{shown(finding.rule_id)}[/]\n{shown(', '.join(finding.references))}",
                 finding.severity,
-                escape(finding.message) + f"\n[dim]{escape(_evidence(finding))}[/]",
+                shown(finding.message) + f"\n[dim]{shown(_evidence(finding))}[/]",
             )
         out(table)
     rules = Table(title="Rules", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -106,7 +105,7 @@ def _print_table(evaluation: Evaluation, directory: Path) -> None:
         if summary.condition_errors:
             counts += f" ({summary.condition_errors} condition errors)"
         rules.add_row(
-            escape(summary.rule_id),
+            shown(summary.rule_id),
             summary.severity,
             f"[{_COLOURS[summary.verdict]}]{summary.verdict}[/]",
             counts or "-",

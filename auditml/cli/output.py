@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
 from rich.console import Console
+from rich.markup import escape
 
 from auditml.errors import IntegrityError, ProofError, SignatureError
 
-console = Console()
-errors = Console(stderr=True)
+# No emoji codes: nothing auditml prints means one, and event data may hold `:word:`
+# (an event id like `run:smile:1` would otherwise print a face).
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False)
+
+# C0 controls, DEL and C1 controls: ESC and CSI start terminal commands (colours, the
+# window title, the clipboard), so data must never send them to the terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 P = ParamSpec("P")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x1b`, `\\n`)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def shown(value: object) -> str:
+    """Untrusted text (event data, names from files) for a Rich string: printed as it is,
+    never read as markup (`[/]`, `[bold red]`, `[link=...]`), and no control characters.
+
+    Use it for every value that did not come from auditml itself, in `console.print`
+    strings, table cells and titles; a `rich.text.Text` takes `visible(text)`.
+    """
+    return escape(visible(str(value)))
 
 
 def print_json(value: Any) -> None:

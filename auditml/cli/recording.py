@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from auditml.cli.metavars import ZONED_TIME
-from auditml.cli.output import console, print_json
+from auditml.cli.output import console, print_json, shown, visible
 from auditml.cli.state import OPTIONS, cli_actor
 from auditml.config import (
     DEFAULT_KEY_DIR,
@@ -216,8 +217,8 @@ def log(
             e.occurred_at[:16].replace("T", " "),
             e.type,
             *([] if one_system else [e.system]),
-            e.actor.id,
-            _summary(e.payload),
+            visible(e.actor.id),
+            visible(_summary(e.payload)),
         ]
         for e in found
     ]
@@ -225,7 +226,7 @@ def log(
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers[:-1])]
     room = max(12, console.width - sum(widths) - 3 * len(headers) - 1)
     title = f"{len(found)} event(s), times in UTC" + (
-        f", system {systems.pop()}" if one_system else ""
+        f", system {shown(systems.pop())}" if one_system else ""
     )
     table = Table(title=title, title_justify="left")
     for index, header in enumerate(headers):
@@ -235,7 +236,8 @@ def log(
         table.add_column(header, no_wrap=whole, overflow="fold" if whole else "ellipsis")
     for row in rows:
         glimpse = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "\u2026"
-        table.add_row(*row[:-1], glimpse)
+        # Text cells: event data is shown as it is, never read as markup.
+        table.add_row(*map(Text, row[:-1]), Text(glimpse))
     console.print(table)
 
 

@@ -211,7 +211,10 @@ def prepare_event(
             )
         payload = {**payload, "personal": personal}
     payload = validate_payload(event_type, payload, where=where)
-    slow = check_json(payload, at="payload")
+    try:
+        slow = check_json(payload, at="payload")
+    except ValidationError as exc:  # a field the model takes as any JSON, e.g. explanation
+        raise ValidationError(f"{where} ({event_type}): {exc}") from None
     subject = item.get("subject")
     token = item.get("subject_token")
     if subject is not None and token is not None:

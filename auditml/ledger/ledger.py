@@ -689,9 +689,13 @@ class Ledger:
             return self._append(prepared, [ONE_EVENT] * len(prepared))
 
     def _prepare(self, item: Mapping[str, Any], where: str) -> PreparedEvent:
-        return prepare_event(
+        # Everything that can be checked without the database is checked here, in the
+        # caller's thread, so that a bad event fails its own call and not a shared batch.
+        event = prepare_event(
             item, default_system=self._system, default_actor=self._actor, where=where
         )
+        self._check_size(event, where, self._settings.max_payload_bytes)
+        return event
 
     def record_many(
         self, items: Iterable[Mapping[str, Any]], *, labels: Sequence[str] | None = None

@@ -5,9 +5,13 @@ by one caps a serving process at a few hundred per second. The writer collects w
 threads submit while they keep coming (each within `linger` of the last, for at most
 `max_delay` seconds or `max_batch` events) and appends them in one transaction. Each
 caller still gets its own receipt only once its event is durable, and each failure
-reaches the callers whose events it concerned: nothing is dropped silently. Validation
-happens in the caller's thread before anything is queued, so one caller's bad event
-never fails another caller's batch.
+reaches the callers whose events it concerned: nothing is dropped silently.
+
+Validation happens in the caller's thread before anything is queued. What only the
+sequencer can see (an id already taken with other content, a subject token it does not
+hold) fails a batch; the writer then appends the batch again by halves, so that only the
+guilty events fail and every other caller gets its receipt. A refusal by the database
+itself fails every event of the batch, without retries (docs/adr/0009).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from auditml.errors import StorageError, ValidationError
+from auditml.errors import StorageError
 
 if TYPE_CHECKING:
     from auditml.events.envelope import PreparedEvent
@@ -68,8 +72,12 @@ class GroupCommitWriter:
         atexit.register(drain)
 
     def submit(self, event: PreparedEvent) -> Future[Receipt]:
-        """Queue a validated event; the future resolves to its receipt once durable."""
+        """Queue a validated event; the future resolves to its receipt once durable, or to
+        the error that kept it out. The future cannot be cancelled: the event is queued."""
         future: Future[Receipt] = Future()
+        # Running from the start, so cancel() refuses: a queued event is written whatever
+        # its caller stops waiting for (asyncio cancels the future of a timed-out await).
+        future.set_running_or_notify_cancel()
         with self._lock:
             if self._closed:
                 raise StorageError("the ledger's writer is closed; open the ledger again to record")
@@ -79,7 +87,10 @@ class GroupCommitWriter:
     def flush(self, timeout: float | None = None) -> None:
         """Return once everything submitted before this call is durable (or failed)."""
         marker: Future[None] = Future()
-        self._queue.put((None, marker))
+        with self._lock:
+            if self._closed:  # close() drained the queue, and no thread would answer
+                return
+            self._queue.put((None, marker))
         marker.result(timeout)
 
     def close(self) -> None:
@@ -126,27 +137,29 @@ class GroupCommitWriter:
                 events.append(event)
                 futures.append(future)
         if events:
-            try:
-                receipts = self._append(events)
-            except ValidationError:
-                # Something only the sequencer can see (an id already taken with other
-                # content, an oversized envelope) concerns one caller: retry one by one so
-                # that only that caller gets the error.
-                for event, future in zip(events, futures, strict=True):
-                    self._commit_one(event, future)
-            except BaseException as exc:  # every caller of this batch learns of the failure
-                for future in futures:
-                    future.set_exception(exc)
-            else:
-                for future, receipt in zip(futures, receipts, strict=True):
-                    future.set_result(receipt)
+            self._append_isolating(events, futures)
         for marker in markers:
             marker.set_result(None)
 
-    def _commit_one(self, event: PreparedEvent, future: Future[Receipt]) -> None:
+    def _append_isolating(self, events: list[PreparedEvent], futures: list[Future[Any]]) -> None:
+        """Append `events` in one transaction; if that fails for anything but the database,
+        append each half again, so that every event ends with its own receipt or error."""
         try:
-            receipt = self._append([event])[0]
+            receipts = self._append(events)
+        except StorageError as exc:
+            # The database refused the transaction (down, locked, full, read-only): no
+            # event's fault, as every value it checks was validated before queueing. A
+            # retry per event would hold every caller for another lock wait, and could
+            # write twice an event whose commit answer was lost (docs/adr/0009).
+            for future in futures:
+                future.set_exception(exc)
         except BaseException as exc:
-            future.set_exception(exc)
+            if len(events) == 1:
+                futures[0].set_exception(exc)
+                return
+            middle = len(events) // 2
+            self._append_isolating(events[:middle], futures[:middle])
+            self._append_isolating(events[middle:], futures[middle:])
         else:
-            future.set_result(receipt)
+            for future, receipt in zip(futures, receipts, strict=True):
+                future.set_result(receipt)

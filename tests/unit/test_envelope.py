@@ -73,6 +73,31 @@ def test_prepare_event_defaults_and_refusals() -> None:
         )
 
 
+def test_text_utf8_cannot_encode_is_refused_naming_the_event_and_the_field() -> None:
+    # A free JSON field (a decision's explanation, a model's params) is checked by the
+    # canonical encoder, not by the payload model: its refusal names the event all the same.
+    decision = {
+        "model": "m",
+        "version": "1",
+        "purpose": "p",
+        "lawful_basis": "contract",
+        "input_sha256": "0" * 64,
+        "output": {"score": 1},
+        "solely_automated": True,
+        "legal_effect": False,
+        "explanation": "bad \udc80 text",
+    }
+    with pytest.raises(ValidationError) as refused:
+        prepare_event(
+            {"type": "decision.made", "payload": decision, "subject": "c-1"},
+            default_system="s",
+            default_actor=ACTOR,
+            where="event 3",
+        )
+    message = str(refused.value)
+    assert message.startswith("event 3 (decision.made): ") and "/payload/explanation" in message
+
+
 def test_envelope_model_anchors_patterns() -> None:
     data = {
         "v": 1,
