@@ -851,25 +851,24 @@ class Store:
         self, conn: Connection, event_type: str, epoch: str | None, *, page: int = 100
     ) -> Iterator[tuple[int, bytes]]:
         """Yield (seq, body) of the events of a type (recorded in the epoch's month, if
-        given) that have a subject and whose body names an epoch, in seq order: those that
-        may hold values sealed under a class key (ix_events_sealing; keyset pages)."""
+        given) that have a subject and whose body names an epoch, in (recorded_at, seq)
+        order: those that may hold values sealed under a class key. Keyset pages in the
+        order of ix_events_sealing, so the database reads that index and nothing else."""
         ph = self._ph
-        sql = f"SELECT seq, body FROM events WHERE {SEALING[self.dialect]} AND type = {ph}"
+        sql = f"SELECT recorded_at, seq, body FROM events WHERE {SEALING[self.dialect]} AND type = {ph}"
         params: tuple[Any, ...] = (event_type,)
         if epoch is not None:
             sql += f" AND recorded_at >= {ph} AND recorded_at < {ph}"
             params += (epoch, epoch + "~")  # "~" sorts after every "-DDTHH..." suffix
-        sql += f" AND seq > {ph} ORDER BY seq LIMIT {ph}"
-        after = -1
+        sql += f" AND (recorded_at, seq) > ({ph}, {ph}) ORDER BY recorded_at, seq LIMIT {ph}"
+        after: tuple[str, int] = ("", -1)
         while True:
-            rows = [
-                (seq, _as_bytes(body))
-                for seq, body in conn.exec_driver_sql(sql, (*params, after, page))
-            ]
-            yield from rows
+            rows = list(conn.exec_driver_sql(sql, (*params, *after, page)))
+            for _, seq, body in rows:
+                yield seq, _as_bytes(body)
             if len(rows) < page:
                 return
-            after = rows[-1][0]
+            after = (rows[-1][0], rows[-1][1])
 
     @staticmethod
     def class_key_pairs(conn: Connection) -> set[tuple[str, str]]:
