@@ -30,6 +30,13 @@ class TransientStorageError(StorageError):
     """A write was lost in a way that is safe to retry (connection lost, serialisation)."""
 
 
+class NotFinalError(StorageError):
+    """An erasure or purge is recorded and its keys deleted, but old copies of them are
+    still in the database's files (a reader held an old snapshot): not final on disk yet."""
+
+    exit_code = 1
+
+
 class NotFoundError(AuditmlError):
     """A requested event, checkpoint or key does not exist."""
 

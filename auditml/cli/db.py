@@ -10,12 +10,12 @@ from auditml.cli.metavars import Typer
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
 from auditml.config import load_settings
-from auditml.errors import ConfigError
+from auditml.errors import ConfigError, NotFinalError
 from auditml.ledger import roles, schema
 from auditml.ledger.store import Store
 
 app = Typer(
-    help="The ledger database: schema status and upgrade, least-privilege grants.",
+    help="The ledger database: schema status and upgrade, scrubbing, least-privilege grants.",
     no_args_is_help=True,
 )
 
@@ -63,6 +63,39 @@ def upgrade() -> None:
         console.print(f"already at revision {after}; nothing to do", highlight=False)
     else:
         console.print(f"upgraded the ledger schema from revision {before} to {after}")
+
+
+@app.command()
+def scrub(
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for connections reading an older snapshot.")
+    ] = 30.0,
+) -> None:
+    """Make erasures and purges final on disk: clear deleted keys from SQLite's WAL.
+
+    `erase` and `purge` do this themselves; run it when they said a long read (a report,
+    verify --deep, an export) kept it from completing. Exit 1 if one still does.
+    """
+    store = _store()
+    try:
+        if store.dialect != "sqlite":
+            raise ConfigError(
+                "on PostgreSQL, deleted keys leave the table files when the tables' owner runs "
+                "VACUUM FULL subjects, class_keys, and leave the WAL, replicas and backups as "
+                "those expire: see docs/OPERATIONS.md section 9"
+            )
+        final = store.scrub(wait)
+        wal = f"{store.engine.url.database}-wal"
+    finally:
+        store.close()
+    if not final:
+        raise NotFinalError(
+            f"a connection kept reading an older snapshot for {wait:g} s, so {wal} still "
+            "holds old copies of deleted keys; run this again once it has finished"
+        )
+    console.print(
+        f"scrubbed: {wal} is checkpointed and empty: deleted keys are gone from the database files"
+    )
 
 
 @app.command()

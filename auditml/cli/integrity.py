@@ -166,6 +166,11 @@ def verify(
             f"  [yellow]{result.uncovered} event(s) after the latest checkpoint are not yet "
             "signed over[/]; run `auditml checkpoint`"
         )
+    if result.keys_withheld:
+        console.print(
+            "  [yellow]restored without its subjects and class keys[/] (export --no-subjects): "
+            "whether keys were shredded on the record was not checked"
+        )
     console.print(f"  trusted keys from {result.key_source}")
 
 

@@ -514,6 +514,10 @@ class LogPurged(_Payload):
 
     up_to: Timestamp = Field(description="logs before this time were purged")
     reason: Text = Field(description="why, e.g. the retention rule applied")
+    types: IdentList | None = Field(
+        default=None,
+        description="the event types whose sealed values were purged (absent: every type)",
+    )
 
 
 class SystemSuspended(_Payload):

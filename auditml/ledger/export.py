@@ -115,6 +115,8 @@ def export_store(
     try:
         with store.read(whole_file=True) as conn:
             info = store.ledger_info_row(conn)
+            # A copy restored without its keys has none to export: its exports say so too.
+            subjects = subjects and not info.keys_withheld
             total = store.head(conn).size
             checkpoints = store.checkpoint_rows(conn)
             tiler = _tile_writer(work, checkpoints) if tiles else None

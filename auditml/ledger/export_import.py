@@ -68,6 +68,7 @@ def import_export(
                 origin=export.origin,
                 ledger_format=int(export.info["format"]),
                 created_at=str(export.info["created_at"]),
+                keys_withheld=export.subject_count is None,
             )
 
             def insert(

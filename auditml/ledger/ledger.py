@@ -24,6 +24,7 @@ from auditml.config import Settings, load_settings
 from auditml.errors import (
     ConfigError,
     IntegrityError,
+    NotFinalError,
     NotFoundError,
     ProofError,
     SignatureError,
@@ -62,6 +63,7 @@ from auditml.ledger.keys import (
 from auditml.ledger.merkle import LEAF_PREFIX
 from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, sign_note
 from auditml.ledger.rotation import KeySchedule, follow_rotations
+from auditml.ledger.shredding import verify_shredding
 from auditml.ledger.store import CheckpointRow, Head, Store, events
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
@@ -88,6 +90,9 @@ Also = Callable[[Any, merkle.CompactRange, str], None]
 WRITE_ATTEMPTS = 4
 #: `VerifyResult.key_source` when the checkpoint keys were taken from the database.
 DATABASE_KEY_SOURCE = "the database's public_keys table (trusted on request), not a ledger.vkey"
+#: Seconds erase and purge wait for connections reading an older snapshot to finish,
+#: so the deleted keys can be cleared from SQLite's write-ahead log.
+SCRUB_WAIT = 30.0
 #: How messages name the event of `record` and `submit` (a batch's are numbered from 1).
 ONE_EVENT = "the event"
 
@@ -128,6 +133,9 @@ class VerifyResult:
     #: True when the checkpoint keys came from the database (`trust_database_keys`), not
     #: from a ledger.vkey held outside it: whoever controls the database controls them.
     keys_from_database: bool = False
+    #: True for a ledger restored without its subjects and class keys (export
+    #: --no-subjects): whether keys were shredded on the record could not be checked.
+    keys_withheld: bool = False
 
     @property
     def uncovered(self) -> int:
@@ -325,8 +333,14 @@ class Ledger:
         answers that `dsr.received`. Afterwards every proof and verification still passes,
         sealed fields read as erased, and nothing links the identifier to the token.
 
+        When it returns, the deleted key and lookup hash are gone from the database's files
+        as far as the database allows (SQLite: zeroed and the write-ahead log truncated;
+        PostgreSQL: docs/OPERATIONS.md section 9 says what the operator must do).
+
         Raises NotFoundError (nothing written) if the subject is unknown or already erased,
-        or no `dsr.received` has that request id.
+        or no `dsr.received` has that request id; NotFinalError (the erasure is recorded)
+        if another connection kept reading an older snapshot for SCRUB_WAIT seconds, so
+        old copies of the key remain in the write-ahead log until `auditml db scrub`.
         """
         if (subject is None) == (token is None):
             raise ValidationError("erase: name the subject by its identifier or by its token")
@@ -379,7 +393,9 @@ class Ledger:
         prepared = [self._prepare(item, f"erase ({item['type']})") for item in items]
         self._settle()
         with collector_paused():
-            return self._append(prepared, None, shred)[0]
+            receipt = self._append(prepared, None, shred)[0]
+        self._scrub(f"subject {erased} is erased (erasure.completed is seq {receipt.seq})")
+        return receipt
 
     def purge(
         self,
@@ -402,6 +418,8 @@ class Ledger:
         the purge ran and found its retention already applied. Values sealed before class
         keys existed (no epoch) are not purged by class; erase their subjects instead.
         The policy set flags a purge of logs younger than six months (AI Act Art. 19, 26(6)).
+        Like `erase`, raises NotFinalError (the purge is recorded) if old copies of the
+        keys could not be cleared from the write-ahead log.
         """
         cut = parse_time(before, where="purge --before")
         first_kept = cut.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -416,7 +434,12 @@ class Ledger:
         counted: list[int] = []
         item = {
             "type": "log.purged",
-            "payload": {"up_to": up_to, "reason": reason},
+            # The types go on the record: verify checks each missing class key against them.
+            "payload": {
+                "up_to": up_to,
+                "reason": reason,
+                **({} if classes is None else {"types": classes}),
+            },
             **({} if actor is None else {"actor": actor}),
         }
         prepared = [self._prepare(item, "purge")]
@@ -427,7 +450,19 @@ class Ledger:
         self._settle()
         with collector_paused():
             receipt = self._append(prepared, None, shred)[0]
+        self._scrub(f"the purge is recorded (log.purged is seq {receipt.seq})")
         return receipt, counted[-1]
+
+    def _scrub(self, done: str) -> None:
+        """Clear the keys just deleted from the database's files, or raise NotFinalError."""
+        if not self._store.scrub(SCRUB_WAIT):
+            raise NotFinalError(
+                f"{done}, but old copies of the deleted keys remain in the write-ahead log "
+                f"{self._store.engine.url.database}-wal: another connection kept reading an "
+                f"older snapshot for {SCRUB_WAIT:g} s. Run `auditml db scrub` once long reads "
+                "(reports, verify --deep, exports) have finished; until then this is not "
+                "final on disk"
+            )
 
     def _class_keys(
         self, conn: Any, pairs: set[tuple[str, str]], now: str
@@ -1296,6 +1331,8 @@ class Ledger:
 
         fast: every checkpoint's signature, and the stored tree against every checkpoint.
         deep: also re-hash every entry, check the chain and columns, rebuild the tree.
+        Both: every subject key and class key that is gone was erased or purged on the
+        record (auditml.ledger.shredding).
         trusted_checkpoint (an evidence file, its path, or a signed checkpoint note):
         prove the ledger extends a checkpoint held outside the database.
         The IntegrityError names the first bad seq (`.seq`) and what is wrong.
@@ -1329,6 +1366,8 @@ class Ledger:
             self._verify_deep(head.size, checkpoints, trusted, progress)
         else:
             self._verify_fast(checkpoints, trusted, head.size)
+        with self._store.read() as conn:
+            shredding_checked = verify_shredding(self._store, conn)
         if trusted is not None and latest is not None and latest.size >= trusted.size:
             proof = self.consistency_proof(trusted.size, latest.size)
             try:
@@ -1349,6 +1388,7 @@ class Ledger:
             key_source=key_source,
             seconds=time.perf_counter() - started,
             keys_from_database=key_source == DATABASE_KEY_SOURCE,
+            keys_withheld=not shredding_checked,
         )
 
     def _open_checkpoint_row(

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
@@ -73,6 +75,22 @@ Index("ix_events_type", events.c.type)
 Index("ix_events_subject", events.c.subject)
 # Policy checks read the ledger in (occurred_at, seq) order: this index lets them stream it.
 Index("ix_events_occurred", events.c.occurred_at, events.c.seq)
+# Revision 0004: the events that sealed values under a class key (their body names an epoch),
+# by type and time, so verify finds what a (type, month) sealed without reading every event.
+# The queries repeat these predicates word for word: that is how SQLite picks the index.
+SEALING = {
+    "sqlite": "subject IS NOT NULL AND instr(body, X'2265706f6368223a22') > 0",
+    "postgresql": (
+        "subject IS NOT NULL AND position(decode('2265706f6368223a22', 'hex') in body) > 0"
+    ),
+}
+Index(
+    "ix_events_sealing",
+    events.c.type,
+    events.c.recorded_at,
+    sqlite_where=text(SEALING["sqlite"]),
+    postgresql_where=text(SEALING["postgresql"]),
+)
 
 tree_nodes = Table(
     "tree_nodes",
@@ -108,6 +126,8 @@ ledger_info = Table(
     Column("origin", String(200), primary_key=True),
     Column("format", Integer, nullable=False),
     Column("created_at", String(32), nullable=False),
+    # Revision 0004: restored from an export without subjects and class keys.
+    Column("keys_withheld", Boolean, nullable=False, default=False),
 )
 
 # Witness cosignatures (revision 0002): each row holds the ledger-signed checkpoint note
@@ -200,6 +220,8 @@ EVENT_COLUMNS = (
 
 
 _MMAP_SIZE = 1 << 30
+# How long a SQLite connection waits for a lock another one holds.
+_BUSY_SECONDS = 60
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -216,6 +238,9 @@ def _configure_sqlite(engine: Engine) -> None:
         # Large batches touch many index pages; keep them in memory (64 MiB).
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten with zeros, so an erased subject's key and lookup
+        # hash leave the pages (and, once `scrub` truncates the WAL, the files).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -312,7 +337,7 @@ class Store:
         try:
             engine = create_engine(
                 parsed,
-                connect_args={"timeout": 60} if sqlite else {},
+                connect_args={"timeout": _BUSY_SECONDS} if sqlite else {},
                 # A server restart or a killed backend leaves dead connections in the
                 # pool; test each before use rather than fail the next write on it.
                 pool_pre_ping=not sqlite,
@@ -402,6 +427,33 @@ class Store:
         except DBAPIError as exc:
             kind = TransientStorageError if _transient(exc) else StorageError
             raise kind(f"the ledger database refused the write: {exc.orig}") from exc
+
+    def scrub(self, wait: float) -> bool:
+        """Make rows deleted so far (erasures, purges) leave the database's files, as far as
+        the database allows; return whether that is done.
+
+        SQLite: secure_delete has zeroed them in their pages, but the pages as they were
+        stay in the write-ahead log until it is checkpointed and truncated. This does both
+        (`wal_checkpoint(TRUNCATE)`), waiting up to `wait` seconds for connections that
+        read an older snapshot (idle ones do not hold it up); False if one still does.
+        PostgreSQL: True, as nothing more is in a writer's power (the owner's VACUUM FULL,
+        WAL recycling and backups: docs/OPERATIONS.md section 9).
+        """
+        if self.dialect != "sqlite":
+            return True
+        try:
+            with self.engine.connect() as conn:
+                # On the driver's connection: outside any transaction, as a checkpoint must be.
+                dbapi = conn.connection.dbapi_connection
+                assert dbapi is not None
+                dbapi.execute(f"PRAGMA busy_timeout={round(wait * 1000)}")
+                try:
+                    busy, _, _ = dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                finally:
+                    dbapi.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
+        except DBAPIError as exc:
+            raise StorageError(f"cannot checkpoint the ledger database: {exc.orig}") from exc
+        return not busy
 
     # -- schema -------------------------------------------------------------
 
@@ -684,7 +736,17 @@ class Store:
         return [(seq, _as_bytes(body)) for seq, body in conn.exec_driver_sql(sql, (event_type,))]
 
     def delete_subjects(self, conn: Connection, tokens: Sequence[str]) -> int:
-        """Delete subjects by token (erasure: their data keys are gone); return how many."""
+        """Delete subjects by token (erasure: their data keys are gone); return how many.
+
+        Call after appending their `erasure.completed`, in the same transaction: on
+        PostgreSQL the writer role can only delete through auditml_erase_subject, which
+        deletes only subjects whose erasure is recorded (migration 0004).
+        """
+        if self.dialect == "postgresql":
+            return sum(
+                int(conn.exec_driver_sql("SELECT auditml_erase_subject(%s)", (token,)).scalar_one())
+                for token in tokens
+            )
         deleted = 0
         for start in range(0, len(tokens), 500):
             chunk = tokens[start : start + 500]
@@ -725,7 +787,18 @@ class Store:
         self, conn: Connection, before_epoch: str, classes: Sequence[str] | None
     ) -> int:
         """Delete the class keys of epochs before `before_epoch` (of `classes`, else of
-        every class); return how many (a retention purge: their sealed values are gone)."""
+        every class); return how many (a retention purge: their sealed values are gone).
+
+        Call after appending the `log.purged` that covers them, in the same transaction:
+        on PostgreSQL the writer role can only delete through auditml_purge_class_keys,
+        which deletes only keys a recorded `log.purged` covers (migration 0004).
+        """
+        if self.dialect == "postgresql":
+            if classes is not None and not classes:
+                return 0
+            sql = "SELECT auditml_purge_class_keys(%s, %s)"
+            chosen = None if classes is None else list(classes)
+            return int(conn.exec_driver_sql(sql, (before_epoch, chosen)).scalar_one())
         ph = self._ph
         sql = f"DELETE FROM class_keys WHERE epoch < {ph}"
         params: tuple[str, ...] = (before_epoch,)
@@ -741,6 +814,67 @@ class Store:
         """Every class_keys row (class, epoch, wrapped_key, created_at), in (class, epoch) order."""
         stmt = select(class_keys).order_by(class_keys.c["class"], class_keys.c.epoch)
         return list(conn.execute(stmt))
+
+    # -- shredding on the record (auditml.ledger.shredding) ----------------------
+
+    @staticmethod
+    def keys_withheld(conn: Connection) -> bool:
+        """Whether the ledger was restored from an export without subjects and class keys."""
+        return bool(conn.execute(select(ledger_info.c.keys_withheld)).scalar_one())
+
+    @staticmethod
+    def tokens_without_key(conn: Connection) -> list[str]:
+        """Subject tokens that events name with neither a subjects row nor an
+        erasure.completed event about them, in order."""
+        sql = (
+            "SELECT d.subject FROM (SELECT DISTINCT subject FROM events "
+            "WHERE subject IS NOT NULL) d "
+            "WHERE NOT EXISTS (SELECT 1 FROM subjects s WHERE s.token = d.subject) "
+            "AND NOT EXISTS (SELECT 1 FROM events x "
+            "WHERE x.type = 'erasure.completed' AND x.subject = d.subject) "
+            "ORDER BY d.subject"
+        )
+        return [token for (token,) in conn.exec_driver_sql(sql)]
+
+    def first_seq_of_subject(self, conn: Connection, token: str) -> int:
+        sql = f"SELECT min(seq) FROM events WHERE subject = {self._ph}"
+        return int(conn.exec_driver_sql(sql, (token,)).scalar_one())
+
+    @staticmethod
+    def recorded_span(conn: Connection) -> tuple[str, str] | None:
+        """The recorded_at of the first and the last event (None: no events)."""
+        last = Store.head(conn).last_recorded_at
+        first = conn.execute(select(events.c.recorded_at).where(events.c.seq == 0)).scalar()
+        return None if first is None or last is None else (str(first), last)
+
+    def sealing_bodies(
+        self, conn: Connection, event_type: str, epoch: str | None, *, page: int = 100
+    ) -> Iterator[tuple[int, bytes]]:
+        """Yield (seq, body) of the events of a type (recorded in the epoch's month, if
+        given) that have a subject and whose body names an epoch, in (recorded_at, seq)
+        order: those that may hold values sealed under a class key. Keyset pages in the
+        order of ix_events_sealing, so the database reads that index and nothing else."""
+        ph = self._ph
+        sql = f"SELECT recorded_at, seq, body FROM events WHERE {SEALING[self.dialect]} AND type = {ph}"
+        params: tuple[Any, ...] = (event_type,)
+        if epoch is not None:
+            sql += f" AND recorded_at >= {ph} AND recorded_at < {ph}"
+            params += (epoch, epoch + "~")  # "~" sorts after every "-DDTHH..." suffix
+        sql += f" AND (recorded_at, seq) > ({ph}, {ph}) ORDER BY recorded_at, seq LIMIT {ph}"
+        after: tuple[str, int] = ("", -1)
+        while True:
+            rows = list(conn.exec_driver_sql(sql, (*params, *after, page)))
+            for _, seq, body in rows:
+                yield seq, _as_bytes(body)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    @staticmethod
+    def class_key_pairs(conn: Connection) -> set[tuple[str, str]]:
+        """The (class, epoch) of every class key held."""
+        stmt = select(class_keys.c["class"], class_keys.c.epoch)
+        return {(name, epoch) for name, epoch in conn.execute(stmt)}
 
     @staticmethod
     def insert_subjects(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -922,11 +1056,22 @@ class Store:
 
     @staticmethod
     def restore_schema(
-        conn: Connection, *, origin: str, ledger_format: int, created_at: str
+        conn: Connection,
+        *,
+        origin: str,
+        ledger_format: int,
+        created_at: str,
+        keys_withheld: bool = False,
     ) -> None:
         """Create the schema on conn (inside the caller's write) and name the ledger: for a
-        new ledger, or one being restored from an export."""
+        new ledger, or one being restored from an export (`keys_withheld`: one made
+        without its subjects and class keys)."""
         schema.upgrade(conn)
         conn.execute(
-            insert(ledger_info).values(origin=origin, format=ledger_format, created_at=created_at)
+            insert(ledger_info).values(
+                origin=origin,
+                format=ledger_format,
+                created_at=created_at,
+                keys_withheld=keys_withheld,
+            )
         )

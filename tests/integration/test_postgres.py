@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import deployed, sql
+from conftest import StepClock, deployed, sql
 from pg_server import libpq
 from sqlalchemy.engine import make_url
 
@@ -439,3 +439,77 @@ def test_writer_and_reader_roles_get_only_their_privileges(
                 if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                     admin.execute(f"DROP OWNED BY {role}")
                     admin.execute(f"DROP ROLE {role}")
+
+
+@contextmanager
+def writer_and_reader(postgres_url: str) -> Iterator[tuple[str, str]]:
+    """Login roles with the privileges `auditml db grants` gives: (writer URL, reader URL)."""
+    suffix = uuid.uuid4().hex[:12]
+    writer, reader = f"auditml_w_{suffix}", f"auditml_r_{suffix}"
+    admin_conninfo = libpq(postgres_url)
+    try:
+        with psycopg.connect(admin_conninfo, autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {writer} LOGIN")
+            admin.execute(f"CREATE ROLE {reader} LOGIN")
+            for statement in roles.grants(schema_of(postgres_url), writer=writer, reader=reader):
+                admin.execute(statement)
+        url = make_url(postgres_url)
+        yield (
+            url.set(username=writer).render_as_string(False),
+            url.set(username=reader).render_as_string(False),
+        )
+    finally:
+        with psycopg.connect(admin_conninfo, autocommit=True) as admin:
+            for role in (writer, reader):
+                if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                    admin.execute(f"DROP OWNED BY {role}")
+                    admin.execute(f"DROP ROLE {role}")
+
+
+def test_the_writer_deletes_keys_only_through_a_recorded_erasure_or_purge(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    Ledger.create(postgres_url, origin="test.example/pg", key_dir=keys).close()
+    consent = {"purpose": "marketing", "explicit": True}
+    with writer_and_reader(postgres_url) as (writer_url, reader_url):
+        with Ledger.open(writer_url, key_dir=keys, clock=StepClock()) as as_writer:
+            for name in ("ana", "bob"):
+                as_writer.record("consent.granted", payload=consent, subject=name, personal={})
+            bob = as_writer.subject_token("bob")
+
+        with psycopg.connect(libpq(writer_url), autocommit=True) as session:
+            # The issue's finding: these shredded everyone's data with nothing recorded.
+            for statement in (
+                "DELETE FROM subjects",
+                "DELETE FROM class_keys",
+                "TRUNCATE subjects",
+                "UPDATE subjects SET wrapped_key = lookup",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    session.execute(statement)
+            # The functions delete nothing the ledger does not record as shredded, and a
+            # temporary table cannot pose as the ledger's events (their search_path).
+            session.execute("CREATE TEMP TABLE events (type text, subject text, body bytea)")
+            session.execute("INSERT INTO events VALUES ('erasure.completed', %s, NULL)", (bob,))
+            assert session.execute("SELECT auditml_erase_subject(%s)", (bob,)).fetchone() == (0,)
+            purge_all = "SELECT auditml_purge_class_keys('9999-12', NULL)"
+            assert session.execute(purge_all).fetchone() == (0,)
+        with (
+            psycopg.connect(libpq(reader_url), autocommit=True) as session,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            session.execute("SELECT auditml_erase_subject(%s)", (bob,))
+        assert sql(postgres_url, "SELECT count(*) FROM subjects") == [(2,)]
+        assert sql(postgres_url, "SELECT count(*) FROM class_keys") == [(1,)]
+
+        with Ledger.open(writer_url, key_dir=keys, clock=StepClock()) as as_writer:
+            as_writer.erase("ana", reason="Art. 17")
+            _, shredded = as_writer.purge(
+                "2026-02-01T00:00:00Z", reason="retention", types=["consent.granted"]
+            )
+            assert shredded == 1
+            assert as_writer.subject_token("ana") is None
+            assert as_writer.subject_token("bob") == bob
+        with Ledger.open(reader_url, key_dir=keys) as as_reader:
+            assert as_reader.verify(deep=True).size == 4

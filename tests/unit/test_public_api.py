@@ -9,6 +9,7 @@ def test_exported_names_are_pinned() -> None:
         "ConfigError",
         "IntegrityError",
         "Ledger",
+        "NotFinalError",
         "NotFoundError",
         "ProofError",
         "Receipt",
@@ -27,6 +28,9 @@ def test_error_hierarchy_and_exit_codes() -> None:
     assert issubclass(auditml.ProofError, auditml.IntegrityError)
     assert issubclass(auditml.SignatureError, auditml.IntegrityError)
     assert auditml.IntegrityError.exit_code == 1
+    # Recorded, but not yet final on disk: a problem found, not a usage error.
+    assert issubclass(auditml.NotFinalError, auditml.StorageError)
+    assert auditml.NotFinalError.exit_code == 1
     for error in (
         auditml.ValidationError,
         auditml.ConfigError,
