@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from auditml.errors import ValidationError
 from auditml.events.envelope import PreparedEvent
-from auditml.ledger.canonical import canonicalize
+from auditml.ledger.canonical import canonicalize_checked
 
 #: Events appended per batch inside an import's one transaction: bounds its memory.
 IMPORT_BATCH = 2000
@@ -66,8 +66,9 @@ class ImportTally:
         self.lines += 1
         if event.id is None:
             return True
+        # The payload was checked when the line was prepared, as for the append.
         digest = hashlib.blake2b(
-            canonicalize(
+            canonicalize_checked(
                 [
                     event.type,
                     event.payload,
@@ -76,7 +77,8 @@ class ImportTally:
                     event.occurred_at,
                     event.subject,
                     event.subject_token,
-                ]
+                ],
+                slow=event.slow,
             ),
             digest_size=_DIGEST,
         ).digest()

@@ -764,23 +764,29 @@ class Ledger:
     def _import_once(self, path: Path, batch_size: int, tally: ImportTally) -> None:
         with self._store.write() as conn:
             tally.start = self._store.head(conn).size
+            # Subjects looked up once per import, not once per batch (HMAC, unwrap, query).
+            resolved: dict[str, tuple[str, bytes]] = {}
             batch: list[tuple[str, PreparedEvent]] = []
             for where, item in event_lines(path):
                 event = self._prepare(item, where)
                 if tally.is_new(where, event):
                     batch.append((where, event))
                 if len(batch) == batch_size:
-                    self._append_import_batch(conn, batch, tally)
+                    self._append_import_batch(conn, batch, tally, resolved)
                     batch = []
             if batch:
-                self._append_import_batch(conn, batch, tally)
+                self._append_import_batch(conn, batch, tally, resolved)
 
     def _append_import_batch(
-        self, conn: Any, batch: Sequence[tuple[str, PreparedEvent]], tally: ImportTally
+        self,
+        conn: Any,
+        batch: Sequence[tuple[str, PreparedEvent]],
+        tally: ImportTally,
+        resolved: dict[str, tuple[str, bytes]],
     ) -> None:
         labels = [where for where, _ in batch]
         prepared = [event for _, event in batch]
-        tally.count(self._append_once(prepared, labels, frozenset(), conn=conn))
+        tally.count(self._append_once(prepared, labels, frozenset(), conn=conn, resolved=resolved))
 
     def _holds(self, event_id: str, leaf_hash: str) -> bool:
         """Whether the ledger holds this event (by id and leaf hash): did a lost commit land?"""
@@ -848,8 +854,13 @@ class Ledger:
         also: Also | None = None,
         *,
         conn: Any = None,
+        resolved: dict[str, tuple[str, bytes]] | None = None,
     ) -> list[Receipt]:
-        """Append a batch in one write transaction, or inside the caller's (`conn`)."""
+        """Append a batch in one write transaction, or inside the caller's (`conn`).
+
+        `resolved`: the subjects (raw id: token, data key) that earlier batches of the
+        caller's transaction resolved; those of this batch are added to it.
+        """
         limit = self._settings.max_payload_bytes
         with self._store.write() if conn is None else nullcontext(conn) as conn:
             head = self._store.head(conn)
@@ -862,11 +873,10 @@ class Ledger:
             new_by_token = {
                 p.subject_token for p in prepared if p.subject_token and p.id not in existing
             }
-            subjects: dict[str, tuple[str, bytes | None]] = dict(
-                self._resolve_subjects(
-                    conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
-                )
-            )
+            raw = {p.subject for p in prepared if p.subject is not None}
+            resolved = {} if resolved is None else resolved
+            resolved.update(self._resolve_subjects(conn, raw - resolved.keys(), recorded_at))
+            subjects: dict[str, tuple[str, bytes | None]] = {s: resolved[s] for s in raw}
             subjects.update(self._known_tokens(conn, by_token, retried=by_token - new_by_token))
             epoch = epoch_of(recorded_at)
             # Only events that do seal something need their class's key for this month.
