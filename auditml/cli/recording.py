@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from pathlib import Path
@@ -23,7 +24,6 @@ from auditml.config import (
     write_config,
 )
 from auditml.errors import ValidationError
-from auditml.events.jsonl import read_event_lines
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.ledger import Ledger
 from auditml.report.identity import (
@@ -167,14 +167,32 @@ def import_events(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Import events from a JSONL file, all or nothing: a bad line writes nothing."""
-    items, labels = read_event_lines(file)
-    with OPTIONS.open_ledger() as ledger, console.status(f"recording {len(items)} events"):
-        receipts = ledger.record_many(items, labels=labels)
-    first, last = receipts[0].seq, receipts[-1].seq
+    with OPTIONS.open_ledger() as ledger, console.status(f"recording the events of {file}"):
+        result = ledger.import_jsonl(file)
     if json_out:
-        print_json({"imported": len(receipts), "first_seq": first, "last_seq": last})
-    else:
-        console.print(f"imported {len(receipts)} events from {file} (seq {first} to {last})")
+        print_json(dataclasses.asdict(result))
+        return
+    where = f" (seq {result.first_seq} to {result.last_seq})" if result.imported else ""
+    notes = []
+    if result.duplicates:
+        notes.append(
+            f"{_count(result.duplicates, 'duplicate line')} skipped (the id and content of "
+            "an earlier line)"
+        )
+    if result.already_recorded:
+        notes.append(
+            f"{_count(result.already_recorded, 'line')} already in the ledger (same id and "
+            "content), not written again"
+        )
+    console.print(
+        f"imported {_count(result.imported, 'event')} from {file}{where}"
+        + "".join(f"; {note}" for note in notes),
+        highlight=False,
+    )
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def log(

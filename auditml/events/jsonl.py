@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,27 +10,26 @@ from auditml.errors import ConfigError, ValidationError
 from auditml.ledger.canonical import parse_json
 
 
-def read_event_lines(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Return the events of a JSONL file and a label ("line N of FILE") for each.
+def event_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (label, event) for each line of a JSONL file, the label "line N of FILE".
 
-    Blank lines are skipped. Raises ConfigError if the file cannot be read and
-    ValidationError, naming the line, if a line is not a JSON object.
+    The file is read line by line, so memory does not grow with it. Blank lines are
+    skipped. Raises ConfigError if the file cannot be read and ValidationError, naming
+    the line, if a line is not a JSON object, or at the end if the file held no event.
     """
+    found = False
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                where = f"line {number} of {path.name}"
+                value = parse_json(line, where=where)
+                if not isinstance(value, dict):
+                    raise ValidationError(f"{where}: expected a JSON object with type and payload")
+                found = True
+                yield where, value
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    items: list[dict[str, Any]] = []
-    labels: list[str] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"line {number} of {path.name}"
-        value = parse_json(line, where=where)
-        if not isinstance(value, dict):
-            raise ValidationError(f"{where}: expected a JSON object with type and payload")
-        items.append(value)
-        labels.append(where)
-    if not items:
+    if not found:
         raise ValidationError(f"{path} holds no events; write one JSON object a line")
-    return items, labels

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,11 +48,13 @@ from auditml.events.envelope import (
     same_content,
     uuid7,
 )
+from auditml.events.jsonl import event_lines
 from auditml.events.payloads import SEALED_FIELDS
 from auditml.ledger import merkle
 from auditml.ledger.canonical import canonicalize, canonicalize_checked, parse_json
 from auditml.ledger.deep import verify_deep
 from auditml.ledger.evidence import ProvedEvent, build_evidence
+from auditml.ledger.importing import IMPORT_BATCH, ImportResult, ImportTally
 from auditml.ledger.keys import (
     LEDGER_VKEY_FILE,
     create_ledger_key,
@@ -764,6 +767,72 @@ class Ledger:
             return []
         return self._append(prepared, labels)
 
+    def import_jsonl(self, path: str | Path, *, batch_size: int = IMPORT_BATCH) -> ImportResult:
+        """Record the events of a JSONL file (a `record_many` item a line), all or nothing.
+
+        The file is streamed into one write transaction, a batch at a time: memory grows
+        with `batch_size` and the client ids given, not with the file, and a bad line
+        anywhere, even the last, rolls the whole import back. A line with the id and
+        content of an earlier line is skipped, one with the id and content of an event
+        already recorded is not written again; the result counts both. Other writers
+        wait until the import commits (docs/adr/0011-streaming-import.md).
+
+        Raises ValidationError naming the line (nothing written), ConfigError if the
+        file cannot be read, StorageError if the database refused the write.
+        """
+        self._settle()
+        attempts = 1 if self._store.dialect == "sqlite" else WRITE_ATTEMPTS
+        with collector_paused():
+            for attempt in range(attempts):
+                tally = ImportTally()
+                try:
+                    self._import_once(Path(path), batch_size, tally)
+                    return tally.result()
+                except TransientStorageError as exc:
+                    if tally.last is not None and self._holds(*tally.last):
+                        return tally.result()  # it committed; only the answer was lost
+                    if attempt + 1 < attempts:
+                        time.sleep(0.1 * 2**attempt)
+                        continue
+                    raise StorageError(
+                        f"{exc}; tried {attempts} times. Nothing of the import was written "
+                        "(it is all in or all out): run it again"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _import_once(self, path: Path, batch_size: int, tally: ImportTally) -> None:
+        with self._store.write() as conn:
+            tally.start = self._store.head(conn).size
+            # Subjects looked up once per import, not once per batch (HMAC, unwrap, query).
+            resolved: dict[str, tuple[str, bytes]] = {}
+            batch: list[tuple[str, PreparedEvent]] = []
+            for where, item in event_lines(path):
+                event = self._prepare(item, where)
+                if tally.is_new(where, event):
+                    batch.append((where, event))
+                if len(batch) == batch_size:
+                    self._append_import_batch(conn, batch, tally, resolved)
+                    batch = []
+            if batch:
+                self._append_import_batch(conn, batch, tally, resolved)
+
+    def _append_import_batch(
+        self,
+        conn: Any,
+        batch: Sequence[tuple[str, PreparedEvent]],
+        tally: ImportTally,
+        resolved: dict[str, tuple[str, bytes]],
+    ) -> None:
+        labels = [where for where, _ in batch]
+        prepared = [event for _, event in batch]
+        tally.count(self._append_once(prepared, labels, frozenset(), conn=conn, resolved=resolved))
+
+    def _holds(self, event_id: str, leaf_hash: str) -> bool:
+        """Whether the ledger holds this event (by id and leaf hash): did a lost commit land?"""
+        with self._store.read() as conn:
+            found = self._store.bodies_by_id(conn, [event_id])
+        return event_id in found and found[event_id][2].hex() == leaf_hash
+
     def _frontier_at(self, conn: Any, head: Head) -> merkle.CompactRange:
         if (
             self._frontier is not None
@@ -822,9 +891,17 @@ class Ledger:
         labels: Sequence[str] | None,
         generated: frozenset[str | None],
         also: Also | None = None,
+        *,
+        conn: Any = None,
+        resolved: dict[str, tuple[str, bytes]] | None = None,
     ) -> list[Receipt]:
+        """Append a batch in one write transaction, or inside the caller's (`conn`).
+
+        `resolved`: the subjects (raw id: token, data key) that earlier batches of the
+        caller's transaction resolved; those of this batch are added to it.
+        """
         limit = self._settings.max_payload_bytes
-        with self._store.write() as conn:
+        with self._store.write() if conn is None else nullcontext(conn) as conn:
             head = self._store.head(conn)
             frontier = self._frontier_at(conn, head)
             wanted = [p.id for p in prepared if p.id is not None and p.id not in generated]
@@ -835,11 +912,10 @@ class Ledger:
             new_by_token = {
                 p.subject_token for p in prepared if p.subject_token and p.id not in existing
             }
-            subjects: dict[str, tuple[str, bytes | None]] = dict(
-                self._resolve_subjects(
-                    conn, {p.subject for p in prepared if p.subject is not None}, recorded_at
-                )
-            )
+            raw = {p.subject for p in prepared if p.subject is not None}
+            resolved = {} if resolved is None else resolved
+            resolved.update(self._resolve_subjects(conn, raw - resolved.keys(), recorded_at))
+            subjects: dict[str, tuple[str, bytes | None]] = {s: resolved[s] for s in raw}
             subjects.update(self._known_tokens(conn, by_token, retried=by_token - new_by_token))
             epoch = epoch_of(recorded_at)
             # Only events that do seal something need their class's key for this month.

@@ -34,7 +34,7 @@ from typing import Any
 from auditml.collector import collector_paused
 from auditml.errors import AuditmlError, ValidationError
 from auditml.events.envelope import prepare_event
-from auditml.events.jsonl import read_event_lines
+from auditml.events.jsonl import event_lines
 from auditml.policy import checks
 from auditml.policy.calendar import Period, parse_period
 from auditml.policy.cel import Condition, compile_condition
@@ -784,9 +784,8 @@ def fixture_events(path: Path) -> list[Event]:
     ``recorded_at`` if it has one (a fixture-only key, taken out before the import
     checks; no import accepts it), else the occurred_at.
     """
-    items, labels = read_event_lines(path)
     events: list[Event] = []
-    for number, (item, label) in enumerate(zip(items, labels, strict=True)):
+    for number, (label, item) in enumerate(event_lines(path)):
         line = dict(item)
         recorded_text = line.pop(FIXTURE_RECORDED_AT, None)
         prepared = prepare_event(

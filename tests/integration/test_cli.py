@@ -107,7 +107,14 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(project: Path) -> None:
     (project / "events.jsonl").write_text("\n".join(lines) + "\n")
     imported = auditml("import", "events.jsonl", "--json", cwd=project)
     assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout) == {"imported": 2, "first_seq": 0, "last_seq": 1}
+    assert json.loads(imported.stdout) == {
+        "imported": 2,
+        "first_seq": 0,
+        "last_seq": 1,
+        "lines": 2,
+        "duplicates": 0,
+        "already_recorded": 0,
+    }
 
 
 @pytest.mark.parametrize(
