@@ -95,7 +95,7 @@ def verify_deep(
 
     Every read keeps to seq < size and to the tree of that size (writers may append
     meanwhile), except the last: in one snapshot, tree_nodes must hold no node that the
-    entries of that snapshot do not account for.
+    entries of that snapshot do not account for (docs/adr/0007).
     """
     chunk = 1 << chunk_level
     ranges = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
