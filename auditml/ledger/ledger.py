@@ -1243,10 +1243,11 @@ class Ledger:
         subject: str | None = None,
         subject_token: str | None = None,
         start: int = 0,
+        stop: int | None = None,
         limit: int | None = None,
         newest_first: bool = False,
     ) -> Iterator[Envelope]:
-        """Yield events in seq order (or newest first).
+        """Yield events in seq order (or newest first), from seq `start` to before `stop`.
 
         Filters: event type, system, occurred_at in [since, until), and the data subject,
         given as the raw identifier (`subject`) or as its token (`subject_token`).
@@ -1272,7 +1273,7 @@ class Ledger:
         with self._store.read() as conn:
             unseal = self._unsealer(conn)
             for row in self._store.event_rows(
-                conn, start=start, where=where, descending=newest_first
+                conn, start=start, stop=stop, where=where, descending=newest_first
             ):
                 if limit is not None and count >= limit:
                     return
@@ -1280,18 +1281,21 @@ class Ledger:
                 count += 1
 
     def envelopes_by_occurrence(
-        self, *, recorded_until: datetime, system: str | None = None
+        self, *, recorded_until: datetime, system: str | None = None, stop: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Yield stored envelopes in (occurred_at, seq) order, as policy checks read them.
 
         Only entries recorded at or before `recorded_until` (the ledger as it stood then),
-        of `system` if given. Sealed fields stay sealed: rules see that they are present,
-        never what they hold. Streams in pages, whatever the ledger's size.
+        of `system` if given, before seq `stop` if given. Sealed fields stay sealed: rules
+        see that they are present, never what they hold. Streams in pages, whatever the
+        ledger's size.
         """
         self._settle()
         until = format_time(parse_time(recorded_until, where="recorded_until"))
         with self._store.read(whole_file=True) as conn:
-            for body in self._store.bodies_by_occurrence(conn, recorded_until=until, system=system):
+            for body in self._store.bodies_by_occurrence(
+                conn, recorded_until=until, system=system, stop=stop
+            ):
                 yield orjson.loads(body)
 
     # -- proofs ---------------------------------------------------------------------
@@ -1402,6 +1406,7 @@ class Ledger:
         trusted_checkpoint: str | Path | Mapping[str, Any] | None = None,
         *,
         progress: Callable[[int, int], None] | None = None,
+        size: int | None = None,
     ) -> VerifyResult:
         """Verify the ledger; return what was established or raise IntegrityError.
 
@@ -1412,38 +1417,61 @@ class Ledger:
         trusted_checkpoint (an evidence file, its path, or a signed checkpoint note):
         prove the ledger extends a checkpoint held outside the database.
         The IntegrityError names the first bad seq (`.seq`) and what is wrong.
+
+        Writers may append meanwhile: what is verified is the ledger as it stood when
+        verification began (its size then, and the checkpoints signed by then), or its
+        first `size` entries and the checkpoints inside them (a report verifies the tree
+        its checkpoint signs). Raises ValidationError if the ledger holds fewer than
+        `size` entries, or the trusted checkpoint is larger than `size`.
         """
         self._settle()
         started = time.perf_counter()
+        # The bound (head and checkpoints) and, for fast verification, everything else
+        # are read in this one snapshot; deep verification's workers keep to the bound.
         with self._store.read() as conn:
             keys, key_source, rotations = self._verifiers(conn)
             head = self._store.head(conn)
             rows = self._store.checkpoint_rows(conn)
-        schedule = KeySchedule.of({k.key_id for k in keys}, rotations)
-        checkpoints = [self._open_checkpoint_row(row, keys, schedule) for row in rows]
-        latest = checkpoints[-1] if checkpoints else None
-        if latest is not None and head.size < latest.size:
-            raise IntegrityError(
-                f"the ledger holds {head.size} events but a checkpoint was signed at size "
-                f"{latest.size}: events from seq {head.size} on were removed (tail truncated)",
-                seq=head.size,
-            )
-        trusted = None
-        if trusted_checkpoint is not None:
-            trusted, trusted_events = self._load_trusted(trusted_checkpoint, keys)
-            if head.size < trusted.size:
+            schedule = KeySchedule.of({k.key_id for k in keys}, rotations)
+            signed = [self._open_checkpoint_row(row, keys, schedule) for row in rows]
+            if signed and head.size < signed[-1].size:
                 raise IntegrityError(
-                    f"the ledger holds {head.size} events, fewer than the trusted checkpoint's "
-                    f"{trusted.size}: it was rolled back",
+                    f"the ledger holds {head.size} events but a checkpoint was signed at size "
+                    f"{signed[-1].size}: events from seq {head.size} on were removed (tail "
+                    "truncated)",
                     seq=head.size,
                 )
-            self._compare_trusted_events(trusted_events)
+            bound = head.size if size is None else size
+            if not 0 <= bound <= head.size:
+                raise ValidationError(
+                    f"cannot verify the first {bound} entries: the ledger holds {head.size}"
+                )
+            checkpoints = [c for c in signed if c.size <= bound]
+            latest = checkpoints[-1] if checkpoints else None
+            trusted = None
+            if trusted_checkpoint is not None:
+                trusted, trusted_events = self._load_trusted(trusted_checkpoint, keys)
+                if head.size < trusted.size:
+                    raise IntegrityError(
+                        f"the ledger holds {head.size} events, fewer than the trusted "
+                        f"checkpoint's {trusted.size}: it was rolled back",
+                        seq=head.size,
+                    )
+                if bound < trusted.size:
+                    raise ValidationError(
+                        f"the trusted checkpoint (size {trusted.size}) is beyond the {bound} "
+                        "entries to verify"
+                    )
+                self._compare_trusted_events(conn, trusted_events)
+            if not deep:
+                self._verify_fast(conn, checkpoints, trusted, head.size)
+                shredding_checked = verify_shredding(self._store, conn)
         if deep:
-            self._verify_deep(head.size, checkpoints, trusted, progress)
-        else:
-            self._verify_fast(checkpoints, trusted, head.size)
-        with self._store.read() as conn:
-            shredding_checked = verify_shredding(self._store, conn)
+            self._verify_deep(bound, checkpoints, trusted, progress)
+            # Keys are judged in one snapshot of their own: a key and the event that
+            # erases it are written in one transaction.
+            with self._store.read() as conn:
+                shredding_checked = verify_shredding(self._store, conn)
         if trusted is not None and latest is not None and latest.size >= trusted.size:
             proof = self.consistency_proof(trusted.size, latest.size)
             try:
@@ -1457,7 +1485,7 @@ class Ledger:
                 ) from exc
         return VerifyResult(
             depth="deep" if deep else "fast",
-            size=head.size,
+            size=bound,
             checkpoints_verified=len(checkpoints),
             latest_checkpoint_size=latest.size if latest else None,
             trusted_checkpoint_size=trusted.size if trusted else None,
@@ -1538,39 +1566,39 @@ class Ledger:
             )
         return checkpoint, [e["envelope"] for e in listed]
 
-    def _compare_trusted_events(self, envelopes: Sequence[Mapping[str, Any]]) -> None:
+    def _compare_trusted_events(self, conn: Any, envelopes: Sequence[Mapping[str, Any]]) -> None:
         """Events carried with the trusted checkpoint must still be in the ledger, unchanged."""
-        with self._store.read() as conn:
-            for envelope in envelopes:
-                seq = envelope.get("seq")
-                try:
-                    row = self._store.event_by(conn, seq=seq)
-                except NotFoundError:
-                    raise IntegrityError(
-                        f"seq {seq} of the trusted evidence is gone from the ledger (rolled back)",
-                        seq=seq,
-                    ) from None
-                if bytes(row.leaf_hash) != merkle.hash_leaf(canonicalize(envelope)):
-                    raise IntegrityError(
-                        f"seq {seq} (id {envelope.get('id')!r}) differs from its copy in the trusted "
-                        "evidence: history was rewritten after that checkpoint was signed",
-                        seq=seq,
-                    )
+        for envelope in envelopes:
+            seq = envelope.get("seq")
+            try:
+                row = self._store.event_by(conn, seq=seq)
+            except NotFoundError:
+                raise IntegrityError(
+                    f"seq {seq} of the trusted evidence is gone from the ledger (rolled back)",
+                    seq=seq,
+                ) from None
+            if bytes(row.leaf_hash) != merkle.hash_leaf(canonicalize(envelope)):
+                raise IntegrityError(
+                    f"seq {seq} (id {envelope.get('id')!r}) differs from its copy in the trusted "
+                    "evidence: history was rewritten after that checkpoint was signed",
+                    seq=seq,
+                )
 
     def _verify_fast(
-        self, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int
+        self, conn: Any, checkpoints: list[Checkpoint], trusted: Checkpoint | None, size: int
     ) -> None:
-        with self._store.read() as conn:
-            rows = self._store.count_events(conn)
-            if rows != size:
-                raise IntegrityError(
-                    f"the ledger's last seq is {size - 1} but it holds {rows} rows: "
-                    f"{size - rows} row(s) were deleted; run `auditml verify --deep` to find them"
-                )
-            for checkpoint in checkpoints:
-                self._compare_root(conn, checkpoint, "checkpoint")
-            if trusted is not None:
-                self._compare_root(conn, trusted, "trusted checkpoint")
+        """Count the rows and compare the stored tree with each checkpoint, in conn's
+        snapshot, whose ledger holds `size` entries."""
+        rows = self._store.count_events(conn)
+        if rows != size:
+            raise IntegrityError(
+                f"the ledger's last seq is {size - 1} but it holds {rows} rows: "
+                f"{size - rows} row(s) were deleted; run `auditml verify --deep` to find them"
+            )
+        for checkpoint in checkpoints:
+            self._compare_root(conn, checkpoint, "checkpoint")
+        if trusted is not None:
+            self._compare_root(conn, trusted, "trusted checkpoint")
 
     def _compare_root(self, conn: Any, checkpoint: Checkpoint, what: str) -> None:
         subtrees = merkle.CompactRange.subtrees_of(checkpoint.size)

@@ -637,15 +637,21 @@ class Store:
         *,
         recorded_until: str,
         system: str | None = None,
+        stop: int | None = None,
         page: int = 5000,
     ) -> Iterator[bytes]:
-        """Yield stored bodies in (occurred_at, seq) order, recorded at or before the time.
+        """Yield stored bodies in (occurred_at, seq) order, recorded at or before the time
+        (and before seq `stop`, if given).
 
         Keyset pages over ix_events_occurred, so memory stays one page whatever the size.
         """
         ph = self._ph
-        filters = f"recorded_at <= {ph}" + ("" if system is None else f" AND system = {ph}")
-        base = (recorded_until,) if system is None else (recorded_until, system)
+        filters = f"recorded_at <= {ph}"
+        base: tuple[Any, ...] = (recorded_until,)
+        if system is not None:
+            filters, base = f"{filters} AND system = {ph}", (*base, system)
+        if stop is not None:
+            filters, base = f"{filters} AND seq < {ph}", (*base, stop)
         first = (
             f"SELECT occurred_at, seq, body FROM events WHERE {filters} "
             f"ORDER BY occurred_at, seq LIMIT {ph}"

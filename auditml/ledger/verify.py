@@ -278,12 +278,31 @@ class TreeJoiner:
                     raise _node_mismatch(level, index, (level, index) in self.stored_high)
                 self.checked_nodes += 1
 
-    def finish(self, size: int, stored_total: int, first_extra: tuple[int, int] | None) -> None:
-        """Raise IntegrityError if stored nodes cover entries the ledger does not hold."""
-        if self.checked_nodes != stored_total:
-            level, index = first_extra or (0, size)
+    def accounts_for(self, size: int, head: int, stored_total: int) -> bool:
+        """Whether `stored_total` nodes, counted when the ledger held `head` >= `size`
+        entries, are exactly the nodes checked here (the tree of `size`) and those the
+        entries from `size` to `head` completed."""
+        appended = stored_node_count(head, self.stride) - stored_node_count(size, self.stride)
+        return stored_total == self.checked_nodes + appended
+
+    def finish(
+        self, size: int, head: int, stored_total: int, first_extra: tuple[int, int] | None
+    ) -> None:
+        """Raise IntegrityError if stored nodes cover entries the ledger does not hold.
+
+        `stored_total` is the node count in a snapshot whose ledger held `head` entries;
+        `first_extra` is that snapshot's first node beyond them, if any.
+        """
+        if not self.accounts_for(size, head, stored_total):
+            level, index = first_extra or (0, head)
             raise IntegrityError(
-                f"tree_nodes holds node (level {level}, index {index}) beyond the {size} "
+                f"tree_nodes holds node (level {level}, index {index}) beyond the {head} "
                 "entries of the ledger (entries were removed, or a node inserted)",
-                seq=size,
+                seq=head,
             )
+
+
+def stored_node_count(size: int, stride: int) -> int:
+    """How many nodes the tree of `size` leaves stores: its complete perfect subtrees at
+    every level that is a positive multiple of `stride` (docs/FORMAT.md)."""
+    return sum(size >> level for level in range(stride, size.bit_length(), stride))

@@ -139,11 +139,13 @@ def _in_period(
     return (start is None or occurred >= start) and (end is None or occurred < end)
 
 
-def _lineage(ledger: Ledger, system: str | None) -> tuple[list[LineageNode], list[LineageEdge]]:
+def _lineage(
+    ledger: Ledger, system: str | None, size: int
+) -> tuple[list[LineageNode], list[LineageEdge]]:
     events = [
         envelope.to_json()
         for event_type in _LINEAGE_TYPES
-        for envelope in ledger.events(type=event_type, system=system)
+        for envelope in ledger.events(type=event_type, system=system, stop=size)
     ]
     graph = build_lineage(events)
     nodes: list[LineageNode] = []
@@ -177,25 +179,25 @@ def _lineage_shown(nodes: list[LineageNode], edges: list[LineageEdge]) -> Lineag
     }
 
 
-def _trainers(ledger: Ledger, system: str | None) -> dict[str, set[str]]:
+def _trainers(ledger: Ledger, system: str | None, size: int) -> dict[str, set[str]]:
     """``model:<model>@<version>`` -> the actors of its model.trained events."""
     trainers: dict[str, set[str]] = {}
-    for envelope in ledger.events(type="model.trained", system=system):
+    for envelope in ledger.events(type="model.trained", system=system, stop=size):
         model, version = envelope.payload.get("model"), envelope.payload.get("version")
         trainers.setdefault(f"model:{model}@{version}", set()).add(envelope.actor.id)
     return trainers
 
 
-def _approvals(ledger: Ledger, system: str | None) -> list[ApprovalItem]:
+def _approvals(ledger: Ledger, system: str | None, size: int) -> list[ApprovalItem]:
     """Every approval and rejection, in seq order; a self-approval is one whose approver
     is the actor of the model.trained of the version it approves."""
-    trainers = _trainers(ledger, system)
+    trainers = _trainers(ledger, system, size)
     found: list[ApprovalItem] = []
     for event_type, decision in (
         ("approval.granted", "granted"),
         ("approval.rejected", "rejected"),
     ):
-        for envelope in ledger.events(type=event_type, system=system):
+        for envelope in ledger.events(type=event_type, system=system, stop=size):
             target = str(envelope.payload.get("target", ""))
             found.append(
                 {
@@ -212,15 +214,17 @@ def _approvals(ledger: Ledger, system: str | None) -> list[ApprovalItem]:
     return found
 
 
-def _requests(ledger: Ledger, system: str | None) -> list[RequestStats]:
+def _requests(ledger: Ledger, system: str | None, size: int) -> list[RequestStats]:
     kinds: dict[str, str] = {}
-    for envelope in ledger.events(type="dsr.received", system=system):
+    for envelope in ledger.events(type="dsr.received", system=system, stop=size):
         kinds[str(envelope.payload.get("request_id"))] = str(envelope.payload.get("kind"))
     answered = {
-        str(e.payload.get("request_id")) for e in ledger.events(type="dsr.answered", system=system)
+        str(e.payload.get("request_id"))
+        for e in ledger.events(type="dsr.answered", system=system, stop=size)
     }
     extended = {
-        str(e.payload.get("request_id")) for e in ledger.events(type="dsr.extended", system=system)
+        str(e.payload.get("request_id"))
+        for e in ledger.events(type="dsr.extended", system=system, stop=size)
     }
     stats: dict[str, RequestStats] = {}
     for request, kind in kinds.items():
@@ -234,9 +238,9 @@ def _requests(ledger: Ledger, system: str | None) -> list[RequestStats]:
     return [stats[kind] for kind in sorted(stats)]
 
 
-def _incidents(ledger: Ledger, system: str | None) -> list[IncidentItem]:
+def _incidents(ledger: Ledger, system: str | None, size: int) -> list[IncidentItem]:
     sent: dict[str, list[dict[str, str]]] = {}
-    for envelope in ledger.events(type="notification.sent", system=system):
+    for envelope in ledger.events(type="notification.sent", system=system, stop=size):
         about = str(envelope.payload.get("about"))
         sent.setdefault(about, []).append(
             {"to": str(envelope.payload.get("to")), "sent_at": str(envelope.payload.get("sent_at"))}
@@ -250,21 +254,23 @@ def _incidents(ledger: Ledger, system: str | None) -> list[IncidentItem]:
             "notifications": sent.get(str(e.payload.get("incident_id")), []),
             "seq": e.seq,
         }
-        for e in ledger.events(type="incident.reported", system=system)
+        for e in ledger.events(type="incident.reported", system=system, stop=size)
     ]
 
 
-def _consents(ledger: Ledger, system: str | None) -> dict[str, int]:
-    granted = list(ledger.events(type="consent.granted", system=system))
-    withdrawn = sum(1 for _ in ledger.events(type="consent.withdrawn", system=system))
+def _consents(ledger: Ledger, system: str | None, size: int) -> dict[str, int]:
+    granted = list(ledger.events(type="consent.granted", system=system, stop=size))
+    withdrawn = sum(1 for _ in ledger.events(type="consent.withdrawn", system=system, stop=size))
     subjects = {e.subject for e in granted if e.subject is not None}
     return {"granted": len(granted), "withdrawn": withdrawn, "subjects": len(subjects)}
 
 
-def _registrations(ledger: Ledger, system: str | None, as_of: str) -> dict[str, dict[str, Any]]:
+def _registrations(
+    ledger: Ledger, system: str | None, size: int, as_of: str
+) -> dict[str, dict[str, Any]]:
     """Each system's latest registration recorded by `as_of` (the engine reads the same)."""
     latest: dict[str, dict[str, Any]] = {}
-    for envelope in ledger.events(type="system.registered", system=system):
+    for envelope in ledger.events(type="system.registered", system=system, stop=size):
         if envelope.recorded_at <= as_of:
             latest[envelope.system] = dict(envelope.payload)
     return latest
@@ -293,7 +299,12 @@ def _scope(rule: Rule, regimes: Regimes) -> Scope:
 
 
 def _trigger_facts(
-    ledger: Ledger, types: frozenset[str] | None, system: str | None, as_of: str, start: date | None
+    ledger: Ledger,
+    types: frozenset[str] | None,
+    system: str | None,
+    size: int,
+    as_of: str,
+    start: date | None,
 ) -> TriggerFacts:
     """The latest trigger by as_of, and whether one occurred since `start`: at most two
     indexed look-ups per type, made only for rules that did not apply."""
@@ -301,7 +312,14 @@ def _trigger_facts(
     since = False
     for event_type in [None] if types is None else sorted(types):
         newest = next(
-            ledger.events(type=event_type, system=system, until=as_of, newest_first=True, limit=1),
+            ledger.events(
+                type=event_type,
+                system=system,
+                stop=size,
+                until=as_of,
+                newest_first=True,
+                limit=1,
+            ),
             None,
         )
         if newest is None:
@@ -314,6 +332,7 @@ def _trigger_facts(
                     ledger.events(
                         type=event_type,
                         system=system,
+                        stop=size,
                         since=format_time(datetime.combine(start, time.min, tzinfo=UTC)),
                         until=as_of,
                         limit=1,
@@ -326,7 +345,12 @@ def _trigger_facts(
 
 
 def _not_applicable_reasons(
-    ledger: Ledger, rules: RuleSet, evaluation: Evaluation, system: str | None, as_of: datetime
+    ledger: Ledger,
+    rules: RuleSet,
+    evaluation: Evaluation,
+    system: str | None,
+    size: int,
+    as_of: datetime,
 ) -> dict[str, NotApplicableItem]:
     """Why each rule that did not apply did not, by rule id.
 
@@ -342,12 +366,12 @@ def _not_applicable_reasons(
         if item.verdict != "not_applicable":
             continue
         if registrations is None:
-            registrations = _registrations(ledger, system, when)
+            registrations = _registrations(ledger, system, size, when)
         rule = by_id[item.rule_id]
         scope = _scope(rule, rules.regimes)
         key = (rule.check.trigger_types(), scope.applies_from)
         if key not in facts:
-            facts[key] = _trigger_facts(ledger, key[0], system, when, key[1])
+            facts[key] = _trigger_facts(ledger, key[0], system, size, when, key[1])
         found = why_not_applicable(scope, as_of, registrations, facts[key])
         reasons[item.rule_id] = {"reason": found.reason, "text": found.text}
     return reasons
@@ -355,9 +379,9 @@ def _not_applicable_reasons(
 
 def previous_report(ledger: Ledger, before: int) -> tuple[str | None, int] | None:
     """The latest report.issued inside the first `before` events: (report id, tree size)."""
-    for envelope in ledger.events(type="report.issued", newest_first=True):
+    for envelope in ledger.events(type="report.issued", newest_first=True, stop=before):
         size = envelope.payload.get("checkpoint_size")
-        if envelope.seq < before and isinstance(size, int) and size > 0:
+        if isinstance(size, int) and size > 0:
             return str(envelope.payload.get("report_id")), size
     return None
 
@@ -385,11 +409,17 @@ def assemble(
     say = step or (lambda _: None)
     say("checkpoint")
     checkpoint = ledger.checkpoint()
+    # Writers may append while the report is assembled: everything it states is read
+    # from the tree this checkpoint signs, its first `size` entries.
+    size = checkpoint.size
     say("deep verification")
-    verified = ledger.verify(deep=True)
+    verified = ledger.verify(deep=True, size=size)
     say("policy checks")
     evaluation = evaluate(
-        rules, ledger_events(ledger, as_of=as_of, system=system), as_of=as_of, system=system
+        rules,
+        ledger_events(ledger, as_of=as_of, system=system, stop=size),
+        as_of=as_of,
+        system=system,
     )
     start = None if period_from is None else format_time(period_from)
     end = None if period_to is None else format_time(period_to)
@@ -399,19 +429,19 @@ def assemble(
         cited[seq] = ledger.get(seq).to_json()
     attention = [f for f in attention if _in_period(f, cited, start, end)]
     if previous_size is None:
-        found = previous_report(ledger, checkpoint.size)
+        found = previous_report(ledger, size)
         if found is not None:
             previous_id, previous_size = found
     say("lineage and registers")
     # The pages show the newest of each register; evidence.json carries all of them,
     # so "N more in evidence.json" is true of every cut list.
-    nodes, edges = _lineage(ledger, system)
-    approvals = _approvals(ledger, system)
-    incidents = _incidents(ledger, system)
+    nodes, edges = _lineage(ledger, system, size)
+    approvals = _approvals(ledger, system, size)
+    incidents = _incidents(ledger, system, size)
     say("evidence")
     evidence_doc = ledger.prove_many(
         sorted({ref.seq for f in attention for ref in f.evidence}),
-        size=checkpoint.size,
+        size=size,
         previous_size=previous_size,
         findings=[f.to_json() for f in attention],
         policy_set={
@@ -450,7 +480,7 @@ def assemble(
     summary: Counter[str] = Counter()
     rule_items: list[RuleItem] = []
     by_id = {rule.id: rule for rule in rules.rules}
-    not_applicable = _not_applicable_reasons(ledger, rules, evaluation, system, as_of)
+    not_applicable = _not_applicable_reasons(ledger, rules, evaluation, system, size, as_of)
     for item in evaluation.rules:
         summary.update(item.counts)
         references = [r.label() for r in by_id[item.rule_id].references]
@@ -469,7 +499,7 @@ def assemble(
         )
     note = Note.parse(checkpoint.note)
     stated = Checkpoint.from_text(note.text)
-    adopted = in_force(ledger, as_of)
+    adopted = in_force(ledger, as_of, stop=size)
     vkey_fingerprint = next(
         (k["fingerprint"] for k in keys if k["purpose"].startswith("ledger")), ""
     )
@@ -521,8 +551,8 @@ def assemble(
         "lineage": _lineage_shown(nodes, edges),
         "approvals": approvals[-APPROVALS_SHOWN:],
         "approvals_omitted": max(0, len(approvals) - APPROVALS_SHOWN),
-        "consents": _consents(ledger, system),
-        "requests": _requests(ledger, system),
+        "consents": _consents(ledger, system, size),
+        "requests": _requests(ledger, system, size),
         "incidents": incidents[-INCIDENTS_SHOWN:],
         "incidents_omitted": max(0, len(incidents) - INCIDENTS_SHOWN),
         "keys": list(keys),
