@@ -10,7 +10,6 @@ gives the SHA-256 people compare out of band.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from auditml.config import Settings
 from auditml.errors import ConfigError, SignatureError
-from auditml.ledger.keys import PASSPHRASE_ENV, ignore_in_git, write_private, write_public
+from auditml.ledger.keys import (
+    PASSPHRASE_ENV,
+    ignore_in_git,
+    read_secret,
+    write_private,
+    write_public,
+)
 
 
 @dataclass(frozen=True)
@@ -290,19 +295,8 @@ def _pkcs8(
 
 
 def _read_secret(path: Path) -> bytes:
-    """Read a private key file, refusing one that is missing or readable by others."""
-    try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"no signing key at {path}; check the path in auditml.toml") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read signing key {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
-        )
-    return data
+    """Read a private key file, refusing one that is missing or others could read or swap."""
+    return read_secret(path, f"no signing key at {path}; check the path in auditml.toml")
 
 
 def _passphrase(env: str) -> bytes | None:
