@@ -20,6 +20,7 @@ import os
 import stat
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -51,6 +52,29 @@ class TimestampError(AuditmlError):
     """The timestamp authority could not be reached or gave no usable timestamp."""
 
 
+def check_tsa_url(url: str) -> str:
+    """Return `url` if it can name an RFC 3161 timestamp authority: http(s), with a host.
+
+    Pure: nothing is contacted. Raises ValidationError saying what is wrong otherwise.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise ValidationError(f"--tsa-url {url!r} is not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            f"--tsa-url {url!r}: a timestamp authority is reached over http or https, not "
+            f"{parts.scheme or 'a URL without a scheme'}; write e.g. https://tsa.example.com/tsr"
+        )
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValidationError(
+            f"--tsa-url {url!r} has no host name, or spaces or control characters in it; "
+            "write e.g. https://tsa.example.com/tsr"
+        )
+    return url
+
+
 class _UrllibTimeStamper(TimeStamper):
     """An RFC 3161 client over HTTP(S) using only the standard library.
 
@@ -59,10 +83,8 @@ class _UrllibTimeStamper(TimeStamper):
     """
 
     def __init__(self, url: str, timeout: float = TSA_TIMEOUT_SECONDS) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValidationError(f"the timestamp authority URL must be http(s), not {url!r}")
         super().__init__()  # type: ignore[no-untyped-call]
-        self.url = url
+        self.url = check_tsa_url(url)
         self.timeout = timeout
 
     def _post(self, body: bytes) -> tsp.TimeStampResp:
@@ -184,9 +206,9 @@ def sign_report(
 
     `signed` appears complete or not at all: the signature is written to a temporary
     file next to it and renamed into place. `signed` may be the same path as `unsigned`.
-    Raises ValidationError if `unsigned` is missing or not a PDF pyHanko can update,
-    TimestampError if the timestamp authority fails, ConfigError for an unusable or
-    non-RSA key (see `check_signing_key`).
+    Raises ValidationError if `unsigned` is missing or not a PDF pyHanko can update, or
+    `tsa_url` is not an http(s) URL (see `check_tsa_url`), TimestampError if the timestamp
+    authority fails, ConfigError for an unusable or non-RSA key (see `check_signing_key`).
     """
     check_signing_key(identity)
     unsigned = Path(unsigned)
