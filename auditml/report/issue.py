@@ -87,7 +87,8 @@ def issue_report(
     The signer is `identity`, or the one the ledger's settings name (`auditml init`'s).
     Raises ConfigError or ValidationError before anything is signed or recorded when
     `out` cannot be a report file, `tsa_url` is not an http(s) URL, or the signer is
-    unusable.
+    unusable. A report stopped part way (an error, SIGTERM, Ctrl-C) leaves nothing in
+    `out`'s folder; its work files live in the system's temporary folder.
     """
     _check_output(out)
     if tsa_url is not None:
@@ -145,7 +146,9 @@ def issue_report(
     seconds = {"assemble": time.perf_counter() - started}
     if step is not None:
         step("rendering the PDF/A-3b")
-    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+    # Not in out's folder: a process killed with SIGKILL, which no cleanup survives,
+    # leaves its work where the system cleans temporary files, not beside the reports.
+    with tempfile.TemporaryDirectory(prefix="auditml-report-") as work:
         unsigned = Path(work) / "unsigned.pdf"
         started = time.perf_counter()
         rendered = render_pdf(report, assembled.evidence, unsigned)
