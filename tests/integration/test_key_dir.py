@@ -16,6 +16,8 @@ from test_input_refusals import auditml, refused
 
 from auditml import ConfigError, Ledger
 from auditml.config import load_settings
+from auditml.ledger.export import export_ledger
+from auditml.ledger.export_check import open_export
 from auditml.ledger.keys import load_vkey_file
 from auditml.ledger.witnessing import init_witness, load_state, load_witness_key
 from auditml.report.identity import create_signing_identity, load_signing_identity
@@ -32,6 +34,8 @@ def keyed(tmp_path: Path, clock: StepClock) -> tuple[str, Path, Path]:
     keys = tmp_path / "keys"
     with Ledger.create(url, origin="test.example/keys", key_dir=keys, clock=clock) as ledger:
         ledger.record("model.deployed", payload=deployed())
+        ledger.checkpoint()
+        export_ledger(ledger, tmp_path / "export")
     create_signing_identity(keys, organisation="Example", name="Jane Doe", role="DPO", meaning="m")
     witness = tmp_path / "witness"
     init_witness(
@@ -62,6 +66,7 @@ def _uses(url: str, keys: Path, witness: Path) -> dict[str, Callable[[], object]
     return {
         "ledger.key": ledger_key,
         "ledger.vkey": vkey,
+        "ledger.vkey (export)": lambda: open_export(keys.parent / "export", key_dir=keys),
         "subjects.kek": privacy_keys,
         "report-signing.key": report_signing_key,
         "witness.key": lambda: load_witness_key(witness, "auditor.example"),
