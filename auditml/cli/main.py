@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -69,12 +70,22 @@ witness.register(app)
 erasure.register(app)
 
 
+def _stop(signum: int, _frame: object) -> None:
+    # Raised rather than died of, as Ctrl-C is: every `with` and `finally` runs first, so
+    # no temporary file or folder outlives a command that was told to stop.
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
     """Console-script entry: exit 0 ok, 1 a check found a problem, 2 usage/configuration.
 
     Typer handles usage errors itself (exit 2); every AuditmlError ends here as one
-    line on stderr, with a traceback only under --debug.
+    line on stderr, with a traceback only under --debug. SIGTERM and SIGHUP stop a
+    command as Ctrl-C does, cleaning up (exit 128 + the signal's number).
     """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:  # one ignored (nohup) stays ignored
+            signal.signal(signum, _stop)
     try:
         app()
     except AuditmlError as exc:

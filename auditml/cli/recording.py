@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,11 +24,12 @@ from auditml.config import (
     load_settings,
     write_config,
 )
-from auditml.errors import ValidationError
+from auditml.errors import ConfigError, ValidationError
 from auditml.ledger.canonical import parse_json
 from auditml.ledger.ledger import Ledger
 from auditml.report.identity import (
     SIGNING_CERT_FILE,
+    check_new_signing_identity,
     create_signing_identity,
     fingerprint,
     load_certificate,
@@ -57,14 +59,21 @@ def init(
     certificates and auditml.toml."""
     settings = load_settings(url=OPTIONS.url, key_dir=OPTIONS.home)
     name = origin or f"auditml.local/{secrets.token_hex(4)}"
-    with Ledger.create(settings.url, origin=name, key_dir=settings.key_dir) as ledger:
-        keys, _ = ledger.verifiers()
-    signer_note = _init_signing_identity(
+    # Every refusal comes before the first file is written, so a corrected re-run works.
+    make_signing_identity = _signing_identity_step(
         settings,
         organisation=organisation or name.split("/", 1)[0],
         name=signer_name or settings.signer_name or cli_actor()["id"],
     )
     path = config_path()
+    if not path.exists() and not path.parent.is_dir():
+        raise ConfigError(
+            f"cannot write the settings file {path}: the folder {path.parent} does not exist; "
+            "create it, or set AUDITML_CONFIG to a file in an existing folder"
+        )
+    with Ledger.create(settings.url, origin=name, key_dir=settings.key_dir) as ledger:
+        keys, _ = ledger.verifiers()
+    signer_note = make_signing_identity()
     if not path.exists():
         write_config(
             path, url=OPTIONS.url or settings.url, key_dir=str(OPTIONS.home or DEFAULT_KEY_DIR)
@@ -81,28 +90,37 @@ def init(
     )
 
 
-def _init_signing_identity(settings: Settings, *, organisation: str, name: str) -> str:
-    """Create the key directory's report-signing identity unless one is configured or exists.
+def _signing_identity_step(
+    settings: Settings, *, organisation: str, name: str
+) -> Callable[[], str]:
+    """Check, writing nothing, what init does about the report-signing identity: create
+    one in the key directory unless one is configured or exists.
 
-    Returns a line saying where the identity is.
+    Returns the step that does it and says where the identity is. Raises ConfigError if
+    the identity cannot be created (see `check_new_signing_identity`).
     """
     if settings.signer_pkcs12 or settings.signer_key or settings.signer_cert:
-        return "from auditml.toml (your own certificate; nothing created)"
+        return lambda: "from auditml.toml (your own certificate; nothing created)"
     key_dir = settings.key_dir
     if (key_dir / SIGNING_CERT_FILE).exists():
         found = load_certificate(key_dir / SIGNING_CERT_FILE)
-        return f"{key_dir / SIGNING_CERT_FILE} (existing; sha256 {fingerprint(found)})"
-    identity = create_signing_identity(
-        key_dir,
-        organisation=organisation,
-        name=name,
-        role=settings.signer_role,
-        meaning=settings.signature_meaning,
-    )
-    return (
-        f"{key_dir / SIGNING_CERT_FILE} (CA {key_dir / 'report-ca.pem'}, keys mode 0600; "
-        f"sha256 {fingerprint(identity.certificate)})"
-    )
+        return lambda: f"{key_dir / SIGNING_CERT_FILE} (existing; sha256 {fingerprint(found)})"
+    check_new_signing_identity(key_dir, organisation=organisation, name=name)
+
+    def create() -> str:
+        identity = create_signing_identity(
+            key_dir,
+            organisation=organisation,
+            name=name,
+            role=settings.signer_role,
+            meaning=settings.signature_meaning,
+        )
+        return (
+            f"{key_dir / SIGNING_CERT_FILE} (CA {key_dir / 'report-ca.pem'}, keys mode 0600; "
+            f"sha256 {fingerprint(identity.certificate)})"
+        )
+
+    return create
 
 
 def record(

@@ -73,8 +73,9 @@ def report(
 ) -> None:
     """Write a signed PDF/A-3b report with evidence.json attached, and record it."""
     moment = _time(as_of, "--as-of") or datetime.now(UTC)
-    if not output.parent.is_dir():
-        raise ConfigError(f"--output: folder {output.parent} does not exist")
+    start, end = _time(period_from, "--from"), _time(period_to, "--to")
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"--from {period_from} is not before --to {period_to}: no period")
     with OPTIONS.open_ledger() as ledger:
         previous_size = None
         if previous is not None:
@@ -105,8 +106,8 @@ def report(
                 as_of=moment,
                 policies=policies,
                 system=system,
-                period_from=_time(period_from, "--from"),
-                period_to=_time(period_to, "--to"),
+                period_from=start,
+                period_to=end,
                 previous_size=previous_size,
                 tsa_url=tsa_url,
                 step=step,

@@ -41,7 +41,7 @@ from auditml.ledger.export import (
     Progress,
     file_sha256,
 )
-from auditml.ledger.keys import LEDGER_VKEY_FILE, load_vkey_file
+from auditml.ledger.keys import LEDGER_VKEY_FILE, key_dir_verifiers, load_vkey_file
 from auditml.ledger.note import Checkpoint, Verifier, open_checkpoint
 from auditml.ledger.rotation import KeySchedule, follow_rotations
 from auditml.ledger.store import NODE_STRIDE, CheckpointRow
@@ -409,13 +409,11 @@ def _rotations(bodies: list[bytes], start: int) -> list[tuple[int, str]]:
 def _trusted_keys(
     export_keys: list[Verifier], given: Sequence[Verifier] | None, key_dir: Path | None
 ) -> tuple[list[Verifier], str, bool]:
+    anchor = None if given or key_dir is None else key_dir_verifiers(key_dir)
     if given:
         trusted, source = list(given), "the keys given with --key"
-    elif key_dir is not None and (key_dir / LEDGER_VKEY_FILE).exists():
-        trusted, source = (
-            load_vkey_file(key_dir / LEDGER_VKEY_FILE),
-            str(key_dir / LEDGER_VKEY_FILE),
-        )
+    elif anchor is not None and key_dir is not None:
+        trusted, source = anchor, str(key_dir / LEDGER_VKEY_FILE)
     else:
         return (
             export_keys,

@@ -2,7 +2,10 @@
 
 The private key may be encrypted with a passphrase from AUDITML_KEY_PASSPHRASE.
 Files are written to a temporary file created with mode 0600 and renamed into place,
-so a key is never readable by others, not even for a moment.
+so a key is never readable by others, not even for a moment. `read_secret` and
+`check_key_dir` are the one check of every key file and key directory auditml reads
+or writes: whoever else could write there could replace a key, or ledger.vkey, the
+key checkpoints are trusted by.
 """
 
 from __future__ import annotations
@@ -26,8 +29,79 @@ NEXT_KEY_FILE = "ledger.key.next"
 PASSPHRASE_ENV = "AUDITML_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not a secret)
 
 
+#: Mode bits that let another user replace a file or the files of a directory.
+_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+def _owner_problem(path: Path, info: os.stat_result) -> str | None:
+    # Root may own a key directory set up for us; any other owner could chmod it open again.
+    if info.st_uid in (os.geteuid(), 0):
+        return None
+    return (
+        f"{path} belongs to user id {info.st_uid}, not to you (user id {os.geteuid()}), "
+        "who could replace the keys in it"
+    )
+
+
+def check_key_dir(directory: Path) -> None:
+    """Refuse a key directory that another user could write into (a missing one is fine:
+    it is created with mode 0700).
+
+    Raises ConfigError when the directory is writable by its group or others, or belongs
+    to another user (root excepted), saying how to fix it; nothing has been written then.
+    """
+    try:
+        info = directory.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot use the key directory {directory}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"the key directory {directory} is not a directory; point --home or "
+            "AUDITML_HOME (key_dir) at a directory"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _WRITABLE_BY_OTHERS:
+        raise ConfigError(
+            f"the key directory {directory} is writable by others (mode {mode:#o}): anyone "
+            f"could replace its keys or ledger.vkey; run chmod 700 {directory}"
+        )
+    owner = _owner_problem(directory, info)
+    if owner is not None:
+        raise ConfigError(f"the key directory {owner}; use a key directory of your own")
+
+
+def read_secret(path: Path, missing: str) -> bytes:
+    """Read a private key file that only its owner (you, or root) can read or write, from
+    a key directory that passes `check_key_dir`.
+
+    Raises ConfigError with `missing` when there is no file, or saying what is wrong.
+    """
+    check_key_dir(path.parent)
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(missing) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key {path}: {exc.strerror}") from exc
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{path} is readable by others (mode {mode:#o}); run chmod 600 {path}")
+    owner = _owner_problem(path, info)
+    if owner is not None:
+        raise ConfigError(f"the key {owner}; use a key of your own")
+    return data
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Write secret bytes atomically with mode 0600; refuse to overwrite an existing file."""
+    """Write secret bytes atomically with mode 0600; refuse to overwrite an existing file.
+
+    Raises ConfigError, before writing, if the file exists or its directory fails
+    `check_key_dir`.
+    """
+    check_key_dir(path.parent)
     if path.exists():
         raise ConfigError(f"{path} already exists; refusing to overwrite a key")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -143,15 +217,7 @@ def load_private_key(path: Path, missing: str) -> Ed25519PrivateKey:
 
     Raises ConfigError with `missing` when there is no file, or saying what is wrong.
     """
-    try:
-        mode = path.stat().st_mode
-        pem = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(missing) from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
-        )
+    pem = read_secret(path, missing)
     try:
         key = serialization.load_pem_private_key(pem, password=_passphrase())
     except TypeError as exc:
@@ -181,6 +247,30 @@ def load_vkey_file(path: Path) -> list[Verifier]:
             "a vkey file holds one name+keyhash+base64key a line"
         ) from None
     return [Verifier.from_vkey(line) for line in text.splitlines() if line.strip()]
+
+
+def key_dir_verifiers(key_dir: Path) -> list[Verifier] | None:
+    """The verifier keys in key_dir's ledger.vkey, or None when there is no such file.
+
+    They are what checkpoints are trusted by, so the directory must pass `check_key_dir`
+    and the file be writable by its owner alone. Raises ConfigError otherwise, and as
+    `load_vkey_file` does.
+    """
+    path = key_dir / LEDGER_VKEY_FILE
+    if not path.exists():
+        return None
+    check_key_dir(key_dir)
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _WRITABLE_BY_OTHERS:
+        raise ConfigError(
+            f"{path} is writable by others (mode {mode:#o}): anyone could replace the keys "
+            f"checkpoints are trusted by; run chmod 644 {path}"
+        )
+    owner = _owner_problem(path, info)
+    if owner is not None:
+        raise ConfigError(f"the verifier key file {owner}; use a key directory of your own")
+    return load_vkey_file(path)
 
 
 def trusted_verifiers(values: Sequence[str], *, option: str = "--key") -> list[Verifier]:

@@ -56,10 +56,12 @@ from auditml.ledger.deep import verify_deep
 from auditml.ledger.evidence import ProvedEvent, build_evidence
 from auditml.ledger.importing import IMPORT_BATCH, ImportResult, ImportTally
 from auditml.ledger.keys import (
+    LEDGER_KEY_FILE,
     LEDGER_VKEY_FILE,
+    check_key_dir,
     create_ledger_key,
+    key_dir_verifiers,
     load_ledger_key,
-    load_vkey_file,
     promote_next_ledger_key,
     stage_next_ledger_key,
 )
@@ -83,7 +85,12 @@ from auditml.privacy.crypto import (
     wrap_class_key,
     wrap_key,
 )
-from auditml.privacy.keys import PrivacyKeys, create_privacy_keys, load_privacy_keys
+from auditml.privacy.keys import (
+    PrivacyKeys,
+    check_privacy_keys,
+    create_privacy_keys,
+    load_privacy_keys,
+)
 
 Clock = Callable[[], datetime]
 DEFAULT_ACTOR = {"id": "auditml-sdk", "kind": "service"}
@@ -232,21 +239,27 @@ class Ledger:
         """Create a new ledger: the database schema and, if absent, the ledger key.
 
         `origin` names the ledger in every checkpoint (e.g. "example.com/credit-ledger").
-        Raises ConfigError if the database already holds a ledger.
+        Raises ConfigError, before writing anything, if the database already holds a
+        ledger, or the key directory fails `check_key_dir` or holds a key that cannot be used.
         """
         settings = load_settings(url=url, key_dir=key_dir)
-        Verifier(origin, bytes(32))  # validates the name before anything is written
+        # Everything that can be refused is checked before anything is written.
+        Verifier(origin, bytes(32))
+        check_key_dir(settings.key_dir)
+        key_path = settings.key_dir / LEDGER_KEY_FILE
+        existing_key = load_ledger_key(settings.key_dir, origin) if key_path.exists() else None
+        check_privacy_keys(settings.key_dir)
         now = format_time((clock or _utcnow)())
         store = Store.connect(settings.url, must_exist=False)
         try:
             existing = store.existing_origin()
             if existing is not None:
                 raise ConfigError(f"this database already holds the ledger {existing!r}")
-            vkey_path = settings.key_dir / LEDGER_VKEY_FILE
-            if vkey_path.exists() and any(k.name != origin for k in load_vkey_file(vkey_path)):
+            other = [k for k in key_dir_verifiers(settings.key_dir) or () if k.name != origin]
+            if other:
                 raise ConfigError(
                     f"{settings.key_dir} already holds the key of another ledger "
-                    f"({load_vkey_file(vkey_path)[0].name!r}); give this ledger its own key "
+                    f"({other[0].name!r}); give this ledger its own key "
                     "directory (key_dir=, --home or AUDITML_HOME)"
                 )
             store.create_schema(origin=origin, created_at=now)
@@ -254,12 +267,7 @@ class Ledger:
             # A refused init leaves no database file (or folder) it made behind.
             store.discard_created()
             raise
-        key_path = settings.key_dir / "ledger.key"
-        signer = (
-            load_ledger_key(settings.key_dir, origin)
-            if key_path.exists()
-            else create_ledger_key(settings.key_dir, origin)
-        )
+        signer = existing_key or create_ledger_key(settings.key_dir, origin)
         create_privacy_keys(settings.key_dir)
         with store.write() as conn:
             verifier = signer.verifier
@@ -624,8 +632,8 @@ class Ledger:
         rotations = self._rotations(conn)
         bindings = {seq: self._store.checkpoint_at(conn, seq + 1) for seq, _ in rotations}
         vkey_path = self._settings.key_dir / LEDGER_VKEY_FILE
-        if given or vkey_path.exists():
-            file_keys = list(given) or load_vkey_file(vkey_path)
+        file_keys = list(given) or key_dir_verifiers(self._settings.key_dir)
+        if file_keys is not None:
             where = "the verifier key(s) given" if given else str(vkey_path)
             notes = {seq: row.note if row else None for seq, row in bindings.items()}
             trusted = follow_rotations(file_keys, db_keys, rotations, notes)

@@ -12,6 +12,7 @@ about n/15 rows instead of n (see docs/FORMAT.md, "Stored tree nodes").
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -284,6 +285,22 @@ def _shown(url: URL) -> str:
     return repr(url.render_as_string(hide_password=True))
 
 
+def _create_private_file(path: Path) -> Path | None:
+    """Create an empty SQLite file with mode 0600 (SQLite would make it 0644); return it,
+    or None if it exists already.
+
+    The ledger holds wrapped subject keys and sealed personal data, so it is readable by
+    its owner alone; SQLite gives its -wal and -shm files the database file's mode.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot create the ledger database {path}: {exc.strerror}") from exc
+    return path
+
+
 class Store:
     """A ledger's database. Open with `Store.connect(url)`."""
 
@@ -332,7 +349,7 @@ class Store:
                 raise ConfigError(
                     f"cannot create the folder of the ledger database {path}: {exc.strerror}"
                 ) from exc
-            created_file = None if path.exists() else path
+            created_file = _create_private_file(path)
         sqlite = parsed.get_backend_name() == "sqlite"
         try:
             engine = create_engine(

@@ -24,6 +24,7 @@ from auditml.events.envelope import format_time
 from auditml.ledger import merkle
 from auditml.ledger.evidence import EVIDENCE_FORMAT
 from auditml.ledger.keys import (
+    check_key_dir,
     ignore_in_git,
     load_private_key,
     new_key_pem,
@@ -90,7 +91,9 @@ def load_witness_key(state_dir: Path, name: str) -> CosignatureSigner:
 
 
 def load_state(state_dir: Path) -> dict[str, Any]:
-    """Read the witness state; ConfigError if it is missing or not a witness state."""
+    """Read the witness state; ConfigError if it is missing or not a witness state, or
+    its directory fails `check_key_dir` (the state holds the keys the witness trusts)."""
+    check_key_dir(state_dir)
     path = state_dir / STATE_FILE
     try:
         doc = json.loads(path.read_text())

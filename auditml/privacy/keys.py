@@ -8,12 +8,11 @@ secret makes raw identifiers unlinkable to their tokens. Back both up with the l
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditml.errors import ConfigError
-from auditml.ledger.keys import write_private
+from auditml.ledger.keys import read_secret, write_private
 
 KEK_FILE = "subjects.kek"
 LOOKUP_FILE = "subjects.lookup"
@@ -28,29 +27,40 @@ class PrivacyKeys:
 
 
 def create_privacy_keys(key_dir: Path) -> PrivacyKeys:
-    """Create both keys in key_dir unless they exist; return them."""
+    """Create both keys in key_dir unless they exist; return them.
+
+    Raises ConfigError, before writing, when a key that exists is unusable (see
+    `check_privacy_keys`).
+    """
+    check_privacy_keys(key_dir)
     for name in (KEK_FILE, LOOKUP_FILE):
         if not (key_dir / name).exists():
             write_private(key_dir / name, os.urandom(32))
     return load_privacy_keys(key_dir)
 
 
+def check_privacy_keys(key_dir: Path) -> None:
+    """Raise ConfigError if a privacy key that exists in key_dir is unusable (readable by
+    others, or not 32 bytes): what `auditml init` checks before it writes anything."""
+    for name in (KEK_FILE, LOOKUP_FILE):
+        if (key_dir / name).exists():
+            _read_key(key_dir, name)
+
+
 def load_privacy_keys(key_dir: Path) -> PrivacyKeys:
     """Load both keys; raise ConfigError if missing, readable by others, or malformed."""
-    values = []
-    for name in (KEK_FILE, LOOKUP_FILE):
-        path = key_dir / name
-        try:
-            mode = path.stat().st_mode
-            data = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise ConfigError(
-                f"no {name} in {key_dir}: recording subjects and personal data needs the "
-                "privacy keys that `auditml init` creates; point AUDITML_HOME at the key directory"
-            ) from exc
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"{path} is readable by others; run chmod 600 {path}")
-        if len(data) != 32:
-            raise ConfigError(f"{path} is not a 32-byte key")
-        values.append(data)
-    return PrivacyKeys(kek=values[0], lookup_secret=values[1])
+    return PrivacyKeys(
+        kek=_read_key(key_dir, KEK_FILE), lookup_secret=_read_key(key_dir, LOOKUP_FILE)
+    )
+
+
+def _read_key(key_dir: Path, name: str) -> bytes:
+    path = key_dir / name
+    data = read_secret(
+        path,
+        f"no {name} in {key_dir}: recording subjects and personal data needs the "
+        "privacy keys that `auditml init` creates; point AUDITML_HOME at the key directory",
+    )
+    if len(data) != 32:
+        raise ConfigError(f"{path} is not a 32-byte key")
+    return data

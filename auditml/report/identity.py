@@ -10,7 +10,6 @@ gives the SHA-256 people compare out of band.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from auditml.config import Settings
 from auditml.errors import ConfigError, SignatureError
-from auditml.ledger.keys import PASSPHRASE_ENV, ignore_in_git, write_private, write_public
+from auditml.ledger.keys import (
+    PASSPHRASE_ENV,
+    ignore_in_git,
+    read_secret,
+    write_private,
+    write_public,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ SIGNING_KEY_PURPOSES = (DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION)
 #: RSA with PKCS#1 v1.5 and SHA-256 is in ISO 32000-1 (PDF 1.7, on which PDF/A-3 is based);
 #: 3072 bits is NIST's 128-bit level, for signatures that must hold for years.
 SIGNING_KEY_BITS = 3072
+#: The CA is named after the organisation it signs for.
+CA_NAME_SUFFIX = " report signing CA"
+#: RFC 5280's ub-common-name, which cryptography counts in bytes of UTF-8.
+MAX_COMMON_NAME = 64
 CA_VALIDITY = timedelta(days=3653)
 SIGNING_VALIDITY = timedelta(days=1096)
 
@@ -66,14 +75,14 @@ def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def create_signing_identity(
-    key_dir: Path, *, organisation: str, name: str, role: str, meaning: str
-) -> SigningIdentity:
-    """Create an organisation CA and a report-signing certificate issued by it in key_dir.
+def check_new_signing_identity(
+    key_dir: Path, *, organisation: str, name: str
+) -> tuple[x509.Name, x509.Name]:
+    """Return the names `create_signing_identity` would give the CA and the signing
+    certificate; write nothing.
 
-    Writes report-ca.pem, report-ca.key, report-signing.pem and report-signing.key (keys
-    PKCS#8 with mode 0600, encrypted with AUDITML_KEY_PASSPHRASE when it is set).
-    Raises ConfigError, before writing anything, if any of these files exists.
+    Raises ConfigError if one of the identity files exists in key_dir, or the organisation
+    or the signer name is empty or does not fit in a certificate.
     """
     existing = [key_dir / f for f in IDENTITY_FILES if (key_dir / f).exists()]
     if existing:
@@ -83,11 +92,39 @@ def create_signing_identity(
         )
     if not organisation.strip() or not name.strip():
         raise ConfigError("the report-signing identity needs an organisation and a signer name")
-    now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate clock skew of readers
+    ca_common_name = organisation + CA_NAME_SUFFIX
+    if len(ca_common_name.encode()) > MAX_COMMON_NAME:
+        raise ConfigError(
+            f"the organisation name is too long for the report-signing certificates: "
+            f"{len(organisation.encode())} bytes of UTF-8, at most "
+            f"{MAX_COMMON_NAME - len(CA_NAME_SUFFIX)} (the CA is named "
+            f"'ORGANISATION{CA_NAME_SUFFIX}', and a certificate's common name holds "
+            f"{MAX_COMMON_NAME}); give a shorter `auditml init --organisation`"
+        )
+    if len(name.encode()) > MAX_COMMON_NAME:
+        raise ConfigError(
+            f"the signer name is too long for the report-signing certificate: "
+            f"{len(name.encode())} bytes of UTF-8, at most {MAX_COMMON_NAME}; give a shorter "
+            "`auditml init --signer-name` (or signer_name in auditml.toml)"
+        )
     org = x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation)
-    ca_name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} report signing CA"), org]
+    return (
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name), org]),
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name), org]),
     )
+
+
+def create_signing_identity(
+    key_dir: Path, *, organisation: str, name: str, role: str, meaning: str
+) -> SigningIdentity:
+    """Create an organisation CA and a report-signing certificate issued by it in key_dir.
+
+    Writes report-ca.pem, report-ca.key, report-signing.pem and report-signing.key (keys
+    PKCS#8 with mode 0600, encrypted with AUDITML_KEY_PASSPHRASE when it is set).
+    Raises ConfigError, before writing anything, as `check_new_signing_identity` does.
+    """
+    ca_name, subject = check_new_signing_identity(key_dir, organisation=organisation, name=name)
+    now = datetime.now(UTC) - timedelta(minutes=5)  # tolerate clock skew of readers
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
@@ -102,9 +139,7 @@ def create_signing_identity(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
-    key, cert = _issue_signing_certificate(
-        ca_key, ca_cert, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name), org])
-    )
+    key, cert = _issue_signing_certificate(ca_key, ca_cert, subject)
     encryption = _encryption(os.environ.get(PASSPHRASE_ENV))
     write_private(key_dir / CA_KEY_FILE, _pkcs8(ca_key, encryption))
     write_public(key_dir / CA_CERT_FILE, ca_cert.public_bytes(Encoding.PEM).decode())
@@ -290,19 +325,8 @@ def _pkcs8(
 
 
 def _read_secret(path: Path) -> bytes:
-    """Read a private key file, refusing one that is missing or readable by others."""
-    try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"no signing key at {path}; check the path in auditml.toml") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read signing key {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
-        )
-    return data
+    """Read a private key file, refusing one that is missing or others could read or swap."""
+    return read_secret(path, f"no signing key at {path}; check the path in auditml.toml")
 
 
 def _passphrase(env: str) -> bytes | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from auditml.errors import ConfigError
 from auditml.ledger.ledger import Ledger
 from auditml.ledger.note import Note, Verifier
 from auditml.policy.loader import default_policies_dir, load_rules
@@ -20,7 +21,7 @@ from auditml.report.assemble import assemble
 from auditml.report.identity import SigningIdentity, fingerprint, load_signing_identity
 from auditml.report.model import KeyItem, SignerInfo
 from auditml.report.render import render_pdf
-from auditml.report.sign import check_signing_key, sign_report
+from auditml.report.sign import check_signing_key, check_tsa_url, sign_report
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ def _key_algorithm(cert: x509.Certificate) -> str:
     return type(key).__name__.removeprefix("_").removesuffix("PublicKey")
 
 
+def _check_output(out: Path) -> None:
+    """Raise ConfigError unless `out` can become the report file: an existing folder, and
+    not itself a folder."""
+    if not out.parent.is_dir():
+        raise ConfigError(f"--output {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"--output {out} is a folder; name the PDF file to write")
+
+
 def issue_report(
     ledger: Ledger,
     out: Path,
@@ -75,7 +85,14 @@ def issue_report(
     """Assemble, render, sign and record one report; say what was issued.
 
     The signer is `identity`, or the one the ledger's settings name (`auditml init`'s).
+    Raises ConfigError or ValidationError before anything is signed or recorded when
+    `out` cannot be a report file, `tsa_url` is not an http(s) URL, or the signer is
+    unusable. A report stopped part way (an error, SIGTERM, Ctrl-C) leaves nothing in
+    `out`'s folder; its work files live in the system's temporary folder.
     """
+    _check_output(out)
+    if tsa_url is not None:
+        check_tsa_url(tsa_url)
     if identity is None:
         identity = load_signing_identity(ledger.settings)
     check_signing_key(identity)  # before anything is assembled or recorded
@@ -129,7 +146,9 @@ def issue_report(
     seconds = {"assemble": time.perf_counter() - started}
     if step is not None:
         step("rendering the PDF/A-3b")
-    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+    # Not in out's folder: a process killed with SIGKILL, which no cleanup survives,
+    # leaves its work where the system cleans temporary files, not beside the reports.
+    with tempfile.TemporaryDirectory(prefix="auditml-report-") as work:
         unsigned = Path(work) / "unsigned.pdf"
         started = time.perf_counter()
         rendered = render_pdf(report, assembled.evidence, unsigned)

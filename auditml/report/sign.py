@@ -14,12 +14,12 @@ which is where PAdES puts it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import stat
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -51,6 +51,29 @@ class TimestampError(AuditmlError):
     """The timestamp authority could not be reached or gave no usable timestamp."""
 
 
+def check_tsa_url(url: str) -> str:
+    """Return `url` if it can name an RFC 3161 timestamp authority: http(s), with a host.
+
+    Pure: nothing is contacted. Raises ValidationError saying what is wrong otherwise.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise ValidationError(f"--tsa-url {url!r} is not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            f"--tsa-url {url!r}: a timestamp authority is reached over http or https, not "
+            f"{parts.scheme or 'a URL without a scheme'}; write e.g. https://tsa.example.com/tsr"
+        )
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValidationError(
+            f"--tsa-url {url!r} has no host name, or spaces or control characters in it; "
+            "write e.g. https://tsa.example.com/tsr"
+        )
+    return url
+
+
 class _UrllibTimeStamper(TimeStamper):
     """An RFC 3161 client over HTTP(S) using only the standard library.
 
@@ -59,10 +82,8 @@ class _UrllibTimeStamper(TimeStamper):
     """
 
     def __init__(self, url: str, timeout: float = TSA_TIMEOUT_SECONDS) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValidationError(f"the timestamp authority URL must be http(s), not {url!r}")
         super().__init__()  # type: ignore[no-untyped-call]
-        self.url = url
+        self.url = check_tsa_url(url)
         self.timeout = timeout
 
     def _post(self, body: bytes) -> tsp.TimeStampResp:
@@ -182,11 +203,13 @@ def sign_report(
 ) -> None:
     """Sign the report `unsigned` into `signed` (PAdES B-B; B-T when `tsa_url` is given).
 
-    `signed` appears complete or not at all: the signature is written to a temporary
-    file next to it and renamed into place. `signed` may be the same path as `unsigned`.
-    Raises ValidationError if `unsigned` is missing or not a PDF pyHanko can update,
-    TimestampError if the timestamp authority fails, ConfigError for an unusable or
-    non-RSA key (see `check_signing_key`).
+    `signed` appears complete or not at all: the report is signed in memory, then
+    written to a hidden temporary file next to it and renamed into place. `signed` may
+    be the same path as `unsigned`.
+    Raises ValidationError if `unsigned` is missing or not a PDF pyHanko can update, or
+    `tsa_url` is not an http(s) URL (see `check_tsa_url`), TimestampError if the timestamp
+    authority fails, ConfigError for an unusable or non-RSA key (see `check_signing_key`)
+    or when `signed` cannot be written.
     """
     check_signing_key(identity)
     unsigned = Path(unsigned)
@@ -208,33 +231,42 @@ def sign_report(
     pdf_signer = signers.PdfSigner(
         signature_metadata(identity), signer=_signer(identity), timestamper=timestamper
     )
-    signed.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{signed.name}.", suffix=".tmp", dir=signed.parent)
-    tmp = Path(tmp_name)
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    except (PdfError, ValueError, KeyError, IndexError) as exc:
+        raise ValidationError(f"{unsigned} is not a readable PDF: {exc}") from exc
+    _align_producer(writer)
+    # Signed in memory: a file appears beside `signed` only while the result is written,
+    # not while a timestamp authority takes its time, so a kill rarely finds one to leave.
+    output = io.BytesIO()
+    try:
+        pdf_signer.sign_pdf(writer, output=output)
+    except TimestampRequestError as exc:
+        raise TimestampError(
+            f"timestamping with {tsa_url} failed: {exc}; check the TSA URL "
+            "or sign without one (PAdES B-B)"
+        ) from exc
+    except SigningError as exc:
+        raise ConfigError(f"pyHanko refused to sign {unsigned}: {exc}") from exc
+    except PdfError as exc:
+        raise ValidationError(f"{unsigned} could not be signed: {exc}") from exc
+    try:
+        _replace(signed, output.getvalue(), stat.S_IMODE(unsigned.stat().st_mode))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report {signed}: {exc.strerror}") from exc
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    """Write `path` whole or not at all: a hidden temporary file beside it, renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-            except (PdfError, ValueError, KeyError, IndexError) as exc:
-                raise ValidationError(f"{unsigned} is not a readable PDF: {exc}") from exc
-            _align_producer(writer)
-            try:
-                pdf_signer.sign_pdf(writer, output=out)
-            except TimestampRequestError as exc:
-                raise TimestampError(
-                    f"timestamping with {tsa_url} failed: {exc}; check the TSA URL "
-                    "or sign without one (PAdES B-B)"
-                ) from exc
-            except SigningError as exc:
-                raise ConfigError(f"pyHanko refused to sign {unsigned}: {exc}") from exc
-            except PdfError as exc:
-                raise ValidationError(f"{unsigned} could not be signed: {exc}") from exc
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        with contextlib.suppress(OSError):
-            tmp.chmod(stat.S_IMODE(unsigned.stat().st_mode))
-        os.replace(tmp, signed)
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        Path(tmp_name).unlink(missing_ok=True)
         raise
