@@ -33,6 +33,20 @@ PASSPHRASE_ENV = "AUDITML_KEY_PASSPHRASE"  # noqa: S105 (the variable name, not 
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
 
 
+def _refuse_if_others_can_replace(path: Path, info: os.stat_result, what: str, fix: str) -> None:
+    """Refuse `what` at `path` when its group or others may write it, or another user owns
+    it; `fix` is the chmod that makes it safe."""
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & _WRITABLE_BY_OTHERS:
+        raise ConfigError(
+            f"{what} {path} is writable by others (mode {mode:#o}): anyone could replace "
+            f"the keys checkpoints are trusted by; run {fix} {path}"
+        )
+    owner = _owner_problem(path, info)
+    if owner is not None:
+        raise ConfigError(f"{what} {owner}; use a key directory of your own")
+
+
 def _owner_problem(path: Path, info: os.stat_result) -> str | None:
     # Root may own a key directory set up for us; any other owner could chmod it open again.
     if info.st_uid in (os.geteuid(), 0):
@@ -61,15 +75,7 @@ def check_key_dir(directory: Path) -> None:
             f"the key directory {directory} is not a directory; point --home or "
             "AUDITML_HOME (key_dir) at a directory"
         )
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & _WRITABLE_BY_OTHERS:
-        raise ConfigError(
-            f"the key directory {directory} is writable by others (mode {mode:#o}): anyone "
-            f"could replace its keys or ledger.vkey; run chmod 700 {directory}"
-        )
-    owner = _owner_problem(directory, info)
-    if owner is not None:
-        raise ConfigError(f"the key directory {owner}; use a key directory of your own")
+    _refuse_if_others_can_replace(directory, info, "the key directory", "chmod 700")
 
 
 def read_secret(path: Path, missing: str) -> bytes:
@@ -260,16 +266,7 @@ def key_dir_verifiers(key_dir: Path) -> list[Verifier] | None:
     if not path.exists():
         return None
     check_key_dir(key_dir)
-    info = path.stat()
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & _WRITABLE_BY_OTHERS:
-        raise ConfigError(
-            f"{path} is writable by others (mode {mode:#o}): anyone could replace the keys "
-            f"checkpoints are trusted by; run chmod 644 {path}"
-        )
-    owner = _owner_problem(path, info)
-    if owner is not None:
-        raise ConfigError(f"the verifier key file {owner}; use a key directory of your own")
+    _refuse_if_others_can_replace(path, path.stat(), "the verifier key file", "chmod 644")
     return load_vkey_file(path)
 
 
