@@ -31,6 +31,7 @@ NO_LISTING = {
     "policy adopt": "one line: the policy.changed recorded",
     "db upgrade": "one line: the revisions before and after",
     "db grants": "prints SQL to review and run",
+    "db scrub": "one line: the database's files hold no erased data, or what holds them back",
     "witness init": "prints the witness's vkey and its policy lines",
     "witness cosign": "one line: what was cosigned",
 }

@@ -201,9 +201,14 @@ def test_cosignatures_are_append_only(ledger: Ledger, db_url: str, tmp_path: Pat
 def test_db_upgrade_brings_a_0001_ledger_to_head(db_url: str, tmp_path: Path) -> None:
     with Ledger.create(db_url, origin=ORIGIN, key_dir=tmp_path / "keys") as ledger:
         _record(ledger, 2)
-    # A ledger as revision 0001 left it: no cosignatures table (nor 0003's class_keys).
+    # A ledger as revision 0001 left it: no cosignatures table, nor 0003's class_keys,
+    # nor what 0004 added (keys_withheld, the sealing index, PostgreSQL's functions).
     sql(db_url, "DROP TABLE cosignatures")
     sql(db_url, "DROP TABLE class_keys")
+    sql(db_url, "DROP INDEX ix_events_sealing")
+    sql(db_url, "ALTER TABLE ledger_info DROP COLUMN keys_withheld")
+    if not db_url.startswith("sqlite"):
+        sql(db_url, "DROP FUNCTION auditml_erase_subject, auditml_purge_class_keys")
     sql(db_url, "UPDATE alembic_version SET version_num = '0001'")
     with pytest.raises(ConfigError, match=f"revision 0001; this auditml needs {schema.HEAD}"):
         Ledger.open(db_url, key_dir=tmp_path / "keys")
