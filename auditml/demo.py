@@ -47,8 +47,6 @@ from auditml.ledger.ledger import Ledger, Receipt, VerifyResult
 from auditml.ledger.witnessing import cosign, init_witness
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.report.identity import CA_CERT_FILE, create_signing_identity, load_certificate
-from auditml.report.issue import issue_report
-from auditml.report.verify import verify_report
 from auditml.sdk import (
     answer_request,
     approve,
@@ -1302,6 +1300,10 @@ def run_demo(
     Raises ValidationError for too few decisions, ConfigError for a directory that is not
     a demo's, IntegrityError (or SignatureError) if a check fails.
     """
+    # Signing and checking PDFs load pyHanko, a fifth of every CLI start: only here.
+    from auditml.report.issue import issue_report
+    from auditml.report.verify import verify_report
+
     if decisions < MIN_DECISIONS:
         raise ValidationError(f"the demo needs at least {MIN_DECISIONS} decisions, got {decisions}")
     started = time.perf_counter()

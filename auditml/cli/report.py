@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,8 +18,9 @@ from auditml.ledger.keys import trusted_verifiers
 from auditml.ledger.ledger import Ledger
 from auditml.policy.model import parse_ledger_time
 from auditml.report.identity import load_certificate
-from auditml.report.issue import issue_report
-from auditml.report.verify import ReportVerification, verify_report
+
+if TYPE_CHECKING:
+    from auditml.report.verify import ReportVerification
 
 
 def _time(value: str | None, option: str) -> datetime | None:
@@ -72,6 +73,10 @@ def report(
     ] = None,
 ) -> None:
     """Write a signed PDF/A-3b report with evidence.json attached, and record it."""
+    # pyHanko (signing, checking) is a fifth of a CLI start: only these commands load it.
+    from auditml.report.issue import issue_report
+    from auditml.report.verify import verify_report
+
     moment = _time(as_of, "--as-of") or datetime.now(UTC)
     start, end = _time(period_from, "--from"), _time(period_to, "--to")
     if start is not None and end is not None and start >= end:
@@ -177,6 +182,8 @@ def verify_report_command(
     Without --trust and --key only self-consistency is shown: the output says what was
     not checked, and the exit code is 0 (nothing wrong was found) but `verified` is false.
     """
+    from auditml.report.verify import verify_report
+
     certificates = [load_certificate(p) for p in trust or ()]
     vkeys = [v.to_vkey() for v in trusted_verifiers([str(p) for p in vkey or ()])]
     if ledger_url is not None:

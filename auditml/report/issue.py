@@ -21,7 +21,6 @@ from auditml.report.assemble import assemble
 from auditml.report.identity import SigningIdentity, fingerprint, load_signing_identity
 from auditml.report.model import KeyItem, SignerInfo
 from auditml.report.render import render_pdf
-from auditml.report.sign import check_signing_key, check_tsa_url, sign_report
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,9 @@ def issue_report(
     unusable. A report stopped part way (an error, SIGTERM, Ctrl-C) leaves nothing in
     `out`'s folder; its work files live in the system's temporary folder.
     """
+    # pyHanko takes a fifth of a CLI start: only commands that sign load it.
+    from auditml.report.sign import check_signing_key, check_tsa_url, sign_report
+
     _check_output(out)
     if tsa_url is not None:
         check_tsa_url(tsa_url)
