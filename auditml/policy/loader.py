@@ -55,6 +55,7 @@ from auditml.policy.rules import (
 )
 
 __all__ = [
+    "ARTICLES_FILE",
     "FIXTURES_DIR",
     "FIXTURE_RECORDED_AT",
     "MAX_YAML_DEPTH",
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 REGIMES_FILE = "regimes.yaml"
+#: The provisions of the law that coverage places rules under (auditml.policy.coverage).
+ARTICLES_FILE = "articles.yaml"
 FIXTURES_DIR = "fixtures"
 #: A fixture line's own key (not an import key): when the event was recorded.
 FIXTURE_RECORDED_AT = "recorded_at"
@@ -587,7 +590,7 @@ def _rule_files(directory: Path) -> tuple[list[Path], list[Problem]]:
         relative = path.relative_to(directory)
         if relative.parts[0] == FIXTURES_DIR or not path.is_file():
             continue
-        if relative == Path(REGIMES_FILE):
+        if relative in (Path(REGIMES_FILE), Path(ARTICLES_FILE)):
             continue
         if path.suffix == ".yml":
             problems.append(Problem(str(path), None, "", "rule files end in .yaml, not .yml"))

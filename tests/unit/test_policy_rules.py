@@ -680,7 +680,11 @@ def test_lint_accepts_a_twin_one_event_apart(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": rule})
     notified = {
         "type": "notification.sent",
-        "payload": {"to": "supervisory_authority", "about": "i1", "sent_at": "2026-01-02T00:00:00Z"},
+        "payload": {
+            "to": "supervisory_authority",
+            "about": "i1",
+            "sent_at": "2026-01-02T00:00:00Z",
+        },
     }
     (root / "fixtures" / "t" / "pass.jsonl").write_text(
         json.dumps(INCIDENT) + "\n" + json.dumps(notified) + "\n"
