@@ -390,6 +390,31 @@ def test_retention_keep_for_judges_each_purge(rules: RuleSet) -> None:
         rule_with_check(rules, {**check, "disposed_by": "log.purged"})
 
 
+def test_retention_without_its_period_needs_a_person_naming_the_field(rules: RuleSet) -> None:
+    check = {
+        "kind": "retention",
+        "mode": "delete_by",
+        "trigger": "dataset.registered",
+        "period_field": "payload.retention",
+        "disposed_by": "log.purged",
+    }
+    dataset = {"dataset_id": "applicants", "contains_personal_data": True}
+    result = evaluate(
+        scoped_rule(rules, check),
+        [ev(0, "dataset.registered", "2026-05-01T09:00:00Z", dataset)],
+        as_of=at("2026-06-01T00:00:00Z"),
+    )
+    (finding,) = result.findings
+    assert finding.verdict == "needs_human"
+    assert finding.message == (
+        "Dataset applicants was registered on 1 May 2026 at 09:00 UTC for system credit, but the "
+        "record has no retention, so a person must judge how long it may be kept; check it by "
+        "hand."
+    )
+    assert (finding.key, finding.missing) == ((("system", "credit"),), ("payload.retention",))
+    assert finding.to_json()["missing"] == ["payload.retention"]
+
+
 def registered(seq: int, occurred: str, system: str = "credit", **payload: Any) -> Event:
     data = {
         "name": system,
