@@ -364,7 +364,9 @@ def test_forbids_after_grace(rules: RuleSet) -> None:
     assert judge(rule_set, [suspended, soon])[0] == "pass"
     verdict, (message,) = judge(rule_set, [suspended, soon, late])
     # The deployment at 11:00, past the grace; not the one at 09:00.
-    assert verdict == "fail" and message.startswith("m 1 was deployed to prod on 2 May 2026 at 11:00")
+    assert verdict == "fail" and message.startswith(
+        "m 1 was deployed to prod on 2 May 2026 at 11:00"
+    )
     assert message.endswith("which forbids it after a grace of 24 hours.")
 
 
