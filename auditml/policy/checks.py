@@ -19,6 +19,9 @@ Shared conventions:
   events count for a given trigger.
 - A trigger that lacks a `match_on` field (or a clock start) cannot be judged by a
   machine: its outcome is `needs_human`, naming the field.
+- Messages are sentences for people (:mod:`auditml.policy.wording` words them); what
+  machines need beside them is in the Outcome: evidence, due time, the match key with its
+  paths, and the paths a trigger lacks.
 - Each check counts, in `stats`, the triggers it judged ("triggers") and the outcomes it
   gave by verdict; the CEL conditions count their own evaluation errors.
 """
@@ -415,27 +418,27 @@ class RequiresPrior(Check):
         told = _opening(event)
         noun = wording.event_noun(self.prior)
         about = _about(self.matcher.pairs(key), told)
-        if stale is not None:
+        if stale is not None and self.within is not None:
             return self._outcome(
                 "fail",
                 f"{told}, but the latest {noun} before it{about} dates from "
-                f"{wording.when(stale.occurred_at)}, more than "
-                f"{wording.duration(self.within or '')} earlier.",
+                f"{wording.when(stale.occurred_at)}, more than {wording.duration(self.within)} "
+                "earlier.",
                 [EvidenceRef.of("trigger", event), EvidenceRef.of("counterpart", stale)],
                 key=self.matcher.pairs(key),
             )
         accepted = "" if self.candidate_where is None else " that the rule accepts"
         if self.revoked_by:
             ended = wording.article(_nouns(self.revoked_by))
-            missing = (
+            lacking = (
                 f"no {noun}{about} in force{accepted}: none was recorded before it, "
                 f"or {ended} ended it"
             )
         else:
-            missing = f"no earlier {noun}{about}{accepted}"
+            lacking = f"no earlier {noun}{about}{accepted}"
         return self._outcome(
             "fail",
-            f"{told} with {missing}.",
+            f"{told} with {lacking}.",
             [EvidenceRef.of("trigger", event)],
             key=self.matcher.pairs(key),
         )
@@ -709,13 +712,13 @@ class Deadline(Check):
         trigger = obligation.trigger
         told = wording.happened(trigger, opening=True)
         told += _about(self.matcher.pairs(obligation.key), told)
-        name = "deadline" if self.period_name == "period" else f"{self.period_name} period"
-        verb = (
-            ("ended" if passed else "ends") if name != "deadline" else ("was" if passed else "is")
-        )
+        if self.period_name == "period":
+            ends = "the deadline was" if passed else "the deadline is"
+        else:
+            ends = f"the {self.period_name} period {'ended' if passed else 'ends'}"
         start = wording.start_of_clock(self.clock_field, trigger.type)
         return (
-            f"{told}; the {name} {verb} {wording.when(obligation.due)} "
+            f"{told}; {ends} {wording.when(obligation.due)} "
             f"({wording.duration(obligation.period)} from {start} {wording.on(obligation.start)}"
             f"{self._extended(obligation)})"
         )
@@ -1128,8 +1131,7 @@ class MinDistinct(Check):
 
     def _found(self, counted: list[str], barred: list[str]) -> str:
         """`one approval (risk-carol)`, `no approval besides one by its trainer (ana)`."""
-        noun = wording.event_noun(self.counted)
-        found = wording.quantity(len(counted), noun, wording.event_noun(self.counted, 2))
+        found = wording.quantity(len(counted), wording.event_noun(self.counted))
         if counted:
             found += f" ({wording.listing(counted)})"
         if barred and self.exclude is not None:
