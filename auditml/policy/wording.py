@@ -198,7 +198,6 @@ def doer(event_type: str, count: int = 1) -> str:
 
 _FIELD_NOUNS = {
     "subject": "data subject",
-    "system": "system",
     "id": "event id",
     "actor.id": "actor",
     "occurred_at": "time it occurred",
