@@ -22,6 +22,7 @@ from auditml.policy.formats import to_junit, to_sarif
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.policy.model import parse_ledger_time
 from auditml.policy.stream import in_force, ledger_events
+from auditml.policy.wording import when
 
 
 class Format(StrEnum):
@@ -65,7 +66,7 @@ def _print_table(evaluation: Evaluation, directory: Path) -> None:
     out = console.print
     out(
         f"Checked {evaluation.events} events against {len(evaluation.rules)} rules "
-        f"as of {evaluation.as_of.strftime('%Y-%m-%d %H:%M:%S UTC')}",
+        f"as of {when(evaluation.as_of)}",
         highlight=False,
     )
     out(

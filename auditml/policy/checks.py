@@ -19,6 +19,9 @@ Shared conventions:
   events count for a given trigger.
 - A trigger that lacks a `match_on` field (or a clock start) cannot be judged by a
   machine: its outcome is `needs_human`, naming the field.
+- Messages are sentences for people (:mod:`auditml.policy.wording` words them); what
+  machines need beside them is in the Outcome: evidence, due time, the match key with its
+  paths, and the paths a trigger lacks.
 - Each check counts, in `stats`, the triggers it judged ("triggers") and the outcomes it
   gave by verdict; the CEL conditions count their own evaluation errors.
 """
@@ -31,11 +34,12 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 from auditml.errors import ValidationError
+from auditml.policy import wording
 from auditml.policy.calendar import CALENDARS, parse_period
 from auditml.policy.cel import Condition
 from auditml.policy.model import (
@@ -170,41 +174,33 @@ class Matcher:
             found = keys[paths] = _compute_key(event, paths)
         return found
 
-    def describe(self, key: Key) -> str:
-        """`subject=sub_x, payload.purpose=scoring`, or `` for the empty key."""
-        return ", ".join(
-            f"{path}={value}" for path, value in zip(self.trigger_paths, key, strict=True)
-        )
+    def pairs(self, key: Key) -> tuple[tuple[str, str], ...]:
+        """The key with its trigger-side paths: `(("subject", "sub_x"), ...)`."""
+        return tuple(zip(self.trigger_paths, key, strict=True))
 
 
 # ---------------------------------------------------------------------------- text
 
 
-def _when(moment: datetime) -> str:
-    # isoformat is several times faster than strftime, and this runs for every finding.
-    return moment.astimezone(UTC).isoformat(" ", "seconds")[:19] + " UTC"
+# Messages are sentences a compliance officer reads (auditml.policy.wording words them);
+# what a machine needs beside them (the key, the missing fields, evidence seqs, the due
+# time) goes into the Outcome's own fields.
 
 
-def _span(delta: timedelta) -> str:
-    """A readable length of time: `2 days 3 hours`, `45 minutes`, `12 seconds`."""
-    seconds = int(abs(delta).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    units = [(days, "day"), (hours, "hour"), (minutes, "minute")]
-    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in units if n]
-    if not parts:
-        return f"{secs} second{'s' if secs != 1 else ''}"
-    return " ".join(parts[:2])
+def _opening(event: Event) -> str:
+    """What the event says happened, and when, starting a sentence."""
+    return f"{wording.happened(event, opening=True)} {wording.on(event.occurred_at)}"
 
 
-def _ref(event: Event) -> str:
-    return f"{event.type} (seq {event.seq})"
+def _nouns(types: Iterable[str]) -> str:
+    """`answer`, `erasure or log purge`."""
+    return " or ".join(wording.event_noun(t) for t in sorted(types))
 
 
-def _for(matcher: Matcher, key: Key) -> str:
-    text = matcher.describe(key)
-    return f" for {text}" if text else ""
+def _about(pairs: Sequence[tuple[str, str]], said: str) -> str:
+    """` for subject sub_x`: the parts of the key the sentence does not say yet."""
+    words = wording.key_words(pairs, said=said)
+    return f" for {words}" if words else ""
 
 
 def _time_of(event: Event, path: str) -> datetime | None:
@@ -298,17 +294,19 @@ class Check:
         evidence: Iterable[EvidenceRef] = (),
         *,
         due: datetime | None = None,
-        key: Key = (),
+        key: tuple[tuple[str, str], ...] = (),
+        missing: tuple[str, ...] = (),
     ) -> Outcome:
         self.stats[verdict] = self.stats.get(verdict, 0) + 1
-        return Outcome(verdict, message, tuple(evidence), due, key)
+        return Outcome(verdict, message, tuple(evidence), due, key, missing)
 
     def _unmatched(self, event: Event, path: str, what: str) -> Outcome:
         return self._outcome(
             "needs_human",
-            f"{_ref(event)} has no {path}, so it cannot be matched with {what}; "
-            "check it by hand and correct the record.",
+            f"{_opening(event)}, but the record has no {wording.field_words(path)}, so it "
+            f"cannot be matched with any {what}; check it by hand and correct the record.",
             [EvidenceRef.of("trigger", event)],
+            missing=(path,),
         )
 
     def _applies(self, where: Condition | None, event: Event) -> bool:
@@ -393,7 +391,7 @@ class RequiresPrior(Check):
     def _judge(self, event: Event) -> Outcome:
         key = self.matcher.trigger_key(event)
         if isinstance(key, str):
-            return self._unmatched(event, key, self.prior)
+            return self._unmatched(event, key, wording.event_noun(self.prior))
         stale: Event | None = None
         for prior in reversed(self._in_force.get(key, ())):
             if (
@@ -411,36 +409,54 @@ class RequiresPrior(Check):
             verdict: Verdict = self.found
             if verdict == "pass" and self.terse:
                 return self._terse_pass()
-            judge = " (a person must judge whether it suffices)" if verdict == "needs_human" else ""
             return self._outcome(
                 verdict,
-                f"{_ref(event)}{_for(self.matcher, key)} follows {_ref(prior)} "
-                f"of {_when(prior.occurred_at)}"
-                + (", not revoked since" if self.revoked_by else "")
-                + judge
-                + ".",
+                self._found(event, prior, key, verdict),
                 [EvidenceRef.of("trigger", event), EvidenceRef.of("counterpart", prior)],
-                key=key,
+                key=self.matcher.pairs(key),
             )
-        if stale is not None:
+        told = _opening(event)
+        noun = wording.event_noun(self.prior)
+        about = _about(self.matcher.pairs(key), told)
+        if stale is not None and self.within is not None:
             return self._outcome(
                 "fail",
-                f"{_ref(event)}{_for(self.matcher, key)} follows {_ref(stale)} of "
-                f"{_when(stale.occurred_at)}, which is older than {self.within}.",
+                f"{told}, but the latest {noun} before it{about} dates from "
+                f"{wording.when(stale.occurred_at)}, more than {wording.duration(self.within)} "
+                "earlier.",
                 [EvidenceRef.of("trigger", event), EvidenceRef.of("counterpart", stale)],
-                key=key,
+                key=self.matcher.pairs(key),
             )
-        missing = f"no earlier {self.prior}"
+        accepted = "" if self.candidate_where is None else " that the rule accepts"
         if self.revoked_by:
-            missing += (
-                f" in force (none recorded, or revoked by {' or '.join(sorted(self.revoked_by))})"
+            ended = wording.article(_nouns(self.revoked_by))
+            lacking = (
+                f"no {noun}{about} in force{accepted}: none was recorded before it, "
+                f"or {ended} ended it"
             )
+        else:
+            lacking = f"no earlier {noun}{about}{accepted}"
         return self._outcome(
             "fail",
-            f"{_ref(event)}{_for(self.matcher, key)} has {missing}.",
+            f"{told} with {lacking}.",
             [EvidenceRef.of("trigger", event)],
-            key=key,
+            key=self.matcher.pairs(key),
         )
+
+    def _found(self, event: Event, prior: Event, key: Key, verdict: Verdict) -> str:
+        # The prior may be kept without its content (`_slim`): it is named by its type and
+        # time, which the evidence lets a reader find.
+        told = _opening(event)
+        about = _about(self.matcher.pairs(key), told)
+        text = (
+            f"{told}, after the {wording.event_noun(self.prior)} of "
+            f"{wording.when(prior.occurred_at)}{about}"
+        )
+        if self.revoked_by:
+            text += ", still in force"
+        if verdict == "needs_human":
+            text += "; a person must judge whether it suffices"
+        return text + "."
 
 
 class ExistsBefore(RequiresPrior):
@@ -604,42 +620,46 @@ class Deadline(Check):
     def _open_obligation(self, event: Event) -> Outcome | None:
         key = self.matcher.trigger_key(event)
         if isinstance(key, str):
-            return self._unmatched(event, key, " or ".join(sorted(self.satisfied_by)))
-        trigger_ref = [EvidenceRef.of("trigger", event)]
+            return self._unmatched(event, key, _nouns(self.satisfied_by))
         period = self._period_for(event)
         if period is None:
-            reason = (
-                f"has no {self.period_field}"
-                if self.period_field is not None and not self.tiers
-                else "matches no tier of the rule"
-            )
-            return self._outcome(
-                "not_applicable",
-                f"{_ref(event)}{_for(self.matcher, key)} {reason}, so no deadline applies.",
-                trigger_ref,
-                key=key,
-            )
+            if self.period_field is not None and not self.tiers:
+                words = wording.field_words(self.period_field)
+                reason = f"the record has no {words}, so no deadline applies"
+                return self._cannot("not_applicable", event, key, reason, (self.period_field,))
+            reason = "none of the rule's periods applies to it, so no deadline applies"
+            return self._cannot("not_applicable", event, key, reason)
         start = _time_of(event, self.clock_field)
         if start is None:
-            return self._outcome(
-                "needs_human",
-                f"{_ref(event)}{_for(self.matcher, key)} has no valid time in "
-                f"{self.clock_field}, so its deadline cannot be computed; check it by hand.",
-                trigger_ref,
-                key=key,
+            reason = (
+                f"the record has no valid {wording.field_words(self.clock_field)}, so its "
+                "deadline cannot be computed; check it by hand"
             )
+            return self._cannot("needs_human", event, key, reason, (self.clock_field,))
         try:
             due = self.calendar.due(start, period)
         except (ValidationError, ValueError) as exc:
-            return self._outcome(
-                "needs_human",
-                f"{_ref(event)}{_for(self.matcher, key)}: the {self.period_name} {period!r} "
-                f"cannot be applied ({exc}); check it by hand.",
-                trigger_ref,
-                key=key,
+            reason = (
+                f"its {self.period_name} {period!r} cannot be applied ({exc}); check it by hand"
             )
+            return self._cannot("needs_human", event, key, reason)
         self._open.setdefault(key, []).append(_Open(event, key, start, period, due, [], []))
         return None
+
+    def _cannot(
+        self, verdict: Verdict, event: Event, key: Key, reason: str, missing: tuple[str, ...] = ()
+    ) -> Outcome:
+        """A trigger no deadline is computed for, and why (built only then: most triggers
+        open an obligation and need no words yet)."""
+        pairs = self.matcher.pairs(key)
+        told = _opening(event)
+        return self._outcome(
+            verdict,
+            f"{told}{_about(pairs, told)}, but {reason}.",
+            [EvidenceRef.of("trigger", event)],
+            key=pairs,
+            missing=missing,
+        )
 
     def _satisfy(self, event: Event) -> list[Outcome]:
         key = self.matcher.counterpart_key(event)
@@ -668,26 +688,39 @@ class Deadline(Check):
         if at <= obligation.due and self.terse:
             return self._terse_pass()
         evidence = self._evidence(obligation, event)
-        head = (
-            f"{_ref(obligation.trigger)}{_for(self.matcher, obligation.key)} "
-            f"(clock from {_when(obligation.start)}, {self.period_name} {obligation.period}"
-            f"{self._extended(obligation)}, due {_when(obligation.due)})"
-        )
+        met = wording.happened(event)
         if at <= obligation.due:
             return self._outcome(
                 "pass",
-                f"{head} was met by {_ref(event)} at {_when(at)}.",
+                f"{self._terms(obligation, passed=True)}, and {met} {wording.on(at)}, in time.",
                 evidence,
                 due=obligation.due,
-                key=obligation.key,
+                key=self.matcher.pairs(obligation.key),
             )
         return self._outcome(
             "fail",
-            f"{head} was met late: {_ref(event)} at {_when(at)}, "
-            f"{_span(at - obligation.due)} after the due date.{self._refusals(obligation)}",
+            f"{self._terms(obligation, passed=True)}, and {met} {wording.on(at)}, "
+            f"{wording.span(at - obligation.due)} late.{self._refusals(obligation)}",
             evidence,
             due=obligation.due,
-            key=obligation.key,
+            key=self.matcher.pairs(obligation.key),
+        )
+
+    def _terms(self, obligation: _Open, *, passed: bool) -> str:
+        """`The breach INC-7 was reported; the deadline was 11 Jun 2026 16:20 UTC (72
+        hours from awareness on 8 Jun 2026 at 16:20 UTC)`."""
+        trigger = obligation.trigger
+        told = wording.happened(trigger, opening=True)
+        told += _about(self.matcher.pairs(obligation.key), told)
+        if self.period_name == "period":
+            ends = "the deadline was" if passed else "the deadline is"
+        else:
+            ends = f"the {self.period_name} period {'ended' if passed else 'ends'}"
+        start = wording.start_of_clock(self.clock_field, trigger.type)
+        return (
+            f"{told}; {ends} {wording.when(obligation.due)} "
+            f"({wording.duration(obligation.period)} from {start} {wording.on(obligation.start)}"
+            f"{self._extended(obligation)})"
         )
 
     def _evidence(self, obligation: _Open, counterpart: Event | None) -> list[EvidenceRef]:
@@ -702,16 +735,20 @@ class Deadline(Check):
     def _extended(obligation: _Open) -> str:
         if not obligation.extensions:
             return ""
-        seqs = ", ".join(str(e.seq) for e in obligation.extensions)
-        return f", extended by seq {seqs}"
+        days = wording.listing(wording.day(e.occurred_at) for e in obligation.extensions)
+        return f", extended on {days}"
 
     def _refusals(self, obligation: _Open) -> str:
-        if not obligation.refused or self.extension is None:
+        refused, extension = obligation.refused, self.extension
+        if not refused or extension is None:
             return ""
-        seqs = ", ".join(str(e.seq) for e in obligation.refused)
+        many = len(refused) > 1
+        noun = wording.event_noun(extension.type, len(refused))
+        dates = wording.listing(f"{wording.day(e.occurred_at)} (seq {e.seq})" for e in refused)
+        limit = wording.quantity(extension.limit, wording.event_noun(extension.type))
         return (
-            f" The {self.extension.type} at seq {seqs} did not count: it came after the due "
-            f"date, or beyond the limit of {self.extension.limit}."
+            f" The {noun} of {dates} did not count: {'they' if many else 'it'} came after "
+            f"the deadline, or beyond the limit of {limit}."
         )
 
     def _extend(self, event: Event, extension: Extension) -> None:
@@ -727,36 +764,33 @@ class Deadline(Check):
 
     def finish(self, as_of: datetime) -> list[Outcome]:
         out: list[Outcome] = []
-        wanted = " or ".join(sorted(self.satisfied_by))
+        wanted = _nouns(self.satisfied_by)
         for obligations in self._open.values():
             for obligation in obligations:
-                head = (
-                    f"{_ref(obligation.trigger)}{_for(self.matcher, obligation.key)} "
-                    f"(clock from {_when(obligation.start)}, {self.period_name} "
-                    f"{obligation.period}{self._extended(obligation)}) has no {wanted}"
-                )
                 evidence = self._evidence(obligation, None)
-                if obligation.due < as_of:
+                due, pairs = obligation.due, self.matcher.pairs(obligation.key)
+                if due < as_of:
                     out.append(
                         self._outcome(
                             "fail",
-                            f"{head}: it was due {_when(obligation.due)}, "
-                            f"{_span(as_of - obligation.due)} before {_when(as_of)}."
-                            f"{self._refusals(obligation)}",
+                            f"{self._terms(obligation, passed=True)}, and no {wanted} is "
+                            f"recorded: {wording.span(as_of - due)} overdue as of "
+                            f"{wording.when(as_of)}.{self._refusals(obligation)}",
                             evidence,
-                            due=obligation.due,
-                            key=obligation.key,
+                            due=due,
+                            key=pairs,
                         )
                     )
                 else:
                     out.append(
                         self._outcome(
                             "pending",
-                            f"{head} yet; it is due {_when(obligation.due)}, "
-                            f"{_span(obligation.due - as_of)} after {_when(as_of)}.",
+                            f"{self._terms(obligation, passed=False)}, and no {wanted} is "
+                            f"recorded yet, with {wording.span(due - as_of)} left as of "
+                            f"{wording.when(as_of)}.",
                             evidence,
-                            due=obligation.due,
-                            key=obligation.key,
+                            due=due,
+                            key=pairs,
                         )
                     )
         return out
@@ -832,11 +866,9 @@ class ForbidsAfter(Check):
                 out.append(
                     self._outcome(
                         "fail",
-                        f"{_ref(event)} at {_when(event.occurred_at)}{_for(self.matcher, key)} "
-                        f"came after {_ref(ban)} at {_when(ban.occurred_at)}, which forbids it"
-                        + (f" after {self.grace}." if self.grace else "."),
+                        self._violation(event, ban, key),
                         [EvidenceRef.of("trigger", ban), EvidenceRef.of("counterpart", event)],
-                        key=key,
+                        key=self.matcher.pairs(key),
                     )
                 )
         if event.type in self.lifted_by:
@@ -847,10 +879,17 @@ class ForbidsAfter(Check):
             self.stats["triggers"] += 1
             key = self.matcher.trigger_key(event)
             if isinstance(key, str):
-                out.append(self._unmatched(event, key, " or ".join(sorted(self.forbidden))))
+                out.append(self._unmatched(event, key, _nouns(self.forbidden)))
             else:
                 self._bans[key] = event
         return out
+
+    def _violation(self, event: Event, ban: Event, key: Key) -> str:
+        told = _opening(event)
+        banned = f"{wording.happened(ban)} {wording.on(ban.occurred_at)}"
+        about = _about(self.matcher.pairs(key), told + banned)
+        grace = f" after a grace of {wording.duration(self.grace)}" if self.grace else ""
+        return f"{told}{about}, after {banned}, which forbids it{grace}."
 
 
 # ---------------------------------------------------------------------------- retention
@@ -938,28 +977,31 @@ class Retention(Check):
 
     def _kept_long_enough(self, event: Event, min_age: str) -> Outcome:
         refs = [EvidenceRef.of("trigger", event)]
+        told = _opening(event)
         up_to = _time_of(event, self.data_time_field)
         if up_to is None:
             return self._outcome(
                 "needs_human",
-                f"{_ref(event)} has no valid time in {self.data_time_field}, so the age of "
-                "what it removed cannot be computed; check it by hand.",
+                f"{told}, but the record has no valid "
+                f"{wording.field_words(self.data_time_field)}, so the age of what it removed "
+                "cannot be computed; check it by hand.",
                 refs,
+                missing=(self.data_time_field,),
             )
         earliest = self.calendar.due(up_to, min_age)
         at = event.occurred_at
         if earliest <= at:
             return self._outcome(
                 "pass",
-                f"{_ref(event)} at {_when(at)} removed records up to {_when(up_to)}, "
-                f"all at least {min_age} old (allowed from {_when(earliest)}).",
+                f"{told}, when everything removed was at least "
+                f"{wording.duration(min_age)} old (allowed from {wording.when(earliest)}).",
                 refs,
                 due=earliest,
             )
         return self._outcome(
             "fail",
-            f"{_ref(event)} at {_when(at)} removed records up to {_when(up_to)} that had to "
-            f"be kept {min_age}, until {_when(earliest)}: {_span(earliest - at)} too early.",
+            f"{told}, but what was removed had to be kept {wording.duration(min_age)}, until "
+            f"{wording.when(earliest)}: {wording.span(earliest - at)} too early.",
             refs,
             due=earliest,
         )
@@ -1052,7 +1094,7 @@ class MinDistinct(Check):
     def _judge(self, event: Event) -> Outcome:
         key = self.matcher.trigger_key(event)
         if isinstance(key, str):
-            return self._unmatched(event, key, self.counted)
+            return self._unmatched(event, key, wording.event_noun(self.counted))
         excluded: dict[str, Event] = {}
         if self.exclude_matcher is not None:
             exclude_key = self.exclude_matcher.trigger_key(event)
@@ -1076,21 +1118,38 @@ class MinDistinct(Check):
         evidence = [EvidenceRef.of("trigger", event)]
         evidence += [EvidenceRef.of("counterpart", e) for e in distinct.values()]
         evidence += [EvidenceRef.of("context", excluded[name]) for name in barred]
-        found = f"{len(distinct)} {self.counted} by distinct {self.distinct_by}"
-        if distinct:
-            found += f" ({', '.join(sorted(distinct))})"
-        note = ""
-        if barred and self.exclude is not None:
-            names = ", ".join(sorted(barred))
-            note = f"; {names} did not count, having done the {self.exclude.type}"
         verdict: Verdict = "pass" if len(distinct) >= self.minimum else "fail"
-        return self._outcome(
-            verdict,
-            f"{_ref(event)}{_for(self.matcher, key)} has {found}, "
-            f"{'meeting' if verdict == 'pass' else 'short of'} the minimum of {self.minimum}{note}.",
-            evidence,
-            key=key,
-        )
+        told = _opening(event)
+        pairs = self.matcher.pairs(key)
+        found = self._found(sorted(distinct), sorted(barred))
+        need = self._need()
+        if verdict == "pass":
+            message = f"{told}{_about(pairs, told)} with {found}, meeting the need for {need}."
+        else:
+            message = f"{told}{_about(pairs, told)} with {found}; it needs {need}."
+        return self._outcome(verdict, message, evidence, key=pairs)
+
+    def _found(self, counted: list[str], barred: list[str]) -> str:
+        """`one approval (risk-carol)`, `no approval besides one by its trainer (ana)`."""
+        found = wording.quantity(len(counted), wording.event_noun(self.counted))
+        if counted:
+            found += f" ({wording.listing(counted)})"
+        if barred and self.exclude is not None:
+            whose = wording.doer(self.exclude.type, len(barred))
+            those = "one" if len(barred) == 1 else "those"
+            found += f" besides {those} by {whose} ({wording.listing(barred)})"
+        return found
+
+    def _need(self) -> str:
+        """`approvals from two people other than its trainer`."""
+        plural = wording.event_noun(self.counted, 2)
+        if self.distinct_by != "actor.id":
+            differing = wording.field_words(self.distinct_by)
+            return f"{wording.number(self.minimum)} {plural} with different {differing}"
+        people = wording.quantity(self.minimum, "person", "people")
+        if self.exclude is None:
+            return f"{plural} from {people}"
+        return f"{plural} from {people} other than {wording.doer(self.exclude.type)}"
 
 
 # ---------------------------------------------------------------------------- recorded_late
@@ -1140,13 +1199,13 @@ class RecordedLate(Check):
         if event.recorded_at <= limit:
             self.stats["pass"] = self.stats.get("pass", 0) + 1
             return []
+        late = wording.span(event.recorded_at - event.occurred_at)
         return [
             self._outcome(
                 "fail",
-                f"{_ref(event)}, occurred {_when(event.occurred_at)}, was recorded "
-                f"{_when(event.recorded_at)}: recorded "
-                f"{_span(event.recorded_at - event.occurred_at)} after it occurred "
-                f"(limit {self.max_delay}).",
+                f"{_opening(event)}, but this was recorded only "
+                f"{wording.on(event.recorded_at)}, {late} later; the limit is "
+                f"{wording.duration(self.max_delay)}.",
                 [EvidenceRef.of("trigger", event)],
                 due=limit,
             )
@@ -1181,14 +1240,17 @@ class FieldsPresent(Check):
         missing = [path for path in self.fields if _empty(field(event, path))]
         refs = [EvidenceRef.of("trigger", event)]
         if missing:
+            lacking = wording.listing((wording.field_words(p) for p in missing), "or")
             return [
                 self._outcome(
                     "fail",
-                    f"{_ref(event)} lacks {', '.join(missing)}.",
+                    f"{_opening(event)}, but the record has no {lacking}.",
                     refs,
+                    missing=tuple(missing),
                 )
             ]
-        return [self._outcome("pass", f"{_ref(event)} has {', '.join(self.fields)}.", refs)]
+        having = wording.listing(wording.field_words(p) for p in self.fields)
+        return [self._outcome("pass", f"{_opening(event)}, with its {having} recorded.", refs)]
 
 
 def _empty(value: Any) -> bool:

@@ -92,9 +92,14 @@ class Finding:
     severity: str
     references: tuple[str, ...]
     verdict: Verdict
+    #: A sentence for people; the fields around it are what machines read.
     message: str
     evidence: tuple[EvidenceRef, ...] = ()
     due: datetime | None = None
+    #: The match key the finding concerns: (match_on path, value), see `Outcome.key`.
+    key: tuple[tuple[str, str], ...] = ()
+    #: Paths the trigger lacks (what to correct in the record).
+    missing: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +111,8 @@ class Finding:
             "message": self.message,
             "evidence": [{"role": e.role, "seq": e.seq, "id": e.id} for e in self.evidence],
             "due": None if self.due is None else _iso(self.due),
+            "key": dict(self.key),
+            "missing": list(self.missing),
         }
 
 
@@ -496,12 +503,14 @@ class _NeedsPeriod(checks.Check):
                 self.stats["needs_human"] = self.stats.get("needs_human", 0) + 1
                 outcome = Outcome(
                     "needs_human",
-                    outcome.message.replace(", so no deadline applies.", "")
-                    + f": its retention period ({self.period_field}) is not recorded; "
-                    "check it by hand.",
+                    outcome.message.replace(
+                        ", so no deadline applies.",
+                        ", so a person must judge how long it may be kept; check it by hand.",
+                    ),
                     outcome.evidence,
                     outcome.due,
                     outcome.key,
+                    outcome.missing,
                 )
             fixed.append(outcome)
         return fixed
@@ -743,6 +752,8 @@ def _results(
                 outcome.message,
                 outcome.evidence,
                 outcome.due,
+                outcome.key,
+                outcome.missing,
             )
             for outcome in item.outcomes
         )

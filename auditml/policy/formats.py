@@ -86,7 +86,12 @@ def to_sarif(
                 for ref in finding.evidence
             ],
             "partialFingerprints": {"auditmlFinding/v1": _fingerprint(finding)},
-            "properties": {"verdict": finding.verdict, "references": list(finding.references)},
+            "properties": {
+                "verdict": finding.verdict,
+                "references": list(finding.references),
+                "key": dict(finding.key),
+                "missing": list(finding.missing),
+            },
         }
         if finding.verdict == "fail":
             result["level"] = _LEVEL[finding.severity]
@@ -120,6 +125,20 @@ def to_sarif(
             }
         ],
     }
+
+
+def _properties(case: ET.Element, finding: Finding) -> None:
+    """What a machine reads beside the sentence: the key, the fields missing, the due time
+    and the evidence (the properties pytest and CI test reports use)."""
+    properties = ET.SubElement(case, "properties")
+    values: list[tuple[str, str]] = [("verdict", finding.verdict)]
+    values += [(f"key.{path}", value) for path, value in finding.key]
+    values += [("missing", path) for path in finding.missing]
+    if finding.due is not None:
+        values.append(("due", finding.due.isoformat()))
+    values += [(f"evidence.{ref.role}", f"{ref.seq} {ref.id}") for ref in finding.evidence]
+    for name, value in values:
+        ET.SubElement(properties, "property", name=name, value=value)
 
 
 def to_junit(evaluation: Evaluation) -> str:
@@ -160,6 +179,7 @@ def to_junit(evaluation: Evaluation) -> str:
                 classname=summary.rule_id,
                 name=f"{finding.verdict} {number}: {_where(finding) or 'no entry'}",
             )
+            _properties(case, finding)
             text = f"{finding.message}\n{', '.join(finding.references)}"
             if finding.verdict == "fail":
                 failure = ET.SubElement(

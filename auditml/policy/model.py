@@ -219,5 +219,7 @@ class Outcome:
     evidence: tuple[EvidenceRef, ...] = ()
     #: When the obligation falls (or fell) due, for deadline-like checks.
     due: datetime | None = None
-    #: The match key the outcome concerns (values of the `match_on` paths, as strings).
-    key: tuple[str, ...] = ()
+    #: The match key the outcome concerns: (trigger-side `match_on` path, value as text).
+    key: tuple[tuple[str, str], ...] = ()
+    #: The paths a trigger lacks, so that a machine can say which field to correct.
+    missing: tuple[str, ...] = ()

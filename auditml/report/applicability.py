@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from auditml.report.wording import day, event_noun, words
+from auditml.policy.wording import event_noun
+from auditml.report.wording import day, words
 
 __all__ = ["NotApplicable", "Scope", "TriggerFacts", "why_not_applicable"]
 

@@ -2,8 +2,9 @@
 
 `assemble` builds a `ReportData` from the ledger; the templates under report_templates/
 render nothing else (so rendering can run in a separate process from JSON alone). Times
-are RFC 3339 strings in UTC and messages are the engine's (the templates put both into
-words, through auditml.report.wording); every list that could grow with the ledger is cut by
+are RFC 3339 strings in UTC (the templates put them into words, through
+auditml.report.wording) and messages are the engine's sentences, printed as they are
+(auditml.policy.wording words them); every list that could grow with the ledger is cut by
 assembly, with the number left out in an `omitted` field ("N more in evidence.json").
 """
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from auditml.errors import AuditmlError
+from auditml.policy.wording import listing
 from auditml.report import wording
 from auditml.report.model import Lineage, LineageNode, ReportData
 
@@ -72,12 +73,11 @@ def render_html(report: ReportData) -> str:
         {
             "when": wording.when,
             "day": wording.day,
-            "duration": wording.duration,
-            "plain": wording.plain_message,
+            "event": wording.event_label,
             "words": wording.words,
             "recipient": wording.recipient,
             "request_kind": wording.request_kind,
-            "target": wording.target,
+            "thing": wording.thing,
             "algorithm": wording.algorithm,
             "hex": wording.grouped_hex,
             "refs": wording.references,
@@ -141,9 +141,7 @@ def _lineage_rows(lineage: Lineage) -> list[dict[str, str]]:
             {
                 "kind": node["kind"],
                 "label": node["label"],
-                "from": f"{verbs.get(node['kind'], 'from')} {wording.join_words(found)}"
-                if found
-                else "",
+                "from": f"{verbs.get(node['kind'], 'from')} {listing(found)}" if found else "",
             }
         )
     return rows

@@ -133,8 +133,9 @@ def test_consent_withdrawn_finds_each_decision(demo: DemoResult, evaluation: Eva
 def test_serious_incident_is_late_on_the_fifteen_day_tier(evaluation: Evaluation) -> None:
     shipped(evaluation, COVERED[5][0])
     (finding,) = failing(evaluation, COVERED[5][0])
-    assert "period P15D" in finding.message
-    assert "late" in finding.message
+    assert "the deadline was 19 Aug 2026 21:59 UTC (15 days from awareness" in finding.message
+    assert finding.message.endswith("4 days 12 hours late.")
+    assert finding.key == (("payload.incident_id", "INC-2026-02"),)
 
 
 def test_back_dated_review_is_the_only_late_evidence(
@@ -145,8 +146,8 @@ def test_back_dated_review_is_the_only_late_evidence(
     (seq,) = problems_by_number(demo)[6].seqs
     (finding,) = failing(evaluation, COVERED[6][0])
     assert seqs(finding) == {seq}
-    assert "assessment.completed" in finding.message and "(limit P7D)" in finding.message
-    assert "recorded 28 days" in finding.message
+    assert finding.message.startswith("The DPIA of credit 3.3 passed on 9 Jul 2026 at 15:00 UTC")
+    assert finding.message.endswith("28 days 2 hours later; the limit is 7 days.")
 
 
 def test_no_failure_beyond_the_planted_problems(demo: DemoResult, evaluation: Evaluation) -> None:

@@ -219,20 +219,28 @@ def test_a_compliance_officer_reads_words_not_machine_terms(
     flat = " ".join(text.split())
 
     # Times as people write them, never the stored form; the period in words.
-    assert "As of 1 Sep 2026, 00:00 UTC" in flat
-    assert "Period the whole ledger, as it stood on 1 Sep 2026, 00:00 UTC" in flat
+    assert "As of 1 Sep 2026 00:00 UTC" in flat
+    assert "Period the whole ledger, as it stood on 1 Sep 2026 00:00 UTC" in flat
     assert re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", text) is None
     assert ".000000" not in text and "start of ledger" not in text
 
-    # Findings speak of an incident, a data subject and hours, not of fields and tokens.
+    # Findings are sentences about a breach, a decision and hours, not fields and templates.
     findings = between(text, "3. Findings by law", "4. Needs human judgement")
     findings_flat = " ".join(findings.split())
-    assert "Incident report (seq" in findings_flat
-    assert "for incident INC-7 (clock from 12 Mar 2026 09:00 UTC, period 72 hours" in findings_flat
-    assert "for a data subject, purpose creditworthiness assessment" in findings_flat
+    assert (
+        "The breach INC-7 was reported; the deadline was 15 Mar 2026 09:00 UTC (72 hours from "
+        "awareness on 12 Mar 2026 at 09:00 UTC), and the supervisory authority was notified of "
+        "INC-7 on 15 Mar 2026 at 17:00 UTC, 8 hours late."
+    ) in findings_flat
+    # The subject as the ledger holds it (a token), never the applicant's identity.
+    assert re.search(
+        r"credit 1\.0 made a decision about subject sub_[a-z2-7]{26} for 'creditworthiness "
+        r"assessment' on 15 Mar 2026 at 17:00 UTC",
+        findings_flat,
+    )
+    assert "Incident report 12 Mar 2026 09:00 UTC" in findings_flat  # an evidence row
     for machine in (
         "payload.",
-        "sub_",
         "PT72H",
         "supervisory_authority",
         "{",

@@ -25,6 +25,7 @@ from auditml.policy.checks import (
 from auditml.policy.model import MISSING, Event, EvidenceRef, Outcome, field
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=30)
 
 
 class ExactCalendar:
@@ -161,28 +162,38 @@ def consent_rule() -> RequiresPrior:
 
 def test_requires_prior_with_revocation() -> None:
     check = consent_rule()
+    model = {"model": "credit", "version": "3.2"}
     granted = ev(0, "consent.granted", subject="A", purpose="scoring")
-    d1 = ev(1, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
-    d2 = ev(2, "decision.made", subject="B", purpose="scoring", lawful_basis="consent")
+    d1 = ev(1, "decision.made", subject="A", purpose="scoring", lawful_basis="consent", **model)
+    d2 = ev(2, "decision.made", subject="B", purpose="scoring", lawful_basis="consent", **model)
     other_basis = ev(3, "decision.made", subject="B", purpose="scoring", lawful_basis="contract")
     withdrawn = ev(4, "consent.withdrawn", subject="A", purpose="scoring")
-    d5 = ev(5, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
-    regranted = ev(6, "consent.granted", subject="A", purpose="scoring")
-    d7 = ev(7, "decision.made", subject="A", purpose="scoring", lawful_basis="consent")
-    no_purpose = ev(8, "decision.made", subject="A", lawful_basis="consent")
+    d5 = ev(5, "decision.made", T1, subject="A", purpose="scoring", lawful_basis="consent", **model)
+    regranted = ev(6, "consent.granted", T1, subject="A", purpose="scoring")
+    d7 = ev(7, "decision.made", T1, subject="A", purpose="scoring", lawful_basis="consent", **model)
+    no_purpose = ev(8, "decision.made", T1, subject="A", lawful_basis="consent", **model)
     out = run(check, [granted, d1, d2, other_basis, withdrawn, d5, regranted, d7, no_purpose])
-    assert [(o.verdict, o.evidence, o.key) for o in out] == [
-        ("pass", refs(("trigger", d1), ("counterpart", granted)), ("A", "scoring")),
-        ("fail", refs(("trigger", d2)), ("B", "scoring")),
-        ("fail", refs(("trigger", d5)), ("A", "scoring")),
-        ("pass", refs(("trigger", d7), ("counterpart", regranted)), ("A", "scoring")),
-        ("needs_human", refs(("trigger", no_purpose)), ()),
+    a_scoring = (("subject", "A"), ("payload.purpose", "scoring"))
+    assert [(o.verdict, o.evidence, o.key, o.missing) for o in out] == [
+        ("pass", refs(("trigger", d1), ("counterpart", granted)), a_scoring, ()),
+        ("fail", refs(("trigger", d2)), (("subject", "B"), ("payload.purpose", "scoring")), ()),
+        ("fail", refs(("trigger", d5)), a_scoring, ()),
+        ("pass", refs(("trigger", d7), ("counterpart", regranted)), a_scoring, ()),
+        ("needs_human", refs(("trigger", no_purpose)), (), ("payload.purpose",)),
     ]
     assert out[2].message == (
-        "decision.made (seq 5) for subject=A, payload.purpose=scoring has no earlier "
-        "consent.granted in force (none recorded, or revoked by consent.withdrawn)."
+        "credit 3.2 made a decision about subject A for 'scoring' on 2 Mar 2026 at 09:30 UTC "
+        "with no consent in force: none was recorded before it, or a consent withdrawal ended it."
     )
-    assert "has no payload.purpose" in out[4].message
+    assert out[3].message == (
+        "credit 3.2 made a decision about subject A for 'scoring' on 2 Mar 2026 at 09:30 UTC, "
+        "after the consent of 2 Mar 2026 09:30 UTC, still in force."
+    )
+    # Without the purpose the decision has no phrase of its own: it is told in general words.
+    assert out[4].message == (
+        "A decision was recorded on 2 Mar 2026 at 09:30 UTC, but the record has no purpose, so "
+        "it cannot be matched with any consent; check it by hand and correct the record."
+    )
     assert check.finish(T0) == []
     assert check.stats == {"triggers": 5, "pass": 2, "fail": 2, "needs_human": 1}
     assert check.open_count == 1
@@ -211,19 +222,26 @@ def test_exists_before_with_template_key_and_kind() -> None:
         candidate_where=pair('candidate.payload.kind == "dpia"'),  # type: ignore[arg-type]
     )
     fria = ev(0, "assessment.completed", kind="fria", target="credit@3.2")
-    deploy1 = ev(1, "model.deployed", model="credit", version="3.2")
+    where = {"environment": "production"}
+    deploy1 = ev(1, "model.deployed", model="credit", version="3.2", **where)
     dpia = ev(2, "assessment.completed", kind="dpia", target="credit@3.2")
-    deploy3 = ev(3, "model.deployed", model="credit", version="3.2")
-    deploy4 = ev(4, "model.deployed", model="credit", version="4.0")
+    deploy3 = ev(3, "model.deployed", model="credit", version="3.2", **where)
+    deploy4 = ev(4, "model.deployed", model="credit", version="4.0", **where)
     out = run(check, [fria, deploy1, dpia, deploy3, deploy4])
     assert [(o.verdict, o.evidence) for o in out] == [
         ("fail", refs(("trigger", deploy1))),
         ("pass", refs(("trigger", deploy3), ("counterpart", dpia))),
         ("fail", refs(("trigger", deploy4))),
     ]
+    assert [o.key for o in out] == [
+        (("{payload.model}@{payload.version}", "credit@3.2"),),
+        (("{payload.model}@{payload.version}", "credit@3.2"),),
+        (("{payload.model}@{payload.version}", "credit@4.0"),),
+    ]
+    # The key (credit 3.2) is what the sentence says already: it is not repeated.
     assert out[0].message == (
-        "model.deployed (seq 1) for {payload.model}@{payload.version}=credit@3.2 has no earlier "
-        "assessment.completed."
+        "credit 3.2 was deployed to production on 2 Mar 2026 at 09:00 UTC with no earlier "
+        "assessment that the rule accepts."
     )
 
 
@@ -262,6 +280,7 @@ def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
         "incident.reported",
         T0 + timedelta(hours=1),
         incident_id="i1",
+        kind="breach",
         severity="high",
         aware_at=aware(0),
     )
@@ -270,6 +289,7 @@ def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
         "incident.reported",
         T0 + timedelta(hours=1),
         incident_id="i2",
+        kind="breach",
         severity="low",
         aware_at=aware(0),
     )
@@ -278,6 +298,7 @@ def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
         "incident.reported",
         T0 + timedelta(hours=2),
         incident_id="i3",
+        kind="breach",
         severity="low",
         aware_at=aware(2),
     )
@@ -311,19 +332,24 @@ def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
             "pass",
             refs(("trigger", high), ("counterpart", sa_high)),
             T0 + timedelta(hours=24),
-            ("i1",),
+            (("payload.incident_id", "i1"),),
         ),
         (
             "fail",
             refs(("trigger", low), ("counterpart", sa_low)),
             T0 + timedelta(hours=72),
-            ("i2",),
+            (("payload.incident_id", "i2"),),
         ),
     ]
+    assert out[0].message == (
+        "The breach i1 was reported; the deadline was 3 Mar 2026 09:00 UTC (24 hours from "
+        "awareness on 2 Mar 2026 at 09:00 UTC), and the supervisory authority was notified of i1 "
+        "on 3 Mar 2026 at 05:00 UTC, in time."
+    )
     assert out[1].message == (
-        "incident.reported (seq 1) for payload.incident_id=i2 (clock from 2026-03-02 09:00:00 UTC, "
-        "period PT72H, due 2026-03-05 09:00:00 UTC) was met late: notification.sent (seq 5) at "
-        "2026-03-05 17:00:00 UTC, 8 hours after the due date."
+        "The breach i2 was reported; the deadline was 5 Mar 2026 09:00 UTC (72 hours from "
+        "awareness on 2 Mar 2026 at 09:00 UTC), and the supervisory authority was notified of i2 "
+        "on 5 Mar 2026 at 17:00 UTC, 8 hours late."
     )
     assert check.open_count == 1
     due3 = T0 + timedelta(hours=74)
@@ -333,13 +359,18 @@ def test_deadline_tiers_in_time_late_pending_and_overdue() -> None:
         due3,
         refs(("trigger", open_)),
     )
-    assert "it is due 2026-03-05 11:00:00 UTC" in pending.message
+    assert pending.message == (
+        "The breach i3 was reported; the deadline is 5 Mar 2026 11:00 UTC (72 hours from "
+        "awareness on 2 Mar 2026 at 11:00 UTC), and no notification is recorded yet, with "
+        "0 seconds left as of 5 Mar 2026 11:00 UTC."
+    )
+    assert "2 days 1 hour left" in check.finish(due3 - timedelta(days=2, hours=1)).pop().message
     (overdue,) = check.finish(due3 + timedelta(days=1, hours=2))
     assert overdue.verdict == "fail"
     assert overdue.message == (
-        "incident.reported (seq 2) for payload.incident_id=i3 (clock from 2026-03-02 11:00:00 UTC, "
-        "period PT72H) has no notification.sent: it was due 2026-03-05 11:00:00 UTC, "
-        "1 day 2 hours before 2026-03-06 13:00:00 UTC."
+        "The breach i3 was reported; the deadline was 5 Mar 2026 11:00 UTC (72 hours from "
+        "awareness on 2 Mar 2026 at 11:00 UTC), and no notification is recorded: 1 day 2 hours "
+        "overdue as of 6 Mar 2026 13:00 UTC."
     )
 
 
@@ -376,7 +407,14 @@ def at(month: int, day: int) -> datetime:
 
 def test_deadline_extension_in_time_counts() -> None:
     check = dsr_rule()
-    received = ev(0, "dsr.received", at(1, 31), request_id="r1", received_at="2027-01-31T12:00:00Z")
+    received = ev(
+        0,
+        "dsr.received",
+        at(1, 31),
+        request_id="r1",
+        kind="access",
+        received_at="2027-01-31T12:00:00Z",
+    )
     extended = ev(1, "dsr.extended", at(2, 10), request_id="r1", reason="complex")
     answered = ev(2, "dsr.answered", at(4, 1), request_id="r1", outcome="completed")
     (outcome,) = run(check, [received, extended, answered])
@@ -385,7 +423,11 @@ def test_deadline_extension_in_time_counts() -> None:
     assert outcome.evidence == refs(
         ("trigger", received), ("counterpart", answered), ("context", extended)
     )
-    assert "extended by seq 1" in outcome.message
+    assert outcome.message == (
+        "The access request r1 was received; the deadline was 28 Apr 2027 12:00 UTC (1 month "
+        "from receipt on 31 Jan 2027 at 12:00 UTC, extended on 10 Feb 2027), and request r1 was "
+        "answered on 1 Apr 2027 at 12:00 UTC, in time."
+    )
 
 
 def test_deadline_late_extension_and_over_limit_do_not_count() -> None:
@@ -398,8 +440,11 @@ def test_deadline_late_extension_and_over_limit_do_not_count() -> None:
     assert outcome.evidence == refs(
         ("trigger", received), ("counterpart", answered), ("context", late_ext)
     )
-    assert "10 days after the due date" in outcome.message
-    assert "dsr.extended at seq 1 did not count" in outcome.message
+    assert outcome.message.endswith(
+        "and request r2 was answered on 10 Mar 2027 at 12:00 UTC, 10 days late. The extension "
+        "of 5 Mar 2027 (seq 1) did not count: it came after the deadline, or beyond the limit of "
+        "one extension."
+    )
 
     check = dsr_rule()
     r3 = ev(0, "dsr.received", at(1, 10), request_id="r3", received_at="2027-01-10T12:00:00Z")
@@ -431,12 +476,20 @@ def test_deadline_unmatched_missing_clock_and_no_tier() -> None:
             ev(3, "incident.reported", incident_id="i", kind="malfunction", aware_at=aware(0)),
         ],
     )
-    assert [o.verdict for o in out] == [
-        "needs_human",
-        "needs_human",
-        "needs_human",
-        "not_applicable",
+    assert [(o.verdict, o.missing) for o in out] == [
+        ("needs_human", ("payload.incident_id",)),
+        ("needs_human", ("payload.aware_at",)),
+        ("needs_human", ("payload.aware_at",)),
+        ("not_applicable", ()),
     ]
+    assert out[1].message == (
+        "The breach i was reported on 2 Mar 2026 at 09:00 UTC, but the record has no valid time "
+        "of awareness, so its deadline cannot be computed; check it by hand."
+    )
+    assert out[3].message == (
+        "The malfunction i was reported on 2 Mar 2026 at 09:00 UTC, but none of the rule's periods "
+        "applies to it, so no deadline applies."
+    )
     assert check.open_count == 0
     with pytest.raises(ValidationError, match="give a period"):
         Deadline("a", "b", ["subject"], calendar=CAL)
@@ -488,19 +541,22 @@ def test_forbids_after_until_lifted() -> None:
         ["subject", "payload.purpose"],
         lifted_by="consent.granted",
     )
-    before = ev(0, "decision.made", subject="A", purpose="scoring")
+    model = {"model": "credit", "version": "3.2"}
+    before = ev(0, "decision.made", subject="A", purpose="scoring", **model)
     withdrawn = ev(1, "consent.withdrawn", subject="A", purpose="scoring")
-    violating = ev(2, "decision.made", subject="A", purpose="scoring")
-    other_purpose = ev(3, "decision.made", subject="A", purpose="marketing")
-    regranted = ev(4, "consent.granted", subject="A", purpose="scoring")
-    fine = ev(5, "decision.made", subject="A", purpose="scoring")
+    violating = ev(2, "decision.made", T1, subject="A", purpose="scoring", **model)
+    other_purpose = ev(3, "decision.made", T1, subject="A", purpose="marketing", **model)
+    regranted = ev(4, "consent.granted", T1, subject="A", purpose="scoring")
+    fine = ev(5, "decision.made", T1, subject="A", purpose="scoring", **model)
     out = run(check, [before, withdrawn, violating, other_purpose, regranted, fine])
+    key = (("subject", "A"), ("payload.purpose", "scoring"))
     assert [(o.verdict, o.evidence, o.key) for o in out] == [
-        ("fail", refs(("trigger", withdrawn), ("counterpart", violating)), ("A", "scoring")),
+        ("fail", refs(("trigger", withdrawn), ("counterpart", violating)), key),
     ]
     assert out[0].message == (
-        "decision.made (seq 2) at 2026-03-02 09:00:00 UTC for subject=A, payload.purpose=scoring "
-        "came after consent.withdrawn (seq 1) at 2026-03-02 09:00:00 UTC, which forbids it."
+        "credit 3.2 made a decision about subject A for 'scoring' on 2 Mar 2026 at 09:30 UTC, "
+        "after subject A withdrew consent to 'scoring' on 2 Mar 2026 at 09:00 UTC, which "
+        "forbids it."
     )
     assert check.finish(T0) == []
     assert check.open_count == 0
@@ -519,8 +575,13 @@ def test_forbids_after_suspension_by_system() -> None:
     later = ev(2, "model.deployed", T0 + timedelta(hours=1))
     out = run(check, [suspended, same_instant, later])
     assert [(o.verdict, o.evidence, o.key) for o in out] == [
-        ("fail", refs(("trigger", suspended), ("counterpart", later)), ("credit",)),
+        ("fail", refs(("trigger", suspended), ("counterpart", later)), (("system", "credit"),)),
     ]
+    # The deployment's phrase needs a model: without one it is told in general words.
+    assert out[0].message == (
+        "A deployment was recorded on 2 Mar 2026 at 10:00 UTC, after the AI system credit was "
+        "suspended on 2 Mar 2026 at 09:00 UTC, which forbids it."
+    )
 
 
 # ---------------------------------------------------------------- retention
@@ -578,13 +639,26 @@ def test_retention_max_age() -> None:
         ("not_applicable", refs(("trigger", d3)), None),
         ("pass", refs(("trigger", d1), ("counterpart", purge)), y(2025)),
     ]
-    assert "has no payload.retention" in out[0].message
-    assert "retention P5Y" in out[1].message
+    assert out[0].message == (
+        "Dataset d3 was registered on 1 Jan 2022 at 00:00 UTC, but the record has no retention, "
+        "so no deadline applies."
+    )
+    assert out[0].missing == ("payload.retention",)
+    assert out[1].message == (
+        "Dataset d1 was registered; the retention period ended 1 Jan 2025 00:00 UTC (5 years "
+        "from the dataset registration on 1 Jan 2020 at 00:00 UTC), and logs up to 1 Jan 2021 "
+        "00:00 UTC were purged on 1 Jun 2024 at 00:00 UTC, in time."
+    )
     final = check.finish(y(2026))
     assert [(o.verdict, o.evidence, o.due) for o in final] == [
         ("fail", refs(("trigger", d2)), y(2023)),
         ("pending", refs(("trigger", d4)), y(2032)),
     ]
+    assert final[1].message == (
+        "Dataset d4 was registered; the retention period ends 1 Jan 2032 00:00 UTC (10 years "
+        "from the dataset registration on 1 Jan 2022 at 00:00 UTC), and no log purge is recorded "
+        "yet, with 2191 days left as of 1 Jan 2026 00:00 UTC."
+    )
     assert check.stats["triggers"] == 4
 
 
@@ -602,8 +676,17 @@ def test_retention_min_age_for_purged_logs() -> None:
         ("needs_human", None),
     ]
     assert out[0].message == (
-        "log.purged (seq 0) at 2026-05-01 00:00:00 UTC removed records up to 2026-01-01 00:00:00 UTC "
-        "that had to be kept P6M, until 2026-07-01 00:00:00 UTC: 61 days too early."
+        "Logs up to 1 Jan 2026 00:00 UTC were purged on 1 May 2026 at 00:00 UTC, but what was "
+        "removed had to be kept 6 months, until 1 Jul 2026 00:00 UTC: 61 days too early."
+    )
+    assert out[1].message == (
+        "Logs up to 1 Jan 2026 00:00 UTC were purged on 1 Aug 2026 at 00:00 UTC, when everything "
+        "removed was at least 6 months old (allowed from 1 Jul 2026 00:00 UTC)."
+    )
+    assert (out[3].missing, out[3].message) == (
+        ("payload.up_to",),
+        "A log purge was recorded on 1 Aug 2026 at 00:00 UTC, but the record has no valid up to, "
+        "so the age of what it removed cannot be computed; check it by hand.",
     )
     assert check.finish(y(2027)) == []
     assert check.open_count == 0
@@ -634,13 +717,14 @@ def test_min_distinct_excludes_the_trainer() -> None:
     by_ana = ev(2, "approval.granted", actor="ana", target="model:credit@3.2")
     by_ana_again = ev(3, "approval.granted", actor="ana", target="model:credit@3.2")
     other_target = ev(4, "approval.granted", actor="bob", target="model:credit@3.1")
-    deploy1 = ev(5, "model.deployed", actor="ops", model="credit", version="3.2")
-    by_bob = ev(6, "approval.granted", actor="bob", target="model:credit@3.2")
-    deploy2 = ev(7, "model.deployed", actor="ops", model="credit", version="3.2")
+    prod = {"model": "credit", "version": "3.2", "environment": "production"}
+    deploy1 = ev(5, "model.deployed", T1, actor="ops", **prod)
+    by_bob = ev(6, "approval.granted", T1, actor="bob", target="model:credit@3.2")
+    deploy2 = ev(7, "model.deployed", T1, actor="ops", **prod)
     out = run(
         check, [trained, by_tess, by_ana, by_ana_again, other_target, deploy1, by_bob, deploy2]
     )
-    key = ("model:credit@3.2",)
+    key = (("model:{payload.model}@{payload.version}", "model:credit@3.2"),)
     assert [(o.verdict, o.evidence, o.key) for o in out] == [
         ("fail", refs(("trigger", deploy1), ("counterpart", by_ana), ("context", trained)), key),
         (
@@ -655,10 +739,24 @@ def test_min_distinct_excludes_the_trainer() -> None:
         ),
     ]
     assert out[0].message == (
-        "model.deployed (seq 5) for model:{payload.model}@{payload.version}=model:credit@3.2 has "
-        "1 approval.granted by distinct actor.id (ana), short of the minimum of 2; tess did not "
-        "count, having done the model.trained."
+        "credit 3.2 was deployed to production on 2 Mar 2026 at 09:30 UTC with one approval "
+        "(ana) besides one by its trainer (tess); it needs approvals from two people other than "
+        "its trainer."
     )
+    assert out[1].message == (
+        "credit 3.2 was deployed to production on 2 Mar 2026 at 09:30 UTC with two approvals "
+        "(ana and bob) besides one by its trainer (tess), meeting the need for approvals from "
+        "two people other than its trainer."
+    )
+    # Without an exclusion: distinct people, and how many are missing is plain.
+    plain = MinDistinct(
+        "model.deployed",
+        "approval.granted",
+        [("model:{payload.model}@{payload.version}", "payload.target")],
+        minimum=3,
+    )
+    (short,) = run(plain, [by_ana, by_ana_again, deploy1])
+    assert short.message.endswith("with one approval (ana); it needs approvals from three people.")
     with pytest.raises(ValidationError, match="minimum"):
         MinDistinct("a", "b", ["subject"], minimum=0)
 
@@ -672,31 +770,33 @@ def test_fields_present_for_automated_legal_decisions() -> None:
         ["payload.explanation", "subject"],
         where=trig("trigger.payload.solely_automated && trigger.payload.legal_effect"),  # type: ignore[arg-type]
     )
-    good = ev(
-        0,
-        "decision.made",
-        subject="A",
-        solely_automated=True,
-        legal_effect=True,
-        explanation="score < 600",
-    )
-    empty = ev(
-        1, "decision.made", subject="A", solely_automated=True, legal_effect=True, explanation=""
-    )
+    automated = {"solely_automated": True, "legal_effect": True, "purpose": "scoring"}
+    good = ev(0, "decision.made", subject="A", explanation="score < 600", **automated)
+    empty = ev(1, "decision.made", subject="A", explanation="", **automated)
     human = ev(2, "decision.made", subject="A", solely_automated=False, legal_effect=True)
-    bare = ev(3, "decision.made", solely_automated=True, legal_effect=True)
+    bare = ev(3, "decision.made", model="credit", version="3.2", **automated)
     out = run(check, [good, empty, human, bare])
-    assert [(o.verdict, o.evidence, o.message) for o in out] == [
+    assert [(o.verdict, o.evidence, o.message, o.missing) for o in out] == [
         (
             "pass",
             refs(("trigger", good)),
-            "decision.made (seq 0) has payload.explanation, subject.",
+            "A decision was recorded on 2 Mar 2026 at 09:00 UTC, with its explanation and data "
+            "subject recorded.",
+            (),
         ),
-        ("fail", refs(("trigger", empty)), "decision.made (seq 1) lacks payload.explanation."),
+        (
+            "fail",
+            refs(("trigger", empty)),
+            "A decision was recorded on 2 Mar 2026 at 09:00 UTC, but the record has no "
+            "explanation.",
+            ("payload.explanation",),
+        ),
         (
             "fail",
             refs(("trigger", bare)),
-            "decision.made (seq 3) lacks payload.explanation, subject.",
+            "A decision was recorded on 2 Mar 2026 at 09:00 UTC, but the record has no "
+            "explanation or data subject.",
+            ("payload.explanation", "subject"),
         ),
     ]
     assert check.finish(T0) == []
@@ -718,15 +818,24 @@ def test_recorded_late_fails_only_what_is_recorded_after_the_limit() -> None:
     on_time = late(1, "assessment.completed", dated, dated + timedelta(minutes=2))
     at_limit = late(2, "approval.granted", dated, dated + timedelta(days=7))
     other_type = late(3, "decision.made", dated, dated + timedelta(days=60))
-    back_dated = late(4, "assessment.completed", dated, datetime(2026, 8, 6, 15, tzinfo=UTC))
-    just_over = late(5, "approval.granted", dated, dated + timedelta(days=7, seconds=1))
+    dpia = {"kind": "dpia", "target": "model:credit@3.3", "result": "pass"}
+    back_dated = late(
+        4, "assessment.completed", dated, datetime(2026, 8, 6, 15, tzinfo=UTC), **dpia
+    )
+    approval = {"target": "model:credit@3.3", "stage": "deployment"}
+    just_over = late(5, "approval.granted", dated, dated + timedelta(days=7, seconds=1), **approval)
     out = run(check, [on_time, at_limit, other_type, back_dated, just_over])
     assert [o.verdict for o in out] == ["fail", "fail"]
     assert out[0].evidence == refs(("trigger", back_dated))
-    assert "recorded 28 days after it occurred (limit P7D)" in out[0].message
-    assert "assessment.completed (seq 4)" in out[0].message
+    assert out[0].message == (
+        "The DPIA of credit 3.3 passed on 9 Jul 2026 at 15:00 UTC, but this was recorded only on "
+        "6 Aug 2026 at 15:00 UTC, 28 days later; the limit is 7 days."
+    )
     assert out[0].due == dated + timedelta(days=7)
-    assert "recorded 7 days after it occurred" in out[1].message
+    assert out[1].message == (
+        "dora approved credit 3.3 for deployment on 9 Jul 2026 at 15:00 UTC, but this was "
+        "recorded only on 16 Jul 2026 at 15:00 UTC, 7 days later; the limit is 7 days."
+    )
     assert check.stats == {"triggers": 4, "pass": 2, "fail": 2}
     assert check.open_count == 0 and check.finish(dated + timedelta(days=90)) == []
 
@@ -741,7 +850,7 @@ def test_recorded_late_every_type_hours_and_where() -> None:
     ]
     out = run(check, events)
     assert [o.evidence for o in out] == [refs(("trigger", events[0]))]
-    assert "2 days 1 hour after it occurred (limit PT48H)" in out[0].message
+    assert out[0].message.endswith("2 days 1 hour later; the limit is 48 hours.")
     assert check.stats == {"triggers": 2, "pass": 1, "fail": 1}
     # A month on the exact calendar: 31 Jan + P1M is 28 Feb, not moved to a working day.
     monthly = RecordedLate(None, "P1M")

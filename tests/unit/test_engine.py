@@ -105,7 +105,10 @@ def test_breach_late_or_wrong_recipient_fails(rules: RuleSet) -> None:
         as_of=at("2026-04-01T00:00:00Z"),
     )
     assert result.verdict_of(BREACH) == "fail"
-    assert "8 hours after the due date" in result.findings[0].message
+    assert result.findings[0].message.endswith(
+        "the supervisory authority was notified of inc-1 on 5 Mar 2026 at 17:15 UTC, 8 hours late."
+    )
+    assert result.findings[0].key == (("payload.incident_id", "inc-1"),)
 
 
 def test_breach_unanswered_is_pending_then_fails(rules: RuleSet) -> None:
@@ -339,7 +342,7 @@ def test_exists_before_within_and_needs_human(rules: RuleSet) -> None:
     within = scoped_rule(rules, {**EXISTS_DPIA, "within": "P30D"})
     assert judge(within, recent)[0] == "pass"
     verdict, (message,) = judge(within, stale)
-    assert verdict == "fail" and "older than P30D" in message
+    assert verdict == "fail" and "dates from 1 May 2026 00:00 UTC, more than 30 days" in message
     human = scoped_rule(rules, {**EXISTS_DPIA, "verdict": "needs_human"})
     verdict, (message,) = judge(human, recent)
     assert verdict == "needs_human" and "a person must judge" in message
@@ -360,7 +363,11 @@ def test_forbids_after_grace(rules: RuleSet) -> None:
     late = ev(2, "model.deployed", "2026-05-02T11:00:00Z", DEPLOYED)
     assert judge(rule_set, [suspended, soon])[0] == "pass"
     verdict, (message,) = judge(rule_set, [suspended, soon, late])
-    assert verdict == "fail" and "seq 2" in message and "after PT24H" in message
+    # The deployment at 11:00, past the grace; not the one at 09:00.
+    assert verdict == "fail" and message.startswith(
+        "m 1 was deployed to prod on 2 May 2026 at 11:00"
+    )
+    assert message.endswith("which forbids it after a grace of 24 hours.")
 
 
 def test_retention_keep_for_judges_each_purge(rules: RuleSet) -> None:
@@ -383,6 +390,31 @@ def test_retention_keep_for_judges_each_purge(rules: RuleSet) -> None:
     assert verdict == "fail" and any("too early" in m for m in messages)
     with pytest.raises(ValueError, match="keep_for judges each disposal"):
         rule_with_check(rules, {**check, "disposed_by": "log.purged"})
+
+
+def test_retention_without_its_period_needs_a_person_naming_the_field(rules: RuleSet) -> None:
+    check = {
+        "kind": "retention",
+        "mode": "delete_by",
+        "trigger": "dataset.registered",
+        "period_field": "payload.retention",
+        "disposed_by": "log.purged",
+    }
+    dataset = {"dataset_id": "applicants", "contains_personal_data": True}
+    result = evaluate(
+        scoped_rule(rules, check),
+        [ev(0, "dataset.registered", "2026-05-01T09:00:00Z", dataset)],
+        as_of=at("2026-06-01T00:00:00Z"),
+    )
+    (finding,) = result.findings
+    assert finding.verdict == "needs_human"
+    assert finding.message == (
+        "Dataset applicants was registered on 1 May 2026 at 09:00 UTC for system credit, but the "
+        "record has no retention, so a person must judge how long it may be kept; check it by "
+        "hand."
+    )
+    assert (finding.key, finding.missing) == ((("system", "credit"),), ("payload.retention",))
+    assert finding.to_json()["missing"] == ["payload.retention"]
 
 
 def registered(seq: int, occurred: str, system: str = "credit", **payload: Any) -> Event:
@@ -424,7 +456,7 @@ def test_applies_scopes_by_the_systems_registration(rules: RuleSet) -> None:
     verdict, (message,) = judge(
         scoped, [registered(0, "2026-05-01T00:00:00Z"), *unanswered, later, deployed_again]
     )
-    assert verdict == "fail" and "seq 3" in message
+    assert verdict == "fail" and "deployed to prod on 2 Jun 2026" in message  # the later one
 
 
 def test_passes_are_counted_and_sampled(rules: RuleSet) -> None:

@@ -83,3 +83,43 @@ def test_junit_counts_failures_and_skips_per_rule() -> None:
     assert "late" in (failure.get("message") or "") and failure.get("type") == "critical"
     (skipped,) = breach_suite.iter("skipped")
     assert (skipped.get("message") or "").startswith("pending:")
+
+
+def test_the_machine_fields_stay_beside_the_sentences() -> None:
+    # The message is a sentence for people; rule id, verdict, evidence, due time and the
+    # match key stay as fields for machines, in every format.
+    result, rules = evaluation()
+    late = next(f for f in result.findings if f.verdict == "fail")
+    assert late.message == (
+        "The breach late was reported; the deadline was 5 Mar 2026 10:00 UTC (72 hours from "
+        "awareness on 2 Mar 2026 at 10:00 UTC), and the supervisory authority was notified of "
+        "late on 20 Mar 2026 at 11:00 UTC, 15 days 1 hour late."
+    )
+    document = json.loads(json.dumps(result.to_json()))
+    (failing,) = [f for f in document["findings"] if f["verdict"] == "fail"]
+    assert failing["rule_id"] == "gdpr-33-breach-notification"
+    assert failing["key"] == {"payload.incident_id": "late"}
+    assert failing["missing"] == []
+    assert failing["due"] == "2026-03-05T10:00:00.000000Z"
+    assert [(e["role"], e["seq"]) for e in failing["evidence"]] == [
+        ("trigger", 0),
+        ("counterpart", 2),
+    ]
+
+    sarif = to_sarif(result, rules, version="0.1.0", policies="policies")  # type: ignore[arg-type]
+    by_kind = {r["kind"]: r for r in sarif["runs"][0]["results"]}
+    assert by_kind["fail"]["properties"]["key"] == {"payload.incident_id": "late"}
+    assert by_kind["open"]["properties"]["key"] == {"payload.incident_id": "open"}
+    assert by_kind["fail"]["message"]["text"] == f"fail: {late.message}"
+
+    root = ET.fromstring(to_junit(result).encode())
+    suite = next(s for s in root.iter("testsuite") if s.get("name") == late.rule_id)
+    failed = next(case for case in suite.iter("testcase") if case.find("failure") is not None)
+    properties = {(p.get("name"), p.get("value")) for p in failed.iter("property")}
+    assert properties >= {
+        ("verdict", "fail"),
+        ("key.payload.incident_id", "late"),
+        ("due", "2026-03-05T10:00:00+00:00"),
+        ("evidence.trigger", "0 e0"),
+        ("evidence.counterpart", "2 e2"),
+    }
