@@ -168,7 +168,9 @@ def test_shipped_regimes_mark_omnibus_dates_verify() -> None:
     assert dates["aiact.gpai"] == "2025-08-02"
     assert dates["aiact.annex_iii"] == "2026-08-02"
     assert dates["aiact.annex_i"] == "2027-08-02"
-    assert set(regimes.to_verify()) == {"aiact.annex_iii", "aiact.annex_i"}
+    # Art. 50 applies with Annex III today, but the Omnibus reportedly moves only Annex III.
+    assert dates["aiact.transparency"] == "2026-08-02"
+    assert set(regimes.to_verify()) == {"aiact.annex_iii", "aiact.transparency", "aiact.annex_i"}
     for name in regimes.to_verify():
         assert "[verify]" in (regimes.regimes[name].note or "")
     assert regimes.default_calendar == "eu"
@@ -680,7 +682,11 @@ def test_lint_accepts_a_twin_one_event_apart(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": rule})
     notified = {
         "type": "notification.sent",
-        "payload": {"to": "supervisory_authority", "about": "i1", "sent_at": "2026-01-02T00:00:00Z"},
+        "payload": {
+            "to": "supervisory_authority",
+            "about": "i1",
+            "sent_at": "2026-01-02T00:00:00Z",
+        },
     }
     (root / "fixtures" / "t" / "pass.jsonl").write_text(
         json.dumps(INCIDENT) + "\n" + json.dumps(notified) + "\n"
