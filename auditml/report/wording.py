@@ -105,6 +105,7 @@ def duration(text: str) -> str:
 _NOUNS = {
     "system.registered": "system registration",
     "system.suspended": "system suspension",
+    "risk.identified": "risk report",
     "dataset.registered": "dataset registration",
     "dataset.derived": "derived dataset",
     "consent.granted": "consent",
