@@ -6,11 +6,15 @@
 Credit scoring is a high-risk AI system (AI Act Annex III point 5(b)) that processes
 personal data, so the pipeline records what GDPR and the AI Act ask of it, in the order
 they ask it: it registers the system with its purpose, records the record of processing,
-the DPIA, the fundamental rights impact assessment, the risk assessment and the oversight
-training of the loan officer who will review decisions, and tells applicants that they
-are scored. Then it makes a synthetic applicant dataset, trains a scikit-learn
-LogisticRegression, records its bias examination and technical documentation, registers
-the system in the EU database, has the model approved by two people, deploys it, scores
+the DPIA, the fundamental rights impact assessment (and sends its results to the market
+surveillance authority), the risk assessment, the quality management system and the
+post-market monitoring plan, the oversight training of the loan officer who will review
+decisions, and tells applicants that they are scored. Then it makes a synthetic applicant
+dataset, trains a scikit-learn LogisticRegression, tests it against predefined metrics,
+records its bias examination, technical documentation and instructions for use (which
+declare the accuracy it was tested to), passes the conformity assessment, signs the EU
+declaration of conformity, registers the system in the EU database, has the model
+approved by two people, deploys it, scores
 new applicants (one by one through the `@decision` decorator, and as a batch), records a
 human review, then signs a checkpoint, verifies the whole ledger and writes an evidence
 file proving one decision that anyone can check offline with the ledger's public key.
@@ -47,6 +51,7 @@ from auditml.sdk import (
     record_assessment,
     record_decisions,
     record_document,
+    record_notification,
     record_registration,
     record_review,
     record_staff_training,
@@ -62,7 +67,40 @@ DPO = {"id": "dpo@bank.example", "kind": "human"}
 REVIEWER = "loan-officer@bank.example"
 FEATURES = ["income_k", "debt_ratio", "years_employed", "late_payments"]
 THRESHOLD = 0.35  # decline when the predicted probability of default is above this
+#: The accuracy the model must reach, defined before it is tested (AI Act Art. 9(8)) and
+#: declared in its instructions for use (Art. 13(3)(b)(ii), 15(3)).
+TARGETS = [
+    {"metric": "auc", "level": 0.75, "direction": "at_least"},
+    {"metric": "accuracy", "level": 0.7, "direction": "at_least"},
+]
 
+
+QUALITY_MANUAL = """# Quality management system (AI Act Art. 17): credit scoring
+
+Compliance strategy, design and release procedures (two approvers, never the trainer),
+test and validation against predefined targets, data management, risk management,
+post-market monitoring, incident reporting, record keeping, accountability.
+"""
+
+MONITORING_PLAN = """# Post-market monitoring plan (AI Act Art. 72): credit scoring
+
+Monthly: AUC and accuracy on the repaid and defaulted loans of the month, refusal rates
+by age band; below the declared levels, the model is reviewed and may be withdrawn.
+"""
+
+INSTRUCTIONS = """# Instructions for use (AI Act Art. 13): credit scoring
+
+Intended purpose: creditworthiness assessment of consenting applicants for consumer
+credit. Declared accuracy on the hold-out set: AUC at least 0.75, accuracy at least 0.7.
+Decline above a predicted default probability of 0.35; a loan officer reviews contested
+declines. Decisions are logged in the bank's auditml ledger.
+"""
+
+DECLARATION = """# EU declaration of conformity (AI Act Art. 47, Annex V)
+
+Provider: bank.example. AI system: credit scoring, version 3.2. The system is in
+conformity with Regulation (EU) 2024/1689; conformity assessed by internal control.
+"""
 
 RECORDS_OF_PROCESSING = """# Records of processing activities (GDPR Art. 30): credit scoring
 
@@ -158,6 +196,18 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             record_assessment(ledger, kind, SYSTEM, result, signer=DPO["id"], summary=summary)
         record_staff_training(ledger, REVIEWER, "human oversight of credit decisions")
         give_notice(ledger, "subjects", SYSTEM)  # applicants are told (AI Act Art. 26(11))
+        # The provider's quality management system and post-market monitoring plan (AI Act
+        # Art. 17, 72), and the FRIA's results sent to the market surveillance authority
+        # (Art. 27(3)). References name what they point at: system:<name>.
+        for kind, name, text in [
+            ("qms", "quality-manual.md", QUALITY_MANUAL),
+            ("pmm_plan", "post-market-monitoring-plan.md", MONITORING_PLAN),
+        ]:
+            document = write_document(docs / name, text)
+            record_document(ledger, kind, f"system:{SYSTEM}", "2026.1", document, actor=DPO)
+        record_notification(
+            ledger, "market_surveillance_authority", f"fria:{SYSTEM}", sent_at=ledger.now()
+        )
 
         # 1. The data: register it (hashed here), and each applicant's consent.
         applicants = make_applicants(400, seed=1)
@@ -212,8 +262,20 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             model_path.write_bytes(pickle.dumps(model))
             run.set_artifact(model_path)  # the model file's SHA-256 goes in the event
 
-        # 4. What the AI Act asks before a high-risk model goes live (Art. 10, 11, 49) ...
+        # 4. What the AI Act asks before a high-risk model goes live (Art. 9(8), 10, 11,
+        # 13, 43, 47, 49) ...
         version = f"{MODEL}@{VERSION}"
+        target = f"model:{version}"
+        met = all(metrics[t["metric"]] >= t["level"] for t in TARGETS)
+        record_assessment(
+            ledger,
+            "evaluation",
+            target,
+            "pass" if met else "fail",
+            signer="risk@bank.example",
+            summary="hold-out quarter of the applicants, against the predefined targets",
+            metrics=metrics,
+        )
         record_assessment(
             ledger,
             "bias",
@@ -228,10 +290,25 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             f"accuracy {metrics['accuracy']:.2f}, AUC {metrics['auc']:.2f}.\n",
         )
         record_document(ledger, "tech_doc", version, "1.0", tech_doc)
+        instructions = write_document(docs / f"instructions-{MODEL}-{VERSION}.md", INSTRUCTIONS)
+        record_document(
+            ledger, "instructions", target, "1.0", instructions, declared_metrics=TARGETS
+        )
+        record_assessment(
+            ledger,
+            "conformity",
+            f"system:{SYSTEM}",
+            "pass",
+            signer="dpo@bank.example",
+            summary="internal control (Annex VI): the Section 2 requirements are met",
+        )
+        declaration = write_document(docs / "eu-declaration-of-conformity.md", DECLARATION)
+        record_document(
+            ledger, "declaration_of_conformity", f"system:{SYSTEM}", "1.0", declaration, actor=DPO
+        )
         record_registration(ledger, "eu", SYSTEM, "EU-HR-2026-000123", actor=DPO)
 
         # ... then two people approve the model for deployment, and it goes live.
-        target = f"model:{version}"
         approve(ledger, target, "deployment", "AUC meets the bar", approver="risk@bank.example")
         approve(ledger, target, "deployment", "DPIA is up to date", approver="dpo@bank.example")
         deploy_model(ledger, MODEL, VERSION, "production")

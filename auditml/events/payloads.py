@@ -214,6 +214,38 @@ class Signature(BaseModel):
     )
 
 
+# AI Act accuracy: the levels a document declares (Art. 13(3)(b)(ii), 15(3)) and the values
+# an evaluation measured (Art. 9(8)), so that rules can compare the two.
+
+#: A measured value: a finite number (NaN and infinities are refused, as in all JSON here).
+Measurement = Annotated[float, Field(allow_inf_nan=False)]
+#: Measured values by metric name, e.g. {"auc": 0.871, "false_positive_rate": 0.04}.
+Measurements = dict[Label, Measurement]
+
+
+class DeclaredMetric(BaseModel):
+    """A level of accuracy a document declares: the metric, the level and which side of
+    it is good (AI Act Art. 15(3))."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    metric: Label = Field(description="the metric's name, as evaluations record it, e.g. auc")
+    level: Measurement = Field(description="the declared level, e.g. 0.85")
+    direction: Literal["at_least", "at_most"] = Field(
+        description="at_least: the measured value must reach the level (auc); at_most: it "
+        "must not exceed it (an error rate)"
+    )
+
+
+DeclaredMetricList = Annotated[list[DeclaredMetric], BeforeValidator(_listify), Field(min_length=1)]
+
+#: The kinds of compliance documents (document.versioned, log.purged).
+DocumentKind = Literal[
+    "tech_doc", "ropa", "instructions", "pmm_plan", "qms", "declaration_of_conformity"
+]
+DocumentKindList = Annotated[list[DocumentKind], BeforeValidator(_listify), Field(min_length=1)]
+
+
 # --------------------------------------------------------------------------- #
 # The models, in the order of docs/FORMAT.md section 15                        #
 # --------------------------------------------------------------------------- #
@@ -323,18 +355,31 @@ class AssessmentCompleted(_Payload):
     # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
     signer: Label = Field(description="who signed the assessment off (person or role id)")
     summary: Text | None = Field(default=None, description="a short summary of the findings")
+    # Numbers only, unlike model.trained's free-form metrics: rules compare them with the
+    # levels a document declares (AI Act Art. 15(3)).
+    metrics: Measurements | None = Field(
+        default=None,
+        description="for an evaluation: the values measured, by metric name, e.g. "
+        "{'auc': 0.871} (AI Act Art. 9(8), 15(3))",
+    )
 
 
 class DocumentVersioned(_Payload):
     """A new version of a compliance document was issued, identified by its hash."""
 
-    kind: Literal["tech_doc", "ropa", "instructions", "pmm_plan", "qms"] = Field(
+    kind: DocumentKind = Field(
         description="technical documentation, record of processing, instructions for use, "
-        "post-market monitoring plan or quality management system"
+        "post-market monitoring plan, quality management system or EU declaration of "
+        "conformity (AI Act Art. 47)"
     )
     target: Label = Field(description="what the document covers: model, dataset_id or system")
     version: Label = Field(description="the document version")
     sha256: Sha256 = Field(description="SHA-256 of the document file, lowercase hex")
+    declared_metrics: DeclaredMetricList | None = Field(
+        default=None,
+        description="the levels of accuracy the document declares, e.g. the instructions "
+        "for use (AI Act Art. 13(3)(b)(ii), 15(3))",
+    )
 
 
 class _Approval(_Payload):
@@ -482,7 +527,10 @@ class NotificationSent(_Payload):
         "subject",
         "workers",
     ] = Field(description="who was notified")
-    about: Ident = Field(description="the incident_id or request_id it concerns")
+    about: Ident = Field(
+        description="the incident_id, request_id or risk_id it concerns, or fria:SYSTEM for "
+        "the results of a system's FRIA (AI Act Art. 27(3))"
+    )
     sent_at: Timestamp = Field(description="when it was sent")
 
 
@@ -518,12 +566,31 @@ class LogPurged(_Payload):
         default=None,
         description="the event types whose sealed values were purged (absent: every type)",
     )
+    # Absent: no documents, only logs (every purge recorded before this field was).
+    documents: DocumentKindList | None = Field(
+        default=None,
+        description="the kinds of compliance documents whose files up to up_to were deleted "
+        "too, e.g. tech_doc (AI Act Art. 18(1))",
+    )
 
 
 class SystemSuspended(_Payload):
     """The system was taken out of use (e.g. AI Act Art. 26(5))."""
 
     reason: Text = Field(description="why")
+
+
+class RiskIdentified(_Payload):
+    """A deployer found that using a system may present a risk to health, safety or
+    fundamental rights (AI Act Art. 26(5), 79(1)): the provider is to be told, use suspended."""
+
+    risk_id: Ident = Field(description="the user's id for the risk; notifications name it")
+    aware_at: Timestamp = Field(description="when the organisation became aware of the risk")
+    summary: Text = Field(description="what the risk is and how it was found")
+    target: Label | None = Field(
+        default=None,
+        description="what presents the risk, as a reference: system:NAME or model:NAME@VERSION",
+    )
 
 
 class ReportIssued(_Payload):
@@ -579,6 +646,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "training.completed": TrainingCompleted,
     "log.purged": LogPurged,
     "system.suspended": SystemSuspended,
+    "risk.identified": RiskIdentified,
     "policy.changed": PolicyChanged,
     "report.issued": ReportIssued,
     "key.rotated": KeyRotated,

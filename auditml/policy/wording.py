@@ -137,6 +137,7 @@ def listing(items: Iterable[str], conjunction: str = "and") -> str:
 _NOUNS = {
     "system.registered": "system registration",
     "system.suspended": "system suspension",
+    "risk.identified": "risk report",
     "dataset.registered": "dataset registration",
     "dataset.derived": "derived dataset",
     "consent.granted": "consent",
@@ -326,6 +327,7 @@ def _in_name(char: str) -> bool:
 _PHRASES = {
     "system.registered": "the AI system {system} was registered",
     "system.suspended": "the AI system {system} was suspended",
+    "risk.identified": "the risk {risk_id} was reported",
     "dataset.registered": "dataset {dataset_id} was registered",
     "dataset.derived": "dataset {dataset_id} was derived from {inputs}",
     "consent.granted": "subject {subject} {consented} to {purpose}",
@@ -371,6 +373,7 @@ _DOCUMENTS = {
     "instructions": "instructions for use",
     "pmm_plan": "post-market monitoring plan",
     "qms": "quality management system",
+    "declaration_of_conformity": "EU declaration of conformity",
 }
 _REQUESTS = {
     "access": "access request {}",

@@ -41,7 +41,7 @@ from auditml.sdk.governance import (
     register_system,
     suspend_system,
 )
-from auditml.sdk.incidents import record_notification, report_incident
+from auditml.sdk.incidents import identify_risk, record_notification, report_incident
 from auditml.sdk.reviews import record_review
 from auditml.sdk.subject_requests import answer_request, extend_request, receive_request
 from auditml.sdk.training import TrainingRun, record_training, training_run
@@ -63,6 +63,7 @@ __all__ = [
     "give_notice",
     "grant_consent",
     "grant_consents",
+    "identify_risk",
     "input_sha256",
     "receive_request",
     "record_assessment",

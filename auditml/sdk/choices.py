@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from auditml.events.payloads import LawfulBasis, SpecialCategory, SpecialCategoryCondition
+from auditml.events.payloads import (
+    DocumentKind,
+    LawfulBasis,
+    SpecialCategory,
+    SpecialCategoryCondition,
+)
 
 __all__ = [
     "APPROVAL_STAGES",
@@ -53,9 +58,9 @@ __all__ = [
     "SystemRole",
 ]
 
-# LawfulBasis, SpecialCategory and SpecialCategoryCondition are defined once, by the
-# payload models; the other sets appear there inline, and tests/integration/test_sdk_api.py
-# keeps them equal.
+# LawfulBasis, SpecialCategory, SpecialCategoryCondition and DocumentKind are defined
+# once, by the payload models; the other sets appear there inline, and
+# tests/integration/test_sdk_api.py keeps them equal.
 LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
 
 SPECIAL_CATEGORIES: tuple[SpecialCategory, ...] = get_args(SpecialCategory)
@@ -87,8 +92,8 @@ AssessmentResult = Literal["pass", "fail", "accepted_risk"]
 ASSESSMENT_RESULTS: tuple[AssessmentResult, ...] = get_args(AssessmentResult)
 
 #: Technical documentation, record of processing, instructions for use, post-market
-#: monitoring plan, quality management system.
-DocumentKind = Literal["tech_doc", "ropa", "instructions", "pmm_plan", "qms"]
+#: monitoring plan, quality management system, EU declaration of conformity (defined by
+#: the payload models: log.purged names them too).
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
 
 #: What a data subject asks for (GDPR Art. 15-22).

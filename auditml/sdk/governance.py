@@ -12,9 +12,9 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Unpack
+from typing import Any, Unpack
 
 from auditml.ledger.ledger import Ledger, Receipt
 from auditml.sdk import _common
@@ -94,17 +94,22 @@ def record_assessment(
     *,
     signer: str,
     summary: str | None = None,
+    metrics: Mapping[str, float] | None = None,
     **options: Unpack[EventOptions],
 ) -> Receipt:
     """Record `assessment.completed`: a DPIA, FRIA, risk, bias, conformity or evaluation.
 
     `target` is what was assessed (``model@version``, a dataset_id or the system);
-    `result` is pass, fail or accepted_risk; `signer` who signed it off.
+    `result` is pass, fail or accepted_risk; `signer` who signed it off. For an
+    evaluation, `metrics` are the values measured by metric name: rules compare them with
+    the levels the instructions for use declare (AI Act Art. 9(8), 15(3)).
 
     Example::
 
         record_assessment(ledger, "bias", "credit@3.2", "accepted_risk", signer="dpo-anna",
                           summary="disparity 1.08 within the agreed 1.25")
+        record_assessment(ledger, "evaluation", "model:credit@3.2", "pass", signer="ben",
+                          metrics={"auc": 0.871, "false_positive_rate": 0.041})
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """
@@ -116,6 +121,7 @@ def record_assessment(
             "result": _common.choice(result, ASSESSMENT_RESULTS, "result", where),
             "signer": _common.text(signer, "signer", where),
             "summary": _common.optional_text(summary, "summary", where),
+            "metrics": None if metrics is None else _common.json_object(metrics, "metrics", where),
         }
     )
     return _common.record(ledger, "assessment.completed", payload, options)
@@ -127,26 +133,42 @@ def record_document(
     target: str,
     version: str,
     document: str | os.PathLike[str],
+    *,
+    declared_metrics: Iterable[Mapping[str, Any]] | None = None,
     **options: Unpack[EventOptions],
 ) -> Receipt:
     """Record `document.versioned`: version `version` of a compliance document was issued.
 
-    `kind` is tech_doc, ropa, instructions, pmm_plan or qms; `target` what it covers;
-    `document` the file (hashed here, streamed) or its SHA-256 (64 hex characters).
+    `kind` is tech_doc, ropa, instructions, pmm_plan, qms or declaration_of_conformity;
+    `target` what it covers; `document` the file (hashed here, streamed) or its SHA-256
+    (64 hex characters). `declared_metrics` are the levels of accuracy the document
+    declares, each ``{"metric", "level", "direction"}`` with direction ``at_least`` or
+    ``at_most`` (instructions for use, AI Act Art. 13(3)(b)(ii), 15(3)).
 
     Example::
 
         record_document(ledger, "tech_doc", "credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
+        record_document(ledger, "instructions", "model:credit@3.2", "1.0", "docs/ifu.pdf",
+                        declared_metrics=[{"metric": "auc", "level": 0.85,
+                                           "direction": "at_least"}])
 
     Raises ValidationError (nothing recorded) for a bad argument or an unreadable file.
     """
     where = "record_document"
-    payload = {
-        "kind": _common.choice(kind, DOCUMENT_KINDS, "kind", where),
-        "target": _common.text(target, "target", where),
-        "version": _common.text(version, "version", where),
-        "sha256": _common.digest_of(document, "document", where),
-    }
+    payload = _common.compact(
+        {
+            "kind": _common.choice(kind, DOCUMENT_KINDS, "kind", where),
+            "target": _common.text(target, "target", where),
+            "version": _common.text(version, "version", where),
+            "sha256": _common.digest_of(document, "document", where),
+            "declared_metrics": None
+            if declared_metrics is None
+            else [
+                _common.json_object(level, "each item of declared_metrics", where)
+                for level in declared_metrics
+            ],
+        }
+    )
     return _common.record(ledger, "document.versioned", payload, options)
 
 
@@ -216,21 +238,39 @@ def give_notice(
 
 
 def record_log_purge(
-    ledger: Ledger, up_to: datetime | str, reason: str, **options: Unpack[EventOptions]
+    ledger: Ledger,
+    up_to: datetime | str,
+    reason: str,
+    *,
+    documents: Iterable[DocumentKind] | None = None,
+    **options: Unpack[EventOptions],
 ) -> Receipt:
     """Record `log.purged`: operational logs before `up_to` were deleted, and why.
+
+    `documents` names the kinds of compliance documents (tech_doc, qms, ...) whose files
+    dated before `up_to` were deleted by the same purge (AI Act Art. 18 asks for ten years).
 
     Example::
 
         record_log_purge(ledger, "2025-10-01T00:00:00Z", "retention rule: 6 months")
+        record_log_purge(ledger, "2016-01-01T00:00:00Z", "archive clean-up",
+                         documents=["tech_doc", "qms"])
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """
     where = "record_log_purge"
-    payload = {
-        "up_to": _common.timestamp(up_to, "up_to", where),
-        "reason": _common.text(reason, "reason", where),
-    }
+    payload = _common.compact(
+        {
+            "up_to": _common.timestamp(up_to, "up_to", where),
+            "reason": _common.text(reason, "reason", where),
+            "documents": None
+            if documents is None
+            else [
+                _common.choice(kind, DOCUMENT_KINDS, "each item of documents", where)
+                for kind in _common.names(documents, "documents", where)
+            ],
+        }
+    )
     return _common.record(ledger, "log.purged", payload, options)
 
 

@@ -1,4 +1,5 @@
-"""Record incidents and the notifications about them: `incident.reported`, `notification.sent`.
+"""Record incidents, risks and the notifications about them: `incident.reported`,
+`risk.identified`, `notification.sent`.
 
 Notification deadlines (GDPR Art. 33: 72 hours; AI Act Art. 73: 15 days, 10 or 2 for the
 worst cases) run from ``aware_at``; the policies check them from these events.
@@ -26,7 +27,7 @@ from auditml.sdk.choices import (
     NotificationRecipient,
 )
 
-__all__ = ["record_notification", "report_incident"]
+__all__ = ["identify_risk", "record_notification", "report_incident"]
 
 
 def report_incident(
@@ -78,7 +79,8 @@ def record_notification(
     sent_at: datetime | str,
     **options: Unpack[EventOptions],
 ) -> Receipt:
-    """Record `notification.sent`: `to` was notified about `about` (an incident or request id).
+    """Record `notification.sent`: `to` was notified about `about` (an incident, request or
+    risk id; ``fria:SYSTEM`` for the results of a system's FRIA, AI Act Art. 27(3)).
 
     `to` is one of supervisory_authority, market_surveillance_authority, provider,
     subject, workers. `sent_at` is when it was sent (required: it is what the deadline
@@ -98,3 +100,39 @@ def record_notification(
         "sent_at": _common.timestamp(sent_at, "sent_at", where),
     }
     return _common.record(ledger, "notification.sent", payload, options)
+
+
+def identify_risk(
+    ledger: Ledger,
+    risk_id: str,
+    *,
+    aware_at: datetime | str,
+    summary: str,
+    target: str | None = None,
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `risk.identified`: using the system may present a risk to health, safety or
+    fundamental rights (AI Act Art. 26(5), 79(1)).
+
+    The deployer then tells the provider (`record_notification` to ``"provider"`` about
+    `risk_id`) and suspends the use (`suspend_system`) before the system decides again.
+    `aware_at` is when the organisation became aware; `target` what presents the risk
+    (``system:NAME`` or ``model:NAME@VERSION``). `options` are the envelope fields.
+
+    Example::
+
+        identify_risk(ledger, "risk-12", aware_at="2026-09-02T10:00:00Z",
+                      summary="refusal rate of applicants over 60 doubled since 3.3")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "identify_risk"
+    payload = _common.compact(
+        {
+            "risk_id": _common.text(risk_id, "risk_id", where),
+            "aware_at": _common.timestamp(aware_at, "aware_at", where),
+            "summary": _common.text(summary, "summary", where),
+            "target": _common.optional_text(target, "target", where),
+        }
+    )
+    return _common.record(ledger, "risk.identified", payload, options)

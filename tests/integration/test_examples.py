@@ -75,8 +75,11 @@ def test_credit_pipeline_records_what_it_says(
         # One event per fact the example states, nothing else.
         assert Counter(e.type for e in events) == {
             "system.registered": 1,
-            "document.versioned": 2,  # the record of processing, the technical documentation
-            "assessment.completed": 4,  # DPIA, FRIA, risk, bias
+            # the record of processing, the quality manual, the monitoring plan, the technical
+            # documentation, the instructions for use, the declaration of conformity
+            "document.versioned": 6,
+            "assessment.completed": 6,  # DPIA, FRIA, risk, evaluation, bias, conformity
+            "notification.sent": 1,  # the FRIA's results, to the market surveillance authority
             "training.completed": 1,  # the loan officer's, before she reviews
             "notice.given": 1,
             "registration.completed": 1,
@@ -176,6 +179,14 @@ def test_credit_pipeline_records_what_it_says(
 #: data, no decision that is not solely automated, and it is not an employment system.
 PASSING = {
     "aiact-9-risk-management",
+    "aiact-9-8-evaluation-before-deployment",
+    "aiact-13-instructions-for-use",
+    "aiact-15-3-declared-accuracy-met",
+    "aiact-17-quality-management-system",
+    "aiact-27-3-fria-notified",
+    "aiact-43-conformity-assessment",
+    "aiact-47-declaration-of-conformity",
+    "aiact-72-post-market-monitoring-plan",
     "aiact-10-bias-examination",
     "aiact-11-technical-documentation",
     "aiact-12-decision-log-complete",
@@ -221,7 +232,7 @@ def test_credit_pipeline_runs_as_a_script(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "verified   deep: 465 events" in done.stdout
+    assert "verified   deep: 472 events" in done.stdout
     assert "every GDPR, AI Act and internal rule passes or does not apply" in done.stdout
     assert (directory / "evidence.json").is_file()
 

@@ -181,7 +181,7 @@ def test_each_rule_that_did_not_apply_says_why(story_ledger: Ledger) -> None:
     assert early["aiact-9-risk-management"] == (
         "not_in_force",
         "Not yet in force: AI Act general application: Annex III high-risk systems (Arts. 26, "
-        "27, 49, 50, 72, 73, 86) applies from 2 Aug 2026.",
+        "27, 49, 72, 73, 86) applies from 2 Aug 2026.",
     )
     # ... after it, the deployment of March came too early to trigger them,
     assert late["aiact-9-risk-management"] == (

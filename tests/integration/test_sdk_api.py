@@ -30,6 +30,7 @@ def test_exported_names_are_pinned() -> None:
         "give_notice",
         "grant_consent",
         "grant_consents",
+        "identify_risk",
         "input_sha256",
         "receive_request",
         "record_assessment",

@@ -25,6 +25,7 @@ from auditml.sdk import (
     give_notice,
     grant_consent,
     grant_consents,
+    identify_risk,
     receive_request,
     record_assessment,
     record_decision,
@@ -451,6 +452,55 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
         lambda led: record_notification(led, "supervisory_authority", "inc-9", sent_at=NOW),
         {"to": "supervisory_authority", "about": "inc-9", "sent_at": NOW_TEXT},
     ),
+    # AI Act: a risk found in use, measured and declared accuracy, documents purged.
+    (
+        "risk.identified",
+        lambda led: identify_risk(
+            led, "risk-4", aware_at=NOW, summary="over-60s refused twice as often", target="m"
+        ),
+        {
+            "risk_id": "risk-4",
+            "aware_at": NOW_TEXT,
+            "summary": "over-60s refused twice as often",
+            "target": "m",
+        },
+    ),
+    (
+        "assessment.completed",
+        lambda led: record_assessment(
+            led, "evaluation", "m", "pass", signer="ben", metrics={"auc": 0.871}
+        ),
+        {
+            "kind": "evaluation",
+            "target": "m",
+            "result": "pass",
+            "signer": "ben",
+            "metrics": {"auc": 0.871},
+        },
+    ),
+    (
+        "document.versioned",
+        lambda led: record_document(
+            led,
+            "instructions",
+            "m",
+            "1.0",
+            "ab" * 32,
+            declared_metrics=[{"metric": "auc", "level": 0.85, "direction": "at_least"}],
+        ),
+        {
+            "kind": "instructions",
+            "target": "m",
+            "version": "1.0",
+            "sha256": "ab" * 32,
+            "declared_metrics": [{"metric": "auc", "level": 0.85, "direction": "at_least"}],
+        },
+    ),
+    (
+        "log.purged",
+        lambda led: record_log_purge(led, NOW, "archive", documents=("tech_doc", "qms")),
+        {"up_to": NOW_TEXT, "reason": "archive", "documents": ["tech_doc", "qms"]},
+    ),
 ]
 
 
@@ -520,6 +570,24 @@ def test_subject_requests_are_about_a_subject(ledger: Ledger, tmp_path: Path) ->
         (
             lambda led: record_registration(led, "us", "t", "r"),
             "database must be one of eu, national",
+        ),
+        (
+            lambda led: record_log_purge(led, NOW, "r", documents=["manual"]),
+            "each item of documents must be one of tech_doc",
+        ),
+        (
+            lambda led: record_assessment(led, "evaluation", "m", "pass", signer="s", metrics=[1]),
+            "metrics must be a mapping of names to values",
+        ),
+        (
+            lambda led: record_document(
+                led, "instructions", "m", "1", "ab" * 32, declared_metrics=[{"metric": "auc"}]
+            ),
+            r"payload.declared_metrics\[0\].level: required field missing",
+        ),
+        (
+            lambda led: identify_risk(led, "r", aware_at="2026-09-02", summary="s"),
+            "aware_at.*has no timezone",
         ),
     ],
 )

@@ -166,6 +166,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "reason": "6-month retention of operational logs (AI Act Art. 26(6))",
     },
     "system.suspended": {"reason": "Serious incident INC-17 under investigation"},
+    "risk.identified": {
+        "risk_id": "RISK-4",
+        "aware_at": "2026-09-02T10:00:00.000000Z",
+        "summary": "Refusal rate of applicants over 60 doubled after the 3.3 release.",
+        "target": "model:credit-scorer@3.3",
+    },
     "policy.changed": {
         "policy_set_sha256": SHA_RULES,
         "summary": "Added the FRIA rule for public-authority deployers",
@@ -224,6 +230,7 @@ REQUIRED: dict[str, set[str]] = {
     "training.completed": {"person", "course"},
     "log.purged": {"up_to", "reason"},
     "system.suspended": {"reason"},
+    "risk.identified": {"risk_id", "aware_at", "summary"},
     "policy.changed": {"policy_set_sha256", "summary"},
     "key.rotated": {"key_id", "purpose"},
     "report.issued": {"report_id", "checkpoint_size", "checkpoint_root", "sha256"},
@@ -260,6 +267,7 @@ WRONG_TYPE: dict[str, tuple[str, object, str]] = {
     "training.completed": ("course", 101, "expected a string, got 101"),
     "log.purged": ("up_to", "last month", "'last month' is not an ISO 8601 timestamp"),
     "system.suspended": ("reason", "", "expected a non-empty string"),
+    "risk.identified": ("aware_at", "yesterday", "'yesterday' is not an ISO 8601 timestamp"),
     "policy.changed": ("policy_set_sha256", "ABC", "expected a SHA-256 as 64 lowercase hex"),
     "key.rotated": ("key_id", 5, "expected a string, got 5"),
     "report.issued": ("checkpoint_size", "7", "expected an integer"),
@@ -275,7 +283,7 @@ def refusal(event_type: str, payload: object) -> str:
 
 
 def test_every_type_of_design_section_4_has_a_model_and_an_example() -> None:
-    assert len(PAYLOAD_MODELS) == 28
+    assert len(PAYLOAD_MODELS) == 29
     assert set(PAYLOAD_MODELS) == set(EXAMPLES) == set(REQUIRED) == set(WRONG_TYPE)
     assert frozenset(PAYLOAD_MODELS) == EVENT_TYPES
 
@@ -473,6 +481,48 @@ def test_approval_signature_object() -> None:
     assert "payload.signature: expected a JSON object, got 'c2ln'" in refusal(
         "approval.granted", {**base, "signature": "c2ln"}
     )
+
+
+def test_ai_act_accuracy_declared_and_measured() -> None:
+    # Instructions for use declare levels (Art. 15(3)); an evaluation records what it measured.
+    declared = [{"metric": "auc", "level": 0.85, "direction": "at_least"}]
+    instructions = {**EXAMPLES["document.versioned"], "kind": "instructions"}
+    result = validate_payload(
+        "document.versioned", {**instructions, "declared_metrics": declared}, where="e"
+    )
+    assert result["declared_metrics"] == declared
+    assert "payload.declared_metrics[0].direction: expected one of 'at_least' or 'at_most'" in (
+        refusal(
+            "document.versioned",
+            {**instructions, "declared_metrics": [{**declared[0], "direction": "higher"}]},
+        )
+    )
+    assert "payload.declared_metrics: expected at least 1 item(s), got none" in refusal(
+        "document.versioned", {**instructions, "declared_metrics": []}
+    )
+    evaluation = {**EXAMPLES["assessment.completed"], "kind": "evaluation"}
+    measured = {"auc": 0.871, "false_positive_rate": 0.04}
+    result = validate_payload(
+        "assessment.completed", {**evaluation, "metrics": measured}, where="e"
+    )
+    assert result["metrics"] == measured
+    assert "payload.metrics.auc: expected a number, got 'high'" in refusal(
+        "assessment.completed", {**evaluation, "metrics": {"auc": "high"}}
+    )
+    assert "payload.metrics.auc: input should be a finite number" in refusal(
+        "assessment.completed", {**evaluation, "metrics": {"auc": float("nan")}}
+    )
+
+
+def test_log_purge_names_the_document_kinds_it_deleted() -> None:
+    base = EXAMPLES["log.purged"]
+    result = validate_payload("log.purged", {**base, "documents": ["tech_doc", "qms"]}, where="e")
+    assert result["documents"] == ["tech_doc", "qms"]
+    assert "payload.documents[0]: expected one of 'tech_doc'" in refusal(
+        "log.purged", {**base, "documents": ["manual"]}
+    )
+    # Purges recorded before the field existed remove logs only: still valid.
+    assert "documents" not in validate_payload("log.purged", base, where="e")
 
 
 def test_decision_explanation_is_text_or_object() -> None:

@@ -254,6 +254,10 @@ SAID = {
         "Logs up to 1 Feb 2026 00:00 UTC were purged",
     ),
     "system.suspended": ({"reason": "risk found"}, "The AI system credit-ai was suspended"),
+    "risk.identified": (
+        {"risk_id": "R-7", "aware_at": "2026-02-01T00:00:00Z", "summary": "drift"},
+        "The risk R-7 was reported",
+    ),
     "policy.changed": ({"policy_set_sha256": HEX, "summary": "x"}, "The rule set was changed"),
     "report.issued": (
         {"report_id": "R-1", "checkpoint_size": 3, "checkpoint_root": HEX, "sha256": HEX},
