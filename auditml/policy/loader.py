@@ -322,6 +322,9 @@ def validate_model(
         problems = []
         for error in exc.errors():
             loc = _clean_loc(prefix + tuple(error["loc"]))
+            if error["type"] == "union_tag_invalid":
+                loc = (*loc, "kind")  # the kind is at fault, not the whole check
+
             problems.append(
                 Problem(
                     doc.file,
