@@ -639,14 +639,22 @@ def test_retention_parameters_fit_the_mode() -> None:
 # ---------------------------------------------------------------- min_distinct
 
 
-def test_min_distinct_excludes_the_trainer() -> None:
-    check = MinDistinct(
+TRAINER = Exclusion(event="model.trained", match_on=["model", "version"])
+
+
+def two_approvers(*distinct_from: Exclusion) -> MinDistinct:
+    """Deployments need two approvals of their model version, not by the excluded."""
+    return MinDistinct(
         "model.deployed",
         "approval.granted",
         [("model:{payload.model}@{payload.version}", "payload.target")],
         at_least=2,
-        distinct_from=[Exclusion(event="model.trained", match_on=["model", "version"])],
+        distinct_from=distinct_from,
     )
+
+
+def test_min_distinct_excludes_the_trainer() -> None:
+    check = two_approvers(TRAINER)
     trained = ev(0, "model.trained", actor="tess", model="credit", version="3.2")
     by_tess = ev(1, "approval.granted", actor="tess", target="model:credit@3.2")
     by_ana = ev(2, "approval.granted", actor="ana", target="model:credit@3.2")
@@ -793,15 +801,8 @@ def test_recorded_late_refuses_bad_parameters() -> None:
 
 
 def test_min_distinct_excludes_the_values_of_every_distinct_from_entry() -> None:
-    check = MinDistinct(
-        "model.deployed",
-        "approval.granted",
-        [("model:{payload.model}@{payload.version}", "payload.target")],
-        at_least=2,
-        distinct_from=[
-            Exclusion(event="model.trained", match_on=["model", "version"]),
-            Exclusion(event="dataset.registered", match_on=[["model", "dataset_id"]]),
-        ],
+    check = two_approvers(
+        TRAINER, Exclusion(event="dataset.registered", match_on=[["model", "dataset_id"]])
     )
     trained = ev(0, "model.trained", actor="tess", model="credit", version="3.2")
     prepared = ev(1, "dataset.registered", actor="dan", dataset_id="credit")
