@@ -1491,10 +1491,20 @@ class Holds(Check):
         return self._outcome("fail", f"{_ref(event)} does not meet the requirement: {facts}.", refs)
 
     def _facts_of(self, event: Event, system: Mapping[str, Any]) -> str:
+        """The fields the requirement read, in words: ``its lawful basis is legitimate
+        interests; its system's risk class is prohibited``."""
         shown: list[str] = []
         for fact in self._facts:
             variable, _, path = fact.partition(".")
-            value = field(event, path) if variable == "trigger" else system.get(path, MISSING)
-            text = "absent" if value is MISSING else _key_part(value)
-            shown.append(f"{path if variable == 'trigger' else fact} is {text}")
+            if variable == "trigger":
+                value = field(event, path)
+                name = "its " + path.removeprefix("payload.")
+            else:
+                value = system.get(path, MISSING)
+                name = "its system's " + path
+            # Closed values read as words (legitimate_interests); other values as they are.
+            text = "not recorded" if value is MISSING else _key_part(value)
+            if isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value):
+                text = value.replace("_", " ")
+            shown.append(f"{name.replace('_', ' ').replace('.', ' ')} is {text}")
         return "; ".join(shown) or "it reads no field"

@@ -885,13 +885,13 @@ def test_holds_judges_each_trigger_and_names_the_facts() -> None:
         ("needs_human", refs(("trigger", bare))),
     ]
     assert out[0].message == (
-        "decision.made (seq 0) meets the requirement: payload.lawful_basis is contract."
+        "decision.made (seq 0) meets the requirement: its lawful basis is contract."
     )
     assert out[1].message == (
-        "decision.made (seq 1) does not meet the requirement: payload.lawful_basis is "
-        "legitimate_interests."
+        "decision.made (seq 1) does not meet the requirement: its lawful basis is "
+        "legitimate interests."
     )
-    assert "payload.lawful_basis is absent" in out[2].message
+    assert "(its lawful basis is not recorded)" in out[2].message
     assert check.stats == {"triggers": 3, "pass": 1, "fail": 1, "needs_human": 1}
     assert check.consumes() == {"decision.made"} and check.open_count == 0
     assert check.finish(T0) == []
@@ -912,7 +912,8 @@ def test_holds_reads_the_latest_registration_of_the_system() -> None:
         ("fail", refs(("trigger", decided), ("context", prohibited))),
     ]
     assert out[2].message == (
-        "decision.made (seq 4) does not meet the requirement: system.risk_class is prohibited."
+        "decision.made (seq 4) does not meet the requirement: its system's risk class is "
+        "prohibited."
     )
     assert check.consumes() == {"model.deployed", "decision.made", "system.registered"}
     assert check.open_count == 2  # one registration per system

@@ -555,7 +555,7 @@ def test_holds_from_the_rule_counts_condition_errors(rules: RuleSet) -> None:
     prohibited = registered(0, "2026-05-01T00:00:00Z", risk_class="prohibited")
     deployed = ev(1, "model.deployed", "2026-05-02T00:00:00Z", DEPLOYED)
     verdict, (message,) = judge(rule_set, [prohibited, deployed])
-    assert verdict == "fail" and "system.risk_class is prohibited" in message
+    assert verdict == "fail" and "its system's risk class is prohibited" in message
     no_model = ev(2, "decision.made", "2026-05-03T00:00:00Z", {})
     result = evaluate(
         rule_set,
