@@ -1398,6 +1398,16 @@ def _empty(value: Any) -> bool:
 _REGISTRATION = "system.registered"
 
 
+@dataclass(slots=True)
+class _Registration:
+    """A system's latest registration, its payload as CEL sees it, and, for a requirement
+    on the registration alone, the answer once known: (held, could not be evaluated)."""
+
+    event: Event
+    payload: dict[str, Any]
+    answer: tuple[bool, bool] | None = None
+
+
 class Holds(Check):
     """Each event of the `trigger` type(s) that `when` selects must satisfy `require`: a
     closed list of the law (GDPR Art. 22(2): a solely automated decision with legal effect
@@ -1408,7 +1418,8 @@ class Holds(Check):
     while its system was never registered is not_applicable (as for a rule scoped to
     registered systems). A finding names the facts the requirement read; an evaluation
     error (a field missing) is needs_human. Final at once; state: the latest registration
-    of each system, when `require` reads `system`.
+    of each system, when `require` reads `system` (a requirement on the registration alone
+    is evaluated once per registration, not per trigger).
     """
 
     kind = "holds"
@@ -1430,10 +1441,10 @@ class Holds(Check):
         self.when = when
         # The facts a finding names: the fields the requirement reads.
         self._facts = sorted(referenced_fields(require.source, ("trigger", "system")))
-        # system -> its latest registration and that registration's payload as CEL sees it.
-        self._registrations: dict[str, tuple[Event, dict[str, Any]]] | None = (
+        self._registrations: dict[str, _Registration] | None = (
             {} if require.reads("system") else None
         )
+        self._on_registration_alone = not require.reads("trigger")
 
     @classmethod
     def from_spec(cls, spec: rules.HoldsCheck, context: BuildContext) -> Holds:
@@ -1453,35 +1464,39 @@ class Holds(Check):
 
     def feed(self, event: Event) -> list[Outcome]:
         if self._registrations is not None and event.type == _REGISTRATION:
-            self._registrations[event.system] = (event, dict(event.payload))
+            self._registrations[event.system] = _Registration(event, dict(event.payload))
         if event.type not in self.trigger or not self._applies(self.when, event):
             return []
         self.stats["triggers"] += 1
         return [self._judge(event)]
 
     def _judge(self, event: Event) -> Outcome:
-        refs = [EvidenceRef.of("trigger", event)]
-        system: dict[str, Any] = {}
+        registration = None
         if self._registrations is not None:
-            registered = self._registrations.get(event.system)
-            if registered is None:
+            registration = self._registrations.get(event.system)
+            if registration is None:
                 return self._outcome(
                     "not_applicable",
                     f"{_ref(event)} is in system {event.system}, which was not registered "
                     f"(no {_REGISTRATION} before it), so the rule does not judge it.",
-                    refs,
+                    [EvidenceRef.of("trigger", event)],
                 )
-            registration, system = registered
-            refs.append(EvidenceRef.of("context", registration))
-
-        errors = self.require.stats["errors"]
-        held = self.require.evaluate(trigger=event, system=system)
+        system = {} if registration is None else registration.payload
+        if registration is not None and self._on_registration_alone:
+            if registration.answer is None:
+                registration.answer = self._evaluate(event, system)
+            held, failed = registration.answer
+        else:
+            held, failed = self._evaluate(event, system)
         if held and self.terse:
-            return self._terse_pass()
+            return self._terse_pass()  # most triggers: no message, no evidence to build
+        refs = [EvidenceRef.of("trigger", event)]
+        if registration is not None:
+            refs.append(EvidenceRef.of("context", registration.event))
         facts = self._facts_of(event, system)
         if held:
             return self._outcome("pass", f"{_ref(event)} meets the requirement: {facts}.", refs)
-        if self.require.stats["errors"] > errors:
+        if failed:
             return self._outcome(
                 "needs_human",
                 f"{_ref(event)}: the requirement could not be evaluated ({facts}); check it "
@@ -1489,6 +1504,12 @@ class Holds(Check):
                 refs,
             )
         return self._outcome("fail", f"{_ref(event)} does not meet the requirement: {facts}.", refs)
+
+    def _evaluate(self, event: Event, system: dict[str, Any]) -> tuple[bool, bool]:
+        """Whether the requirement holds, and whether it could not be evaluated."""
+        errors = self.require.stats["errors"]
+        held = self.require.evaluate(trigger=event, system=system)
+        return held, self.require.stats["errors"] > errors
 
     def _facts_of(self, event: Event, system: Mapping[str, Any]) -> str:
         """The fields the requirement read, in words: ``its lawful basis is legitimate

@@ -926,3 +926,20 @@ def test_holds_refuses_conditions_compiled_for_other_variables() -> None:
         Holds("decision.made", require("true"), when=require("true"))
     with pytest.raises(ValidationError, match="at least one trigger"):
         Holds([], require("true"))
+
+
+def test_a_requirement_on_the_registration_alone_is_evaluated_once_per_registration() -> None:
+    condition = require('system.risk_class != "prohibited"')
+    check = Holds("decision.made", condition)
+    decisions = [ev(n, "decision.made") for n in range(1, 6)]
+    out = run(
+        check,
+        [
+            registration(0, "high"),
+            *decisions,
+            registration(6, "prohibited"),
+            ev(7, "decision.made"),
+        ],
+    )
+    assert [o.verdict for o in out] == ["pass"] * 5 + ["fail"]
+    assert condition.stats["evaluated"] == 2
