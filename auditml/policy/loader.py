@@ -714,11 +714,12 @@ def lint_rules(directory: Path) -> RuleSet:
 
     On top of :func:`load_rules`: every CEL condition compiles within the bounds of
     auditml.policy.cel_syntax, uses only its variables (``trigger``; ``candidate`` in
-    ``where``), reads fields the events have, and gives true or false (by the types of
-    the fields it reads, and on the events of the rule's own fixtures); every rule has
-    tests with at least one ``pass`` and one ``fail``; every fixture exists and each of
-    its lines is a valid event in the shape ``auditml import`` reads. Last, each rule's
-    check is built as the engine builds it: a rule that lints also runs.
+    ``where``; ``system`` in ``require``), reads fields the events have, and gives true
+    or false (by the types of the fields it reads, and on the events of the rule's own
+    fixtures); every rule has tests with at least one ``pass`` and one ``fail``; every
+    fixture exists and each of its lines is a valid event in the shape ``auditml import``
+    reads. Last, each rule's check is built as the engine builds it: a rule that lints
+    also runs.
 
     Raises:
         PolicyError: listing every problem found, load problems included.

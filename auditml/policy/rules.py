@@ -429,6 +429,8 @@ class _Check(_Model):
 
 
 class _OneTrigger(_Check):
+    """The kinds that start from events of one type."""
+
     trigger: EventType = Field(description="the event type each evaluation starts from")
 
 

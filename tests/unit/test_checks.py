@@ -194,7 +194,7 @@ def test_requires_prior_with_revocation() -> None:
     assert check.open_count == 1
 
 
-def test_requires_prior_candidate_where_keeps_all_candidates() -> None:
+def test_requires_prior_where_keeps_all_candidates() -> None:
     check = RequiresPrior(
         "decision.made",
         "consent.granted",
@@ -600,7 +600,7 @@ def test_retention_delete_by() -> None:
     assert check.stats["triggers"] == 4
 
 
-def test_retention_min_age_for_purged_logs() -> None:
+def test_retention_keep_for_purged_logs() -> None:
     check = Retention(
         "log.purged", mode="keep_for", calendar=CAL, period="P6M", clock_field="payload.up_to"
     )

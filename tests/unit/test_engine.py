@@ -564,3 +564,15 @@ def test_holds_from_the_rule_counts_condition_errors(rules: RuleSet) -> None:
     )
     (summary,) = result.rules
     assert summary.verdict == "needs_human" and summary.condition_errors == 1
+
+
+def test_every_kind_of_the_schema_has_the_one_class_that_builds_it() -> None:
+    from auditml.policy import checks
+    from auditml.policy.rules import CHECK_KINDS
+
+    for kind in CHECK_KINDS:
+        found = checks.check_class(kind)
+        assert found.kind == kind and "from_spec" in vars(found), kind
+    assert set(checks._BY_KIND) == set(CHECK_KINDS)  # no class judges a kind rules cannot name
+    with pytest.raises(ValidationError, match="no check class judges the kind 'lunar'"):
+        checks.check_class("lunar")
