@@ -199,6 +199,14 @@ WITHDRAWN = ("gdpr/art6-1-a-consent-withdrawn.yaml", "gdpr-6-1-a-consent-withdra
         ),
         pytest.param(
             FOUR_EYES,
+            "distinct_by: actor.id",
+            "distinct_by: payload.approver",
+            "check.distinct_by",
+            "approval.granted has no field payload.approver; its fields: ",
+            id="unknown-event-field",
+        ),
+        pytest.param(
+            FOUR_EYES,
             "kind: min_distinct",
             "kind: min_approvals",
             "check.kind",
