@@ -45,6 +45,7 @@ __all__ = [
     "Period",
     "Rule",
     "calendar_for",
+    "combined_period",
     "parse_period",
     "supported_countries",
 ]
@@ -127,6 +128,20 @@ def parse_period(text: str) -> Period:
     if not any(parsed):
         raise ValidationError(f"period {text!r} has no length; {_PERIOD_HELP}")
     return parsed
+
+
+def combined_period(first: str, second: str) -> str | None:
+    """The sum of two periods of the same form (P1M + P2M = P3M), or None when one is a
+    clock period and the other not (they cannot be one ISO 8601 period)."""
+    a, b = parse_period(first), parse_period(second)
+    if a.is_clock != b.is_clock:
+        return None
+    total = Period(*(x + y for x, y in zip(a, b, strict=True)))
+    if total.is_clock:
+        parts = [(total.hours, "H"), (total.minutes, "M"), (total.seconds, "S")]
+        return "PT" + "".join(f"{n}{unit}" for n, unit in parts if n)
+    parts = [(total.years, "Y"), (total.months, "M"), (total.weeks, "W"), (total.days, "D")]
+    return "P" + "".join(f"{n}{unit}" for n, unit in parts if n)
 
 
 @lru_cache(maxsize=1)

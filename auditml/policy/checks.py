@@ -7,16 +7,20 @@ gives `Outcome`s: `feed(event)` returns the outcomes that just became final, and
 open obligations need (indexes by match key), never the ledger; `open_count` is the
 size of those indexes.
 
+Parameters have the names rule files give them (auditml.policy.rules, docs/POLICIES.md),
+and each check class builds itself from its rule's parameter model (`from_spec`): the
+`kind` of a class is the `kind` of the rule.
+
 Shared conventions:
 - `match_on`: a list of (trigger_path, counterpart_path) pairs, or single paths meaning
   the same path on both sides. A path is dotted (`payload.incident_id`, `subject`,
   `actor.id`), or a template with dotted paths in braces, e.g.
   `"model:{payload.model}@{payload.version}"` to meet `payload.target`. Key values are
   compared as strings (JSON text for non-strings).
-- `where`: a CEL condition over `trigger` alone: which trigger events the rule applies
+- `when`: a CEL condition over `trigger` alone: which trigger events the rule applies
   to. Triggers it rejects get no outcome at all.
-- `candidate_where`: a CEL condition over `trigger` and `candidate`: which counterpart
-  events count for a given trigger.
+- `where`: a CEL condition over `trigger` and `candidate`: which counterpart events
+  count for a given trigger.
 - A trigger that lacks a `match_on` field (or a clock start) cannot be judged by a
   machine: its outcome is `needs_human`, naming the field.
 - Messages are sentences for people (:mod:`auditml.policy.wording` words them); what
@@ -36,12 +40,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from auditml.errors import ValidationError
 from auditml.policy import wording
-from auditml.policy.calendar import CALENDARS, parse_period
-from auditml.policy.cel import Condition
+from auditml.policy.calendar import CALENDARS, combined_period, parse_period
+from auditml.policy.cel import Condition, referenced_fields
 from auditml.policy.model import (
     MISSING,
     Event,
@@ -51,6 +55,11 @@ from auditml.policy.model import (
     field,
     parse_ledger_time,
 )
+from auditml.policy.rules import Exclusion
+
+if TYPE_CHECKING:
+    from auditml.policy import rules
+    from auditml.policy.build import BuildContext
 
 __all__ = [
     "Calendar",
@@ -60,13 +69,15 @@ __all__ = [
     "Extension",
     "FieldsPresent",
     "ForbidsAfter",
+    "Holds",
     "MatchOn",
     "Matcher",
     "MinDistinct",
     "RecordedLate",
-    "Related",
     "RequiresPrior",
     "Retention",
+    "Tier",
+    "check_class",
 ]
 
 Key = tuple[str, ...]
@@ -253,11 +264,41 @@ def _types(value: str | Iterable[str] | None) -> frozenset[str]:
 
 # ---------------------------------------------------------------------------- base
 
+#: kind -> the class that judges it; each class registers itself by defining `kind`.
+_BY_KIND: dict[str, type[Check]] = {}
+
+
+def check_class(kind: str) -> type[Check]:
+    """The class of the check kind `kind` (a rule's ``check.kind``).
+
+    Raises ValidationError for a kind no class judges.
+    """
+    found = _BY_KIND.get(kind)
+    if found is None:
+        raise ValidationError(
+            f"no check class judges the kind {kind!r}; known: {', '.join(sorted(_BY_KIND))}"
+        )
+    return found
+
 
 class Check:
     """Base of the check kinds: the streaming interface and the shared bookkeeping."""
 
     kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in vars(cls):
+            _BY_KIND[cls.kind] = cls
+
+    @classmethod
+    def from_spec(cls, spec: Any, context: BuildContext) -> Check:
+        """The check for a rule's validated parameters (its model in auditml.policy.rules).
+
+        `context` gives the calendars and compiles the conditions, naming the rule and the
+        field in errors. Raises ValidationError (a BuildError) if it cannot be built.
+        """
+        raise NotImplementedError
 
     def __init__(self) -> None:
         self.stats: dict[str, int] = {"triggers": 0}
@@ -309,59 +350,55 @@ class Check:
             missing=(path,),
         )
 
-    def _applies(self, where: Condition | None, event: Event) -> bool:
-        return where is None or where.evaluate(trigger=event)
+    def _applies(self, when: Condition | None, event: Event) -> bool:
+        return when is None or when.evaluate(trigger=event)
 
 
 # ---------------------------------------------------------------------------- requires_prior
 
 
-class RequiresPrior(Check):
+class _Prior(Check):
     """Each trigger needs an earlier `prior` event with the same key, still in force.
 
     A `prior` stops being in force when an `unless_revoked_by` event with its key comes
     after it (consent.withdrawn after consent.granted); a later `prior` restores it.
-    State: the priors in force, by key (with no `candidate_where`, only the latest).
+    A prior found gives `verdict`. State: the priors in force, by key (with no `where`,
+    only the latest). The kinds requires_prior and exists_before.
     """
-
-    kind = "requires_prior"
 
     def __init__(
         self,
         trigger: str,
         prior: str,
         match_on: MatchOn,
-        unless_revoked_by: str | Sequence[str] | None = None,
-        where: Condition | None = None,
-        candidate_where: Condition | None = None,
         *,
+        unless_revoked_by: str | None = None,
+        when: Condition | None = None,
+        where: Condition | None = None,
         within: str | None = None,
         calendar: Calendar | None = None,
-        found: Verdict = "pass",
     ) -> None:
         super().__init__()
-        _need(where, ("trigger",), f"{self.kind} where")
-        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        _need(when, ("trigger",), f"{self.kind} when")
+        _need(where, ("trigger", "candidate"), f"{self.kind} where")
         if within is not None:
             parse_period(within)
         self.trigger = trigger
         self.prior = prior
         self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
-        self.revoked_by = _types(unless_revoked_by)
+        self.unless_revoked_by = _types(unless_revoked_by)
+        self.when = when
         self.where = where
-        self.candidate_where = candidate_where
         self.within = within
         self.calendar: Calendar = CALENDARS["exact"] if calendar is None else calendar
-        self.found = found
+        self.verdict: Verdict = "pass"
         # A condition on the prior alone is judged once, when the prior arrives, instead
         # of once per trigger: then only the latest matching prior per key is kept.
-        self._judged_on_arrival = candidate_where is not None and not candidate_where.reads(
-            "trigger"
-        )
+        self._judged_on_arrival = where is not None and not where.reads("trigger")
         self._in_force: dict[Key, list[Event]] = {}
 
     def consumes(self) -> frozenset[str]:
-        return frozenset({self.trigger, self.prior}) | self.revoked_by
+        return frozenset({self.trigger, self.prior}) | self.unless_revoked_by
 
     @property
     def open_count(self) -> int:
@@ -372,18 +409,18 @@ class RequiresPrior(Check):
         if kind == self.prior:
             key = self.matcher.counterpart_key(event)
             if isinstance(key, tuple):
-                if self.candidate_where is None:
+                if self.where is None:
                     self._in_force[key] = [_slim(event)]
                 elif self._judged_on_arrival:
-                    if self.candidate_where.evaluate(trigger=event, candidate=event):
+                    if self.where.evaluate(trigger=event, candidate=event):
                         self._in_force[key] = [_slim(event)]
                 else:
                     self._in_force.setdefault(key, []).append(event)
-        if kind in self.revoked_by:
+        if kind in self.unless_revoked_by:
             key = self.matcher.counterpart_key(event)
             if isinstance(key, tuple):
                 self._in_force.pop(key, None)
-        if kind != self.trigger or not self._applies(self.where, event):
+        if kind != self.trigger or not self._applies(self.when, event):
             return []
         self.stats["triggers"] += 1
         return [self._judge(event)]
@@ -395,9 +432,9 @@ class RequiresPrior(Check):
         stale: Event | None = None
         for prior in reversed(self._in_force.get(key, ())):
             if (
-                self.candidate_where is not None
+                self.where is not None
                 and not self._judged_on_arrival
-                and not self.candidate_where.evaluate(trigger=event, candidate=prior)
+                and not self.where.evaluate(trigger=event, candidate=prior)
             ):
                 continue
             if (
@@ -406,7 +443,7 @@ class RequiresPrior(Check):
             ):
                 stale = stale or prior
                 continue
-            verdict: Verdict = self.found
+            verdict: Verdict = self.verdict
             if verdict == "pass" and self.terse:
                 return self._terse_pass()
             return self._outcome(
@@ -427,9 +464,9 @@ class RequiresPrior(Check):
                 [EvidenceRef.of("trigger", event), EvidenceRef.of("counterpart", stale)],
                 key=self.matcher.pairs(key),
             )
-        accepted = "" if self.candidate_where is None else " that the rule accepts"
-        if self.revoked_by:
-            ended = wording.article(_nouns(self.revoked_by))
+        accepted = "" if self.where is None else " that the rule accepts"
+        if self.unless_revoked_by:
+            ended = wording.article(_nouns(self.unless_revoked_by))
             lacking = (
                 f"no {noun}{about} in force{accepted}: none was recorded before it, "
                 f"or {ended} ended it"
@@ -452,18 +489,39 @@ class RequiresPrior(Check):
             f"{told}, after the {wording.event_noun(self.prior)} of "
             f"{wording.when(prior.occurred_at)}{about}"
         )
-        if self.revoked_by:
+        if self.unless_revoked_by:
             text += ", still in force"
         if verdict == "needs_human":
             text += "; a person must judge whether it suffices"
         return text + "."
 
 
-class ExistsBefore(RequiresPrior):
+class RequiresPrior(_Prior):
+    """Each trigger needs an earlier `prior` event with the same key, not revoked since by
+    an `unless_revoked_by` event with its key."""
+
+    kind = "requires_prior"
+
+    @classmethod
+    def from_spec(cls, spec: rules.RequiresPriorCheck, context: BuildContext) -> RequiresPrior:
+        return cls(
+            spec.trigger,
+            spec.prior,
+            spec.match_on,
+            unless_revoked_by=spec.unless_revoked_by,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+            within=spec.within,
+            calendar=context.calendar(None),
+        )
+
+
+class ExistsBefore(_Prior):
     """Each trigger needs an earlier `required` event with the same key (nothing revokes it).
 
     E.g. model.deployed needs an earlier assessment.completed with kind dpia for its
-    target (`candidate_where`: `candidate.payload.kind == "dpia"`).
+    target (`where`: `candidate.payload.kind == "dpia"`). With `verdict` needs_human a
+    found event is for a person to judge.
     """
 
     kind = "exists_before"
@@ -473,22 +531,29 @@ class ExistsBefore(RequiresPrior):
         trigger: str,
         required: str,
         match_on: MatchOn,
-        where: Condition | None = None,
-        candidate_where: Condition | None = None,
         *,
+        when: Condition | None = None,
+        where: Condition | None = None,
         within: str | None = None,
         calendar: Calendar | None = None,
-        found: Verdict = "pass",
+        verdict: Verdict = "pass",
     ) -> None:
         super().__init__(
-            trigger,
-            required,
-            match_on,
-            where=where,
-            candidate_where=candidate_where,
-            within=within,
-            calendar=calendar,
-            found=found,
+            trigger, required, match_on, when=when, where=where, within=within, calendar=calendar
+        )
+        self.verdict = verdict
+
+    @classmethod
+    def from_spec(cls, spec: rules.ExistsBeforeCheck, context: BuildContext) -> ExistsBefore:
+        return cls(
+            spec.trigger,
+            spec.required,
+            spec.match_on,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+            within=spec.within,
+            calendar=context.calendar(None),
+            verdict=spec.verdict,
         )
 
 
@@ -497,18 +562,32 @@ class ExistsBefore(RequiresPrior):
 
 @dataclass(frozen=True)
 class Extension:
-    """An event that extends an open deadline by `period`, at most `limit` times.
+    """An `event` that extends an open deadline by `period`, once (GDPR Art. 12(3)).
 
-    An extension counts only when it comes on or before the due date in force; the new
-    due date is `calendar.due(old due date, period)`. `match_on` joins the extension to
-    the trigger; by default the deadline's own `match_on` (extension on the
-    counterpart side, like `satisfied_by`).
+    The period counts together with the original one from the clock start (P1M + P2M =
+    P3M from received_at, so month ends are not lost); a clock period added to a
+    calendar one counts from the due date. With `by_original_deadline` an extension
+    counts only if it occurred by the original due date. `match_on` joins the extension
+    to the trigger (on the same trigger fields as the deadline's); by default the
+    deadline's own `match_on` (extension on the counterpart side, like `satisfied_by`).
+    `where` (CEL over trigger and candidate) selects the extensions that count.
     """
 
-    type: str
+    event: str
     period: str
-    limit: int = 1
     match_on: MatchOn | None = None
+    where: Condition | None = None
+    by_original_deadline: bool = True
+    #: How many extensions an obligation may have.
+    limit: ClassVar[int] = 1
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A deadline's period for the triggers `when` selects (None: every trigger)."""
+
+    when: Condition | None
+    period: str
 
 
 @dataclass(slots=True)
@@ -527,12 +606,14 @@ class Deadline(Check):
 
     due = calendar.due(clock start, period); the clock start is the trigger's
     `clock_field` (e.g. `payload.aware_at`, `payload.received_at`, default occurred_at),
-    and the period comes from the first tier whose condition holds for the trigger,
-    else `period`, else `period_field` read from the trigger (e.g. `payload.retention`).
-    A satisfying event's own time is its `satisfied_clock_field` (default occurred_at;
-    e.g. `payload.sent_at`). Satisfied by the due date: pass; later: fail, saying how
-    late. Still open at `finish(as_of)`: fail if due < as_of, else pending. One
-    satisfying event closes every open obligation with its key that it matches.
+    and the period comes from the first tier whose `when` holds for the trigger (or has
+    none), else `period`, else `period_field` read from the trigger (e.g.
+    `payload.retention`; a trigger without it is needs_human). A satisfying event's own
+    time is its `satisfied_clock_field` (default occurred_at; e.g. `payload.sent_at`);
+    with `disposal_covers` it answers only triggers whose clock start is not after its
+    time in that field (a purge up to a date). Satisfied by the due date: pass; later:
+    fail, saying how late. Still open at `finish(as_of)`: fail if due < as_of, else
+    pending. One satisfying event closes every open obligation with its key that it matches.
     Overdue obligations stay open until satisfied or finished, so that a late answer is
     reported as late. State: open obligations, by key.
     """
@@ -547,24 +628,25 @@ class Deadline(Check):
         *,
         calendar: Calendar,
         period: str | None = None,
-        tiers: Sequence[tuple[Condition, str]] = (),
+        tiers: Sequence[Tier] = (),
         period_field: str | None = None,
         clock_field: str = "occurred_at",
         satisfied_clock_field: str = "occurred_at",
         extension: Extension | None = None,
+        when: Condition | None = None,
         where: Condition | None = None,
-        candidate_where: Condition | None = None,
+        disposal_covers: str | None = None,
         period_name: str = "period",
     ) -> None:
         super().__init__()
         if period is None and not tiers and period_field is None:
             raise ValidationError(f"{self.kind}: give a period, tiers or a period_field")
-        _need(where, ("trigger",), f"{self.kind} where")
-        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
-        for index, (condition, _) in enumerate(tiers):
-            _need(condition, ("trigger",), f"{self.kind} tiers[{index}]")
-        if extension is not None and extension.limit < 1:
-            raise ValidationError(f"{self.kind} extension: limit must be at least 1")
+        _need(when, ("trigger",), f"{self.kind} when")
+        _need(where, ("trigger", "candidate"), f"{self.kind} where")
+        for index, tier in enumerate(tiers):
+            _need(tier.when, ("trigger",), f"{self.kind} tiers[{index}].when")
+        if extension is not None:
+            _need(extension.where, ("trigger", "candidate"), f"{self.kind} extension.where")
         self.trigger = trigger
         self.satisfied_by = _types(satisfied_by)
         self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
@@ -580,26 +662,55 @@ class Deadline(Check):
             if extension is not None and extension.match_on is not None
             else self.matcher
         )
+        self.when = when
         self.where = where
-        self.candidate_where = candidate_where
+        self.disposal_covers = disposal_covers
         self.period_name = period_name
         self._open: dict[Key, list[_Open]] = {}
+
+    @classmethod
+    def from_spec(cls, spec: rules.DeadlineCheck, context: BuildContext) -> Deadline:
+        extension = None
+        if spec.extension is not None:
+            extension = Extension(
+                spec.extension.event,
+                spec.extension.period,
+                match_on=spec.extension.match_on,
+                where=context.condition(spec.extension.where, ("extension", "where")),
+                by_original_deadline=spec.extension.by_original_deadline,
+            )
+        return cls(
+            spec.trigger,
+            spec.satisfied_by,
+            spec.match_on,
+            calendar=context.calendar(spec.calendar),
+            period=spec.period,
+            tiers=[
+                Tier(context.condition(tier.when, ("tiers", index, "when")), tier.period)
+                for index, tier in enumerate(spec.tiers or ())
+            ],
+            clock_field=spec.clock_field,
+            satisfied_clock_field=spec.satisfied_clock_field,
+            extension=extension,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+        )
 
     @property
     def open_count(self) -> int:
         return sum(len(obligations) for obligations in self._open.values())
 
     def consumes(self) -> frozenset[str]:
-        extension = frozenset() if self.extension is None else frozenset({self.extension.type})
+        extension = frozenset() if self.extension is None else frozenset({self.extension.event})
         return frozenset({self.trigger}) | self.satisfied_by | extension
 
     def feed(self, event: Event) -> list[Outcome]:
         out: list[Outcome] = []
         if event.type in self.satisfied_by and self._open:
             out.extend(self._satisfy(event))
-        if self.extension is not None and event.type == self.extension.type and self._open:
+        if self.extension is not None and event.type == self.extension.event and self._open:
             self._extend(event, self.extension)
-        if event.type == self.trigger and self._applies(self.where, event):
+        if event.type == self.trigger and self._applies(self.when, event):
             self.stats["triggers"] += 1
             refused = self._open_obligation(event)
             if refused is not None:
@@ -607,9 +718,9 @@ class Deadline(Check):
         return out
 
     def _period_for(self, event: Event) -> str | None:
-        for condition, period in self.tiers:
-            if condition.evaluate(trigger=event):
-                return period
+        for tier in self.tiers:
+            if tier.when is None or tier.when.evaluate(trigger=event):
+                return tier.period
         if self.period is not None:
             return self.period
         if self.period_field is not None:
@@ -625,8 +736,13 @@ class Deadline(Check):
         if period is None:
             if self.period_field is not None and not self.tiers:
                 words = wording.field_words(self.period_field)
-                reason = f"the record has no {words}, so no deadline applies"
-                return self._cannot("not_applicable", event, key, reason, (self.period_field,))
+                judge = (
+                    "how long it may be kept" if self.period_name == "retention" else "its due date"
+                )
+                reason = (
+                    f"the record has no {words}, so a person must judge {judge}; check it by hand"
+                )
+                return self._cannot("needs_human", event, key, reason, (self.period_field,))
             reason = "none of the rule's periods applies to it, so no deadline applies"
             return self._cannot("not_applicable", event, key, reason)
         start = _time_of(event, self.clock_field)
@@ -671,9 +787,7 @@ class Deadline(Check):
         out: list[Outcome] = []
         remaining: list[_Open] = []
         for obligation in open_here:
-            if self.candidate_where is not None and not self.candidate_where.evaluate(
-                trigger=obligation.trigger, candidate=event
-            ):
+            if not self._answers(obligation, event):
                 remaining.append(obligation)
                 continue
             out.append(self._closed(obligation, event))
@@ -682,6 +796,15 @@ class Deadline(Check):
         else:
             del self._open[key]
         return out
+
+    def _answers(self, obligation: _Open, event: Event) -> bool:
+        if self.disposal_covers is not None:
+            covered = _time_of(event, self.disposal_covers)
+            if covered is None or covered < obligation.start:
+                return False
+        return self.where is None or self.where.evaluate(
+            trigger=obligation.trigger, candidate=event
+        )
 
     def _closed(self, obligation: _Open, event: Event) -> Outcome:
         at = _time_of(event, self.satisfied_clock_field) or event.occurred_at
@@ -743,9 +866,9 @@ class Deadline(Check):
         if not refused or extension is None:
             return ""
         many = len(refused) > 1
-        noun = wording.event_noun(extension.type, len(refused))
+        noun = wording.event_noun(extension.event, len(refused))
         dates = wording.listing(f"{wording.day(e.occurred_at)} (seq {e.seq})" for e in refused)
-        limit = wording.quantity(extension.limit, wording.event_noun(extension.type))
+        limit = wording.quantity(extension.limit, wording.event_noun(extension.event))
         return (
             f" The {noun} of {dates} did not count: {'they' if many else 'it'} came after "
             f"the deadline, or beyond the limit of {limit}."
@@ -756,8 +879,17 @@ class Deadline(Check):
         if isinstance(key, str):
             return
         for obligation in self._open.get(key, ()):
-            if len(obligation.extensions) < extension.limit and event.occurred_at <= obligation.due:
-                obligation.due = self.calendar.due(obligation.due, extension.period)
+            if extension.where is not None and not extension.where.evaluate(
+                trigger=obligation.trigger, candidate=event
+            ):
+                continue
+            in_time = not extension.by_original_deadline or event.occurred_at <= obligation.due
+            if len(obligation.extensions) < extension.limit and in_time:
+                combined = combined_period(obligation.period, extension.period)
+                if combined is None:
+                    obligation.due = self.calendar.due(obligation.due, extension.period)
+                else:
+                    obligation.due = self.calendar.due(obligation.start, combined)
                 obligation.extensions.append(event)
             else:
                 obligation.refused.append(event)
@@ -817,27 +949,40 @@ class ForbidsAfter(Check):
         trigger: str,
         forbidden: str | Sequence[str],
         match_on: MatchOn,
-        where: Condition | None = None,
-        candidate_where: Condition | None = None,
-        lifted_by: str | Sequence[str] | None = None,
         *,
+        when: Condition | None = None,
+        where: Condition | None = None,
+        lifted_by: str | None = None,
         grace: str | None = None,
         calendar: Calendar | None = None,
     ) -> None:
         super().__init__()
-        _need(where, ("trigger",), f"{self.kind} where")
-        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        _need(when, ("trigger",), f"{self.kind} when")
+        _need(where, ("trigger", "candidate"), f"{self.kind} where")
         if grace is not None:
             parse_period(grace)
         self.trigger = trigger
         self.forbidden = _types(forbidden)
         self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
+        self.when = when
         self.where = where
-        self.candidate_where = candidate_where
         self.lifted_by = _types(lifted_by)
         self.grace = grace
         self.calendar: Calendar = CALENDARS["exact"] if calendar is None else calendar
         self._bans: dict[Key, Event] = {}
+
+    @classmethod
+    def from_spec(cls, spec: rules.ForbidsAfterCheck, context: BuildContext) -> ForbidsAfter:
+        return cls(
+            spec.trigger,
+            spec.forbidden,
+            spec.match_on,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+            lifted_by=spec.lifted_by,
+            grace=spec.grace,
+            calendar=context.calendar(None),
+        )
 
     def consumes(self) -> frozenset[str]:
         return frozenset({self.trigger}) | self.forbidden | self.lifted_by
@@ -858,10 +1003,7 @@ class ForbidsAfter(Check):
                     self.grace is None
                     or event.occurred_at > self.calendar.due(ban.occurred_at, self.grace)
                 )
-                and (
-                    self.candidate_where is None
-                    or self.candidate_where.evaluate(trigger=ban, candidate=event)
-                )
+                and (self.where is None or self.where.evaluate(trigger=ban, candidate=event))
             ):
                 out.append(
                     self._outcome(
@@ -875,7 +1017,7 @@ class ForbidsAfter(Check):
             key = self.matcher.trigger_key(event)
             if isinstance(key, tuple):
                 self._bans.pop(key, None)
-        if event.type == self.trigger and self._applies(self.where, event):
+        if event.type == self.trigger and self._applies(self.when, event):
             self.stats["triggers"] += 1
             key = self.matcher.trigger_key(event)
             if isinstance(key, str):
@@ -896,19 +1038,20 @@ class ForbidsAfter(Check):
 
 
 class Retention(Check):
-    """How long data may, or must, be kept. Two modes; a rule uses one.
+    """How long data may, or must, be kept, by `mode`.
 
-    - At most (`max_age`, or `max_age_field` read from the trigger such as
-      `payload.retention`, falling back to `max_age`): each trigger (dataset.registered)
-      must see a `purged_by` event (erasure.completed, log.purged) with its key within
-      that age, counted from `data_time_field` (default occurred_at). A deadline in all
-      but name: pass, late fail, overdue fail, pending. A trigger with no age at all is
-      not_applicable. `candidate_where` can say which purges cover which data, e.g.
-      `timestamp(candidate.payload.up_to) >= trigger.occurred_at`.
-    - At least (`min_age`): each trigger is itself the purge (log.purged); what it
-      removes, up to `data_time_field` (e.g. `payload.up_to`), must have been at least
-      `min_age` old when it happened: calendar.due(up_to, min_age) <= occurred_at, else
-      fail, saying how early. Final at once; no state.
+    - ``delete_by`` (storage limitation): each trigger (dataset.registered) must see a
+      `disposed_by` event (erasure.completed, log.purged) with its key (`match_on`,
+      default the system) within `period`, or the period held in the trigger's
+      `period_field` (e.g. `payload.retention`; a trigger without it is needs_human),
+      counted from `clock_field` (default occurred_at). A deadline in all but name: pass,
+      late fail, overdue fail, pending. `disposal_covers` names the disposal's time field
+      up to which it disposed (a purge up to a date covers only data from before it);
+      `where` can say more about which disposals count.
+    - ``keep_for`` (minimum retention): each trigger is itself the purge (log.purged);
+      what it removes, up to `clock_field` (e.g. `payload.up_to`), must have been at
+      least `period` old when it happened: calendar.due(up_to, period) <= occurred_at,
+      else fail, saying how early. Final at once; no state.
     """
 
     kind = "retention"
@@ -917,46 +1060,67 @@ class Retention(Check):
         self,
         trigger: str,
         *,
+        mode: str,
         calendar: Calendar,
-        max_age: str | None = None,
-        max_age_field: str | None = None,
-        purged_by: str | Sequence[str] = (),
-        match_on: MatchOn = (),
-        data_time_field: str = "occurred_at",
-        min_age: str | None = None,
+        period: str | None = None,
+        period_field: str | None = None,
+        disposed_by: str | None = None,
+        match_on: MatchOn | None = None,
+        clock_field: str = "occurred_at",
+        disposal_covers: str | None = None,
+        when: Condition | None = None,
         where: Condition | None = None,
-        candidate_where: Condition | None = None,
     ) -> None:
         super().__init__()
-        at_most = max_age is not None or max_age_field is not None
-        if at_most == (min_age is not None):
+        if mode not in {"keep_for", "delete_by"}:
+            raise ValidationError(f"{self.kind}: mode is delete_by or keep_for, not {mode!r}")
+        if mode == "keep_for" and (period is None or disposed_by is not None):
             raise ValidationError(
-                f"{self.kind}: give either max_age/max_age_field (data must be purged in "
-                "time) or min_age (data must be kept long enough), not both or neither"
+                f"{self.kind}: keep_for needs a period and no disposed_by (the trigger is "
+                "the disposal)"
             )
-        if at_most and not _types(purged_by):
-            raise ValidationError(f"{self.kind}: max_age needs purged_by event type(s)")
-        _need(where, ("trigger",), f"{self.kind} where")
+        if mode == "delete_by" and disposed_by is None:
+            raise ValidationError(f"{self.kind}: delete_by needs disposed_by")
+
+        _need(when, ("trigger",), f"{self.kind} when")
         self.trigger = trigger
+        self.mode = mode
         self.calendar = calendar
-        self.min_age = min_age
-        self.data_time_field = data_time_field
-        self.where = where
+        self.period = period
+        self.clock_field = clock_field
+        self.when = when
         self._deadline: Deadline | None = None
-        if at_most:
+        if disposed_by is not None:
             self._deadline = Deadline(
                 trigger,
-                purged_by,
-                match_on,
+                disposed_by,
+                ["system"] if match_on is None else match_on,
                 calendar=calendar,
-                period=max_age,
-                period_field=max_age_field,
-                clock_field=data_time_field,
+                period=period,
+                period_field=period_field,
+                clock_field=clock_field,
+                when=when,
                 where=where,
-                candidate_where=candidate_where,
+                disposal_covers=disposal_covers,
                 period_name="retention",
             )
             self.stats = self._deadline.stats
+
+    @classmethod
+    def from_spec(cls, spec: rules.RetentionCheck, context: BuildContext) -> Retention:
+        return cls(
+            spec.trigger,
+            mode=spec.mode,
+            calendar=context.calendar(spec.calendar),
+            period=spec.period,
+            period_field=spec.period_field,
+            disposed_by=spec.disposed_by,
+            match_on=spec.match_on,
+            clock_field=spec.clock_field,
+            disposal_covers=spec.disposal_covers,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+        )
 
     @property
     def open_count(self) -> int:
@@ -970,23 +1134,23 @@ class Retention(Check):
     def feed(self, event: Event) -> list[Outcome]:
         if self._deadline is not None:
             return self._deadline.feed(event)
-        if event.type != self.trigger or not self._applies(self.where, event):
+        if event.type != self.trigger or not self._applies(self.when, event):
             return []
         self.stats["triggers"] += 1
-        return [self._kept_long_enough(event, self.min_age or "")]
+        return [self._kept_long_enough(event, self.period or "")]
 
     def _kept_long_enough(self, event: Event, min_age: str) -> Outcome:
         refs = [EvidenceRef.of("trigger", event)]
         told = _opening(event)
-        up_to = _time_of(event, self.data_time_field)
+        up_to = _time_of(event, self.clock_field)
         if up_to is None:
             return self._outcome(
                 "needs_human",
                 f"{told}, but the record has no valid "
-                f"{wording.field_words(self.data_time_field)}, so the age of what it removed "
+                f"{wording.field_words(self.clock_field)}, so the age of what it removed "
                 "cannot be computed; check it by hand.",
                 refs,
-                missing=(self.data_time_field,),
+                missing=(self.clock_field,),
             )
         earliest = self.calendar.due(up_to, min_age)
         at = event.occurred_at
@@ -1013,22 +1177,12 @@ class Retention(Check):
 # ---------------------------------------------------------------------------- min_distinct
 
 
-@dataclass(frozen=True)
-class Related:
-    """Events of `type` joined to the trigger by `match_on` (trigger path, their path);
-    `actor_path` is what identifies their actor (compared with `distinct_by` values)."""
-
-    type: str
-    match_on: MatchOn
-    actor_path: str = "actor.id"
-
-
 class MinDistinct(Check):
-    """Each trigger needs at least `minimum` earlier `counted` events with its key whose
-    `distinct_by` values (default the actor id) differ, not counting the actors of any
-    earlier `exclude_actors_of` event for the trigger (e.g. model.deployed needs two
-    approval.granted by people other than who ran model.trained for that version).
-    State: the counted and excluded events seen, by key.
+    """Each trigger needs at least `at_least` earlier `counterpart` events with its key whose
+    `distinct_by` values (default the actor id) differ, not counting the values of any
+    earlier event of a `distinct_from` entry for the trigger (its `field`, default the
+    actor id; e.g. model.deployed needs two approval.granted by people other than who ran
+    model.trained for that version). State: the counted and excluded events seen, by key.
     """
 
     kind = "min_distinct"
@@ -1036,77 +1190,102 @@ class MinDistinct(Check):
     def __init__(
         self,
         trigger: str,
-        counted: str,
+        counterpart: str,
         match_on: MatchOn,
-        minimum: int,
+        at_least: int,
+        *,
         distinct_by: str = "actor.id",
-        exclude_actors_of: Related | None = None,
+        distinct_from: Sequence[Exclusion] = (),
+        when: Condition | None = None,
         where: Condition | None = None,
-        candidate_where: Condition | None = None,
     ) -> None:
         super().__init__()
-        if minimum < 1:
-            raise ValidationError(f"{self.kind}: minimum must be at least 1, got {minimum}")
-        _need(where, ("trigger",), f"{self.kind} where")
-        _need(candidate_where, ("trigger", "candidate"), f"{self.kind} candidate_where")
+        if at_least < 1:
+            raise ValidationError(f"{self.kind}: at_least must be at least 1, got {at_least}")
+        _need(when, ("trigger",), f"{self.kind} when")
+        _need(where, ("trigger", "candidate"), f"{self.kind} where")
         self.trigger = trigger
-        self.counted = counted
+        self.counterpart = counterpart
         self.matcher = Matcher(match_on, where=f"{self.kind} match_on")
-        self.minimum = minimum
+        self.at_least = at_least
         self.distinct_by = distinct_by
-        self.exclude = exclude_actors_of
-        self.exclude_matcher = (
-            Matcher(exclude_actors_of.match_on, where=f"{self.kind} exclude_actors_of match_on")
-            if exclude_actors_of is not None
-            else None
+        self.distinct_from = tuple(distinct_from)
+        self.distinct_from_matchers = tuple(
+            Matcher(exclusion.match_on, where=f"{self.kind} distinct_from[{index}].match_on")
+            for index, exclusion in enumerate(self.distinct_from)
         )
+        self.when = when
         self.where = where
-        self.candidate_where = candidate_where
         self._counted: dict[Key, list[Event]] = {}
-        self._excluded: dict[Key, dict[str, Event]] = {}
+        # Per distinct_from entry: its key -> excluded value -> the event that excludes it.
+        self._excluded: tuple[dict[Key, dict[str, Event]], ...] = tuple(
+            {} for _ in self.distinct_from
+        )
+
+    @classmethod
+    def from_spec(cls, spec: rules.MinDistinctCheck, context: BuildContext) -> MinDistinct:
+        return cls(
+            spec.trigger,
+            spec.counterpart,
+            spec.match_on,
+            spec.at_least,
+            distinct_by=spec.distinct_by,
+            distinct_from=spec.distinct_from,
+            when=context.condition(spec.when, ("when",)),
+            where=context.condition(spec.where, ("where",)),
+        )
 
     @property
     def open_count(self) -> int:
         return sum(len(v) for v in self._counted.values()) + sum(
-            len(v) for v in self._excluded.values()
+            len(v) for excluded in self._excluded for v in excluded.values()
         )
 
     def consumes(self) -> frozenset[str]:
-        excluded = frozenset() if self.exclude is None else frozenset({self.exclude.type})
-        return frozenset({self.trigger, self.counted}) | excluded
+        excluded = frozenset(exclusion.event for exclusion in self.distinct_from)
+        return frozenset({self.trigger, self.counterpart}) | excluded
 
     def feed(self, event: Event) -> list[Outcome]:
-        if event.type == self.counted:
+        if event.type == self.counterpart:
             key = self.matcher.counterpart_key(event)
             if isinstance(key, tuple):
                 self._counted.setdefault(key, []).append(event)
-        exclude, exclude_matcher = self.exclude, self.exclude_matcher
-        if exclude is not None and exclude_matcher is not None and event.type == exclude.type:
-            key = exclude_matcher.counterpart_key(event)
-            actor = field(event, exclude.actor_path)
-            if isinstance(key, tuple) and actor is not MISSING:
-                self._excluded.setdefault(key, {}).setdefault(_key_part(actor), event)
-        if event.type != self.trigger or not self._applies(self.where, event):
+        for exclusion, matcher, excluded in zip(
+            self.distinct_from, self.distinct_from_matchers, self._excluded, strict=True
+        ):
+            if event.type != exclusion.event:
+                continue
+            key = matcher.counterpart_key(event)
+            value = field(event, exclusion.field)
+            if isinstance(key, tuple) and value is not MISSING:
+                excluded.setdefault(key, {}).setdefault(_key_part(value), event)
+        if event.type != self.trigger or not self._applies(self.when, event):
             return []
         self.stats["triggers"] += 1
         return [self._judge(event)]
 
+    def _excluded_for(self, event: Event) -> dict[str, Event]:
+        """The values the trigger's distinct_from entries exclude, and the event of each."""
+        found: dict[str, Event] = {}
+        for matcher, excluded in zip(self.distinct_from_matchers, self._excluded, strict=True):
+            key = matcher.trigger_key(event)
+            if isinstance(key, tuple):
+                for value, excluding in excluded.get(key, {}).items():
+                    found.setdefault(value, excluding)
+        return found
+
     def _judge(self, event: Event) -> Outcome:
         key = self.matcher.trigger_key(event)
         if isinstance(key, str):
-            return self._unmatched(event, key, wording.event_noun(self.counted))
-        excluded: dict[str, Event] = {}
-        if self.exclude_matcher is not None:
-            exclude_key = self.exclude_matcher.trigger_key(event)
-            if isinstance(exclude_key, tuple):
-                excluded = self._excluded.get(exclude_key, {})
+            return self._unmatched(event, key, wording.event_noun(self.counterpart))
+        excluded = self._excluded_for(event)
         distinct: dict[str, Event] = {}
         barred: dict[str, Event] = {}
         for candidate in self._counted.get(key, ()):
             value = field(candidate, self.distinct_by)
             if value is MISSING:
                 continue
-            if self.candidate_where is not None and not self.candidate_where.evaluate(
+            if self.where is not None and not self.where.evaluate(
                 trigger=event, candidate=candidate
             ):
                 continue
@@ -1118,10 +1297,10 @@ class MinDistinct(Check):
         evidence = [EvidenceRef.of("trigger", event)]
         evidence += [EvidenceRef.of("counterpart", e) for e in distinct.values()]
         evidence += [EvidenceRef.of("context", excluded[name]) for name in barred]
-        verdict: Verdict = "pass" if len(distinct) >= self.minimum else "fail"
+        verdict: Verdict = "pass" if len(distinct) >= self.at_least else "fail"
         told = _opening(event)
         pairs = self.matcher.pairs(key)
-        found = self._found(sorted(distinct), sorted(barred))
+        found = self._found(sorted(distinct), {name: excluded[name] for name in sorted(barred)})
         need = self._need()
         if verdict == "pass":
             message = f"{told}{_about(pairs, told)} with {found}, meeting the need for {need}."
@@ -1129,34 +1308,36 @@ class MinDistinct(Check):
             message = f"{told}{_about(pairs, told)} with {found}; it needs {need}."
         return self._outcome(verdict, message, evidence, key=pairs)
 
-    def _found(self, counted: list[str], barred: list[str]) -> str:
+    def _found(self, counted: list[str], barred: dict[str, Event]) -> str:
         """`one approval (risk-carol)`, `no approval besides one by its trainer (ana)`."""
-        found = wording.quantity(len(counted), wording.event_noun(self.counted))
+        found = wording.quantity(len(counted), wording.event_noun(self.counterpart))
         if counted:
             found += f" ({wording.listing(counted)})"
-        if barred and self.exclude is not None:
-            whose = wording.doer(self.exclude.type, len(barred))
+        if barred:
+            types = sorted({excluding.type for excluding in barred.values()})
+            whose = " or ".join(wording.doer(kind, len(barred)) for kind in types)
             those = "one" if len(barred) == 1 else "those"
             found += f" besides {those} by {whose} ({wording.listing(barred)})"
         return found
 
     def _need(self) -> str:
         """`approvals from two people other than its trainer`."""
-        plural = wording.event_noun(self.counted, 2)
+        plural = wording.event_noun(self.counterpart, 2)
         if self.distinct_by != "actor.id":
             differing = wording.field_words(self.distinct_by)
-            return f"{wording.number(self.minimum)} {plural} with different {differing}"
-        people = wording.quantity(self.minimum, "person", "people")
-        if self.exclude is None:
+            return f"{wording.number(self.at_least)} {plural} with different {differing}"
+        people = wording.quantity(self.at_least, "person", "people")
+        if not self.distinct_from:
             return f"{plural} from {people}"
-        return f"{plural} from {people} other than {wording.doer(self.exclude.type)}"
+        doers = " or ".join(wording.doer(exclusion.event) for exclusion in self.distinct_from)
+        return f"{plural} from {people} other than {doers}"
 
 
 # ---------------------------------------------------------------------------- recorded_late
 
 
 class RecordedLate(Check):
-    """Each event of `types` (every type when None) that `where` selects must be recorded
+    """Each event of `types` (every type when None) that `when` selects must be recorded
     within `max_delay` of when it occurred: recorded_at <= calendar.due(occurred_at,
     max_delay), by default on the exact calendar (plain arithmetic, no working-day shift).
     Back-dated evidence is weak evidence.
@@ -1172,19 +1353,23 @@ class RecordedLate(Check):
         self,
         types: Iterable[str] | None,
         max_delay: str,
-        where: Condition | None = None,
         *,
+        when: Condition | None = None,
         calendar: Calendar | None = None,
     ) -> None:
         super().__init__()
         parse_period(max_delay)
-        _need(where, ("trigger",), f"{self.kind} where")
+        _need(when, ("trigger",), f"{self.kind} when")
         self.types = None if types is None else frozenset(types)
         if self.types is not None and not self.types:
             raise ValidationError(f"{self.kind}: list at least one event type, or None for all")
         self.max_delay = max_delay
-        self.where = where
+        self.when = when
         self.calendar: Calendar = CALENDARS["exact"] if calendar is None else calendar
+
+    @classmethod
+    def from_spec(cls, spec: rules.RecordedLateCheck, context: BuildContext) -> RecordedLate:
+        return cls(spec.types, spec.max_delay, when=context.condition(spec.when, ("when",)))
 
     def consumes(self) -> frozenset[str] | None:
         return self.types
@@ -1192,8 +1377,9 @@ class RecordedLate(Check):
     def feed(self, event: Event) -> list[Outcome]:
         if self.types is not None and event.type not in self.types:
             return []
-        if not self._applies(self.where, event):
+        if not self._applies(self.when, event):
             return []
+
         self.stats["triggers"] += 1
         limit = self.calendar.due(event.occurred_at, self.max_delay)
         if event.recorded_at <= limit:
@@ -1216,26 +1402,33 @@ class RecordedLate(Check):
 
 
 class FieldsPresent(Check):
-    """Each event of `type` (that `where` selects) must carry every path in `fields`,
+    """Each `trigger` event (that `when` selects) must carry every path in `fields`,
     non-empty (a JSON null, "", [] or {} counts as missing). Final at once; no state."""
 
     kind = "fields_present"
 
-    def __init__(self, type: str, fields: Sequence[str], where: Condition | None = None) -> None:
+    def __init__(
+        self, trigger: str, fields: Sequence[str], *, when: Condition | None = None
+    ) -> None:
         super().__init__()
         if not fields:
             raise ValidationError(f"{self.kind}: list at least one field")
-        _need(where, ("trigger",), f"{self.kind} where")
-        self.type = type
+        _need(when, ("trigger",), f"{self.kind} when")
+        self.trigger = trigger
         self.fields = tuple(fields)
-        self.where = where
+        self.when = when
+
+    @classmethod
+    def from_spec(cls, spec: rules.FieldsPresentCheck, context: BuildContext) -> FieldsPresent:
+        return cls(spec.trigger, spec.fields, when=context.condition(spec.when, ("when",)))
 
     def consumes(self) -> frozenset[str]:
-        return frozenset({self.type})
+        return frozenset({self.trigger})
 
     def feed(self, event: Event) -> list[Outcome]:
-        if event.type != self.type or not self._applies(self.where, event):
+        if event.type != self.trigger or not self._applies(self.when, event):
             return []
+
         self.stats["triggers"] += 1
         missing = [path for path in self.fields if _empty(field(event, path))]
         refs = [EvidenceRef.of("trigger", event)]
@@ -1259,3 +1452,144 @@ def _empty(value: Any) -> bool:
         or value is None
         or (isinstance(value, str | list | dict | tuple) and len(value) == 0)
     )
+
+
+# ---------------------------------------------------------------------------- holds
+
+_REGISTRATION = "system.registered"
+
+
+@dataclass(slots=True)
+class _Registration:
+    """A system's latest registration, its payload as CEL sees it, and, for a requirement
+    on the registration alone, the answer once known: (held, could not be evaluated)."""
+
+    event: Event
+    payload: dict[str, Any]
+    answer: tuple[bool, bool] | None = None
+
+
+class Holds(Check):
+    """Each event of the `trigger` type(s) that `when` selects must satisfy `require`: a
+    closed list of the law (GDPR Art. 22(2): a solely automated decision with legal effect
+    rests on contract, law or consent) or a fact that must not be (AI Act Art. 5).
+
+    `require` is CEL over `trigger` and `system`: the payload of the latest
+    system.registered of the trigger's system. A trigger whose requirement reads `system`
+    while its system was never registered is not_applicable (as for a rule scoped to
+    registered systems). A finding names the facts the requirement read; an evaluation
+    error (a field missing) is needs_human. Final at once; state: the latest registration
+    of each system, when `require` reads `system` (a requirement on the registration alone
+    is evaluated once per registration, not per trigger).
+    """
+
+    kind = "holds"
+
+    def __init__(
+        self,
+        trigger: str | Sequence[str],
+        require: Condition,
+        *,
+        when: Condition | None = None,
+    ) -> None:
+        super().__init__()
+        _need(when, ("trigger",), f"{self.kind} when")
+        _need(require, ("trigger", "system"), f"{self.kind} require")
+        self.trigger = _types(trigger)
+        if not self.trigger:
+            raise ValidationError(f"{self.kind}: name at least one trigger event type")
+        self.require = require
+        self.when = when
+        # The facts a finding names: the fields the requirement reads.
+        self._facts = sorted(referenced_fields(require.source, ("trigger", "system")))
+        self._registrations: dict[str, _Registration] | None = (
+            {} if require.reads("system") else None
+        )
+        self._on_registration_alone = not require.reads("trigger")
+
+    @classmethod
+    def from_spec(cls, spec: rules.HoldsCheck, context: BuildContext) -> Holds:
+        return cls(
+            spec.trigger,
+            context.condition(spec.require, ("require",)),
+            when=context.condition(spec.when, ("when",)),
+        )
+
+    @property
+    def open_count(self) -> int:
+        return 0 if self._registrations is None else len(self._registrations)
+
+    def consumes(self) -> frozenset[str]:
+        registrations = frozenset() if self._registrations is None else {_REGISTRATION}
+        return self.trigger | registrations
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if self._registrations is not None and event.type == _REGISTRATION:
+            self._registrations[event.system] = _Registration(event, dict(event.payload))
+        if event.type not in self.trigger or not self._applies(self.when, event):
+            return []
+        self.stats["triggers"] += 1
+        return [self._judge(event)]
+
+    def _judge(self, event: Event) -> Outcome:
+        registration = None
+        if self._registrations is not None:
+            registration = self._registrations.get(event.system)
+            if registration is None:
+                return self._outcome(
+                    "not_applicable",
+                    f"{_opening(event)}, but its system {event.system} was not registered "
+                    "before it, so the rule does not judge it.",
+                    [EvidenceRef.of("trigger", event)],
+                )
+        system = {} if registration is None else registration.payload
+        if registration is not None and self._on_registration_alone:
+            if registration.answer is None:
+                registration.answer = self._evaluate(event, system)
+            held, failed = registration.answer
+        else:
+            held, failed = self._evaluate(event, system)
+        if held and self.terse:
+            return self._terse_pass()  # most triggers: no message, no evidence to build
+        refs = [EvidenceRef.of("trigger", event)]
+        if registration is not None:
+            refs.append(EvidenceRef.of("context", registration.event))
+        facts = self._facts_of(event, system)
+        told = _opening(event)
+        if held:
+            return self._outcome("pass", f"{told}, and it meets the requirement: {facts}.", refs)
+        if failed:
+            return self._outcome(
+                "needs_human",
+                f"{told}, but the requirement could not be evaluated ({facts}); check it by "
+                "hand and correct the record.",
+                refs,
+            )
+        return self._outcome(
+            "fail", f"{told}, and it does not meet the requirement: {facts}.", refs
+        )
+
+    def _evaluate(self, event: Event, system: dict[str, Any]) -> tuple[bool, bool]:
+        """Whether the requirement holds, and whether it could not be evaluated."""
+        errors = self.require.stats["errors"]
+        held = self.require.evaluate(trigger=event, system=system)
+        return held, self.require.stats["errors"] > errors
+
+    def _facts_of(self, event: Event, system: Mapping[str, Any]) -> str:
+        """The fields the requirement read, in words: ``its lawful basis is legitimate
+        interests; its system's risk class is prohibited``."""
+        shown: list[str] = []
+        for fact in self._facts:
+            variable, _, path = fact.partition(".")
+            if variable == "trigger":
+                value = field(event, path)
+                name = "its " + path.removeprefix("payload.")
+            else:
+                value = system.get(path, MISSING)
+                name = "its system's " + path
+            # Closed values read as words (legitimate_interests); other values as they are.
+            text = "not recorded" if value is MISSING else _key_part(value)
+            if isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value):
+                text = value.replace("_", " ")
+            shown.append(f"{name.replace('_', ' ').replace('.', ' ')} is {text}")
+        return "; ".join(shown) or "it reads no field"

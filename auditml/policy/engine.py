@@ -1,22 +1,11 @@
 """The rule engine: a rule set evaluated over a stream of events, without a database.
 
-`build_check` translates one rule (the schema compliance officers write, see
-:mod:`auditml.policy.rules`) into one of the streaming check kinds of
-:mod:`auditml.policy.checks`; `evaluate` feeds every event, in (occurred_at, seq)
-order, to every rule's check and collects the findings; `fixture_events` reads a rule
-test's fixture ledger and `run_rule_tests` runs the tests of a rule set.
-
-Naming differences between the two layers, translated here:
-- rule ``when`` (CEL over the trigger) is a check's ``where``; rule ``where`` (CEL over
-  trigger and candidate) is a check's ``candidate_where``;
-- retention ``delete_by`` with ``period``/``period_field``/``clock_field``/``disposed_by``
-  is ``max_age``/``max_age_field``/``data_time_field``/``purged_by``; ``disposal_covers``
-  becomes a candidate condition;
-- min_distinct ``counterpart``/``at_least``/``distinct_from`` is
-  ``counted``/``minimum``/``exclude_actors_of``.
-
-A rule whose parameters have no faithful translation yet raises ValidationError naming
-the rule: an evaluation never silently leaves a rule out.
+`evaluate` builds every rule's check (:mod:`auditml.policy.build`: each check kind of
+:mod:`auditml.policy.checks` from its rule's parameters), then feeds every event, in
+(occurred_at, seq) order, to every rule's check and collects the findings;
+`fixture_events` reads a rule test's fixture ledger and `run_rule_tests` runs the tests
+of a rule set. A rule whose check cannot be built raises ValidationError naming the rule
+before any event is read: an evaluation never silently leaves a rule out.
 
 Pure: no I/O except reading fixture files in `fixture_events`.
 """
@@ -36,23 +25,12 @@ from auditml.errors import AuditmlError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.jsonl import event_lines
 from auditml.policy import checks
-from auditml.policy.calendar import Period, parse_period
+from auditml.policy.build import BuildContext
 from auditml.policy.cel import Condition, compile_condition
 from auditml.policy.loader import FIXTURE_RECORDED_AT, RuleSet, fixture_file
 from auditml.policy.model import Event, EvidenceRef, Outcome, Verdict, parse_ledger_time
 from auditml.policy.regimes import Regimes
-from auditml.policy.rules import (
-    DeadlineCheck,
-    ExistsBeforeCheck,
-    FieldsPresentCheck,
-    ForbidsAfterCheck,
-    MinDistinctCheck,
-    RecordedLateCheck,
-    RequiresPriorCheck,
-    RetentionCheck,
-    Rule,
-    RuleTest,
-)
+from auditml.policy.rules import Rule, RuleTest
 
 __all__ = [
     "VERDICT_ORDER",
@@ -60,7 +38,6 @@ __all__ = [
     "Finding",
     "RuleSummary",
     "TestResult",
-    "build_check",
     "evaluate",
     "evaluate_rules",
     "fixture_events",
@@ -219,329 +196,6 @@ def overall_verdict(verdicts: Iterable[str], *, triggers: int = 0) -> Verdict:
 
 
 # --------------------------------------------------------------------------- #
-# Translation: rule -> check                                                   #
-# --------------------------------------------------------------------------- #
-
-
-def _untranslatable(rule: Rule, what: str) -> ValidationError:
-    return ValidationError(
-        f"rule {rule.id}: {what} cannot be evaluated yet by this version of auditml; "
-        "the rule set is not evaluated (no partial result)"
-    )
-
-
-class _Conditions:
-    """Compiles a rule's CEL conditions, naming the rule file and id in errors."""
-
-    def __init__(self, rule: Rule, place: str) -> None:
-        self.rule = rule
-        self.place = place
-
-    def trigger(self, source: str | None, name: str = "when") -> Condition | None:
-        if source is None:
-            return None
-        return compile_condition(source, variables=("trigger",), where=f"{self.place} check.{name}")
-
-    def pair(self, source: str | None, name: str = "where") -> Condition | None:
-        if source is None:
-            return None
-        return compile_condition(
-            source, variables=("trigger", "candidate"), where=f"{self.place} check.{name}"
-        )
-
-
-def _cel_time(variable: str, path: str) -> str:
-    """A CEL timestamp expression for a field path (payload times are strings)."""
-    if path in {"occurred_at", "recorded_at"}:
-        return f"{variable}.{path}"
-    return f"timestamp({variable}.{path})"
-
-
-def _combined(first: str, second: str) -> str | None:
-    """P1M + P2M = P3M (both calendar or both clock periods); None if they mix."""
-    a, b = parse_period(first), parse_period(second)
-    if a.is_clock != b.is_clock:
-        return None
-    total = Period(*(x + y for x, y in zip(a, b, strict=True)))
-    if total.is_clock:
-        parts = [(total.hours, "H"), (total.minutes, "M"), (total.seconds, "S")]
-        return "PT" + "".join(f"{n}{unit}" for n, unit in parts if n)
-    parts = [(total.years, "Y"), (total.months, "M"), (total.weeks, "W"), (total.days, "D")]
-    return "P" + "".join(f"{n}{unit}" for n, unit in parts if n)
-
-
-class _RuleDeadline(checks.Deadline):
-    """A deadline whose extension follows the rule schema (docs/POLICIES.md, GDPR Art. 12(3)).
-
-    The extension period counts together with the original one from the clock start
-    (P1M + P2M = P3M from received_at, so month ends are not lost), one extension per
-    obligation; with ``by_original_deadline`` it counts only if it occurred by the
-    original due date; an extension ``where`` selects which extensions count.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        by_original_deadline: bool = True,
-        extension_where: Condition | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.by_original_deadline = by_original_deadline
-        self.extension_where = extension_where
-
-    def _extend(self, event: Event, extension: checks.Extension) -> None:
-        key = self.extension_matcher.counterpart_key(event)
-        if isinstance(key, str):
-            return
-        for obligation in self._open.get(key, ()):
-            if self.extension_where is not None and not self.extension_where.evaluate(
-                trigger=obligation.trigger, candidate=event
-            ):
-                continue
-            in_time = not self.by_original_deadline or event.occurred_at <= obligation.due
-            if len(obligation.extensions) < extension.limit and in_time:
-                combined = _combined(obligation.period, extension.period)
-                if combined is None:
-                    obligation.due = self.calendar.due(obligation.due, extension.period)
-                else:
-                    obligation.due = self.calendar.due(obligation.start, combined)
-                obligation.extensions.append(event)
-            else:
-                obligation.refused.append(event)
-
-
-def build_check(rule: Rule, regimes: Regimes, *, place: str | None = None) -> checks.Check:
-    """The streaming check that judges `rule`.
-
-    `place` names the rule in CEL errors (default ``rule <id>``; the engine passes
-    ``<rule file>:<rule id>``). Raises ValidationError for a rule whose parameters
-    cannot be translated (yet), or a condition that does not compile.
-    """
-    where = place if place is not None else f"rule {rule.id}"
-    cel = _Conditions(rule, where)
-    spec = rule.check
-    if isinstance(spec, DeadlineCheck):
-        return _deadline(rule, spec, regimes, cel)
-    if isinstance(spec, RequiresPriorCheck):
-        revoked_by = None
-        if spec.unless_revoked_by is not None:
-            revocation = spec.unless_revoked_by
-            if revocation.where is not None:
-                raise _untranslatable(rule, "unless_revoked_by `where`")
-            if revocation.match_on is not None and revocation.match_on != spec.match_on:
-                raise _untranslatable(rule, "unless_revoked_by with its own match_on")
-            revoked_by = revocation.event
-        return checks.RequiresPrior(
-            spec.trigger,
-            spec.prior,
-            list(spec.match_on),
-            unless_revoked_by=revoked_by,
-            where=cel.trigger(spec.when),
-            candidate_where=cel.pair(spec.where),
-            within=spec.within,
-            calendar=regimes.calendar(None),
-        )
-    if isinstance(spec, ExistsBeforeCheck):
-        return checks.ExistsBefore(
-            spec.trigger,
-            spec.required,
-            list(spec.match_on),
-            where=cel.trigger(spec.when),
-            candidate_where=cel.pair(spec.where),
-            within=spec.within,
-            calendar=regimes.calendar(None),
-            found=spec.verdict,
-        )
-    if isinstance(spec, ForbidsAfterCheck):
-        lifted_by = None
-        if spec.lifted_by is not None:
-            lift = spec.lifted_by
-            if lift.where is not None:
-                raise _untranslatable(rule, "lifted_by `where`")
-            if lift.match_on is not None and [a for a, _ in lift.match_on] != [
-                a for a, _ in spec.match_on
-            ]:
-                raise _untranslatable(rule, "lifted_by with its own match_on")
-            lifted_by = lift.event
-        return checks.ForbidsAfter(
-            spec.trigger,
-            spec.forbidden,
-            list(spec.match_on),
-            where=cel.trigger(spec.when),
-            candidate_where=cel.pair(spec.where),
-            lifted_by=lifted_by,
-            grace=spec.grace,
-            calendar=regimes.calendar(None),
-        )
-    if isinstance(spec, RetentionCheck):
-        return _retention(rule, spec, regimes, cel)
-    if isinstance(spec, MinDistinctCheck):
-        if not spec.before_trigger:
-            raise _untranslatable(rule, "min_distinct `before_trigger: false`")
-        if len(spec.distinct_from) > 1:
-            raise _untranslatable(rule, "min_distinct with more than one distinct_from")
-        exclude = None
-        if spec.distinct_from:
-            exclusion = spec.distinct_from[0]
-            exclude = checks.Related(exclusion.event, list(exclusion.match_on), exclusion.field)
-        return checks.MinDistinct(
-            spec.trigger,
-            spec.counterpart,
-            list(spec.match_on),
-            spec.at_least,
-            distinct_by=spec.distinct_by,
-            exclude_actors_of=exclude,
-            where=cel.trigger(spec.when),
-            candidate_where=cel.pair(spec.where),
-        )
-    if isinstance(spec, FieldsPresentCheck):
-        return checks.FieldsPresent(spec.trigger, list(spec.fields), where=cel.trigger(spec.when))
-    if isinstance(spec, RecordedLateCheck):
-        return checks.RecordedLate(
-            None if spec.types is None else frozenset(spec.types),
-            spec.max_delay,
-            where=cel.trigger(spec.when),
-        )
-    raise _untranslatable(rule, f"check kind {spec.kind!r}")  # pragma: no cover
-
-
-def _deadline(
-    rule: Rule, spec: DeadlineCheck, regimes: Regimes, cel: _Conditions
-) -> checks.Deadline:
-    tiers: list[tuple[Condition, str]] = []
-    period = spec.period
-    for index, tier in enumerate(spec.tiers or ()):
-        condition = cel.trigger(tier.when, f"tiers[{index}].when")
-        if condition is None:
-            period = tier.period  # the fallback (only the last tier may omit when)
-        else:
-            tiers.append((condition, tier.period))
-    extension = None
-    by_original = True
-    extension_where = None
-    if spec.extension is not None:
-        ext = spec.extension
-        extension = checks.Extension(
-            ext.event,
-            ext.period,
-            limit=1,
-            match_on=None if ext.match_on is None else list(ext.match_on),
-        )
-        by_original = ext.by_original_deadline
-        extension_where = cel.pair(ext.where, "extension.where")
-    return _RuleDeadline(
-        spec.trigger,
-        spec.satisfied_by,
-        list(spec.match_on),
-        calendar=regimes.calendar(spec.calendar),
-        period=period,
-        tiers=tiers,
-        clock_field=spec.clock_field,
-        satisfied_clock_field=spec.satisfied_clock_field,
-        extension=extension,
-        where=cel.trigger(spec.when),
-        candidate_where=cel.pair(spec.where),
-        by_original_deadline=by_original,
-        extension_where=extension_where,
-    )
-
-
-def _retention(
-    rule: Rule, spec: RetentionCheck, regimes: Regimes, cel: _Conditions
-) -> checks.Check:
-    if spec.mode == "keep_for":
-        return checks.Retention(
-            spec.trigger,
-            calendar=regimes.calendar(spec.calendar),
-            min_age=spec.period,
-            data_time_field=spec.clock_field,
-            where=cel.trigger(spec.when),
-        )
-    assert spec.disposed_by is not None  # the schema requires it for delete_by
-    condition = spec.where
-    if spec.disposal_covers is not None:
-        covers = (
-            f"{_cel_time('candidate', spec.disposal_covers)} >= "
-            f"{_cel_time('trigger', spec.clock_field)}"
-        )
-        condition = covers if condition is None else f"({condition}) && {covers}"
-    match_on: list[Any] = ["system"] if spec.match_on is None else list(spec.match_on)
-    check = checks.Retention(
-        spec.trigger,
-        calendar=regimes.calendar(spec.calendar),
-        max_age=spec.period,
-        max_age_field=spec.period_field,
-        purged_by=spec.disposed_by,
-        match_on=match_on,
-        data_time_field=spec.clock_field,
-        where=cel.trigger(spec.when),
-        candidate_where=cel.pair(condition),
-    )
-    if spec.period_field is not None:
-        return _NeedsPeriod(check, spec.period_field)
-    return check
-
-
-class _NeedsPeriod(checks.Check):
-    """Retention by a period field: a trigger without it is needs_human (rule schema),
-    where the check itself says not_applicable."""
-
-    kind = "retention"
-
-    def __init__(self, inner: checks.Check, period_field: str) -> None:
-        super().__init__()
-        self.inner = inner
-        self.period_field = period_field
-        self.stats = inner.stats
-
-    def _fix(self, outcomes: list[Outcome]) -> list[Outcome]:
-        fixed: list[Outcome] = []
-        for outcome in outcomes:
-            if outcome.verdict == "not_applicable":
-                self.stats["not_applicable"] = self.stats.get("not_applicable", 0) - 1
-                self.stats["needs_human"] = self.stats.get("needs_human", 0) + 1
-                outcome = Outcome(
-                    "needs_human",
-                    outcome.message.replace(
-                        ", so no deadline applies.",
-                        ", so a person must judge how long it may be kept; check it by hand.",
-                    ),
-                    outcome.evidence,
-                    outcome.due,
-                    outcome.key,
-                    outcome.missing,
-                )
-            fixed.append(outcome)
-        return fixed
-
-    def feed(self, event: Event) -> list[Outcome]:
-        return self._fix(self.inner.feed(event))
-
-    def finish(self, as_of: datetime) -> list[Outcome]:
-        return self._fix(self.inner.finish(as_of))
-
-    @property
-    def open_count(self) -> int:
-        return self.inner.open_count
-
-    def consumes(self) -> frozenset[str] | None:
-        return self.inner.consumes()
-
-
-def _conditions_of(check: checks.Check) -> list[Condition]:
-    found: list[Condition] = []
-    for value in vars(check).values():
-        if isinstance(value, Condition):
-            found.append(value)
-        elif isinstance(value, checks.Check):
-            found.extend(_conditions_of(value))
-        elif isinstance(value, tuple):
-            found.extend(item[0] for item in value if isinstance(item, tuple) and item)
-    return [c for c in found if isinstance(c, Condition)]
-
-
-# --------------------------------------------------------------------------- #
 # Evaluation                                                                   #
 # --------------------------------------------------------------------------- #
 
@@ -572,6 +226,8 @@ class _Running:
     #: The event types the check judges (None: every type), for the regime and scope.
     triggers: frozenset[str] | None
     not_before: datetime | None
+    #: The check's CEL conditions, whose evaluation errors the summary counts.
+    conditions: tuple[Condition, ...] = ()
     scope: Condition | None = None
     #: Whether the rule is scoped to registered systems (applies.roles, risk_classes, condition).
     scoped: bool = False
@@ -621,8 +277,8 @@ def evaluate(
 
     `events` must come in (occurred_at, seq) order (`Ledger.policy_events` streams them
     so). Events recorded after `as_of` are left out (the ledger as it stood then); with
-    `system`, only that system's events are read. Raises ValidationError if a rule
-    cannot be translated into a check, or the events are out of order.
+    `system`, only that system's events are read. Raises ValidationError if a rule's
+    check cannot be built, or the events are out of order.
     """
     places = {rule_id: f"{source.file}:{rule_id}" for rule_id, source in rules.sources.items()}
     return evaluate_rules(
@@ -648,11 +304,14 @@ def _running(rule: Rule, regimes: Regimes, place: str) -> _Running:
         scope = compile_condition(
             rule.applies.condition, variables=("system",), where=f"{place} applies.condition"
         )
+    context = BuildContext(regimes, place)
+    check = context.build(rule.check)
     return _Running(
         rule,
-        build_check(rule, regimes, place=place),
+        check,
         rule.check.trigger_types(),
         not_before,
+        tuple(context.conditions),
         scope,
         rule.applies.scoped,
     )
@@ -758,7 +417,7 @@ def _results(
             for outcome in item.outcomes
         )
         triggers = item.check.stats.get("triggers", 0)
-        errors = sum(c.stats["errors"] for c in _conditions_of(item.check))
+        errors = sum(condition.stats["errors"] for condition in item.conditions)
         if item.scope is not None:
             errors += item.scope.stats["errors"]
         summaries.append(

@@ -46,12 +46,15 @@ from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
     CALENDAR_NAME_PATTERN,
     CHECK_KINDS,
+    CONDITION_VARIABLES,
     ENVELOPE_FIELDS,
     FIXTURE_PATTERN,
     REGIME_NAME_PATTERN,
     RULE_ID_PATTERN,
+    Loc,
     Rule,
     RuleTest,
+    dotted,
 )
 
 __all__ = [
@@ -81,15 +84,6 @@ FIXTURES_DIR = "fixtures"
 FIXTURE_RECORDED_AT = "recorded_at"
 RULE_SUFFIX = ".yaml"
 
-#: The event type a check's ``where`` sees as ``candidate``, by check kind.
-CANDIDATE_FIELD = {
-    "deadline": "satisfied_by",
-    "requires_prior": "prior",
-    "forbids_after": "forbidden",
-    "retention": "disposed_by",
-    "min_distinct": "counterpart",
-    "exists_before": "required",
-}
 #: Check parameters that must name a time field.
 TIME_PARAMS = frozenset({"clock_field", "satisfied_clock_field", "disposal_covers"})
 _ENVELOPE_TIMES = frozenset({"occurred_at", "recorded_at"})
@@ -108,7 +102,6 @@ if TYPE_CHECKING:  # imported lazily at run time, as the cel package is
     from auditml.policy.cel import Condition
 
 M = TypeVar("M", bound=BaseModel)
-Loc = tuple[str | int, ...]
 
 
 # --------------------------------------------------------------------------- #
@@ -332,6 +325,9 @@ def validate_model(
         problems = []
         for error in exc.errors():
             loc = _clean_loc(prefix + tuple(error["loc"]))
+            if error["type"] == "union_tag_invalid":
+                loc = (*loc, "kind")  # the kind is at fault, not the whole check
+
             problems.append(
                 Problem(
                     doc.file,
@@ -357,14 +353,6 @@ def _clean_loc(loc: Loc) -> Loc:
         if part == "check" and index + 1 < len(loc) and loc[index + 1] in CHECK_KINDS:
             skip = True
     return tuple(cleaned)
-
-
-def dotted(loc: Loc) -> str:
-    """``("check", "match_on", 0, 1)`` -> ``check.match_on[0][1]``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def _describe(model: type[BaseModel], error: ErrorDetails) -> str:
@@ -729,10 +717,12 @@ def lint_rules(directory: Path) -> RuleSet:
 
     On top of :func:`load_rules`: every CEL condition compiles within the bounds of
     auditml.policy.cel_syntax, uses only its variables (``trigger``; ``candidate`` in
-    ``where``), reads fields the events have, and gives true or false (by the types of
-    the fields it reads, and on the events of the rule's own fixtures); every rule has
-    tests with at least one ``pass`` and one ``fail``; every fixture exists and each of
-    its lines is a valid event in the shape ``auditml import`` reads.
+    ``where``; ``system`` in ``require``), reads fields the events have, and gives true
+    or false (by the types of the fields it reads, and on the events of the rule's own
+    fixtures); every rule has tests with at least one ``pass`` and one ``fail``; every
+    fixture exists and each of its lines is a valid event in the shape ``auditml import``
+    reads. Last, each rule's check is built as the engine builds it: a rule that lints
+    also runs.
 
     Raises:
         PolicyError: listing every problem found, load problems included.
@@ -742,7 +732,10 @@ def lint_rules(directory: Path) -> RuleSet:
     checked: dict[Path, list[Problem]] = {}
     for rule, source in collected.rules:
         compiled: list[_Compiled] = []
-        problems.extend(_condition_problems(rule, source, compiled))
+        condition_problems = list(_condition_problems(rule, source, compiled))
+        problems.extend(condition_problems)
+        if not condition_problems and collected.regimes is not None:
+            problems.extend(_build_problems(rule, source, collected.regimes))
         test_problems = list(_test_problems(rule, source, directory, checked))
         problems.extend(test_problems)
         if compiled and not test_problems:
@@ -750,6 +743,19 @@ def lint_rules(directory: Path) -> RuleSet:
     if problems or collected.regimes is None:
         raise PolicyError(problems, what=f"the policies under {directory}")
     return _rule_set(directory, collected.rules, collected.regimes)
+
+
+def _build_problems(rule: Rule, source: RuleSource, regimes: Regimes) -> Iterator[Problem]:
+    """What stops the engine from building the rule's check, at the field at fault."""
+    from auditml.policy.build import BuildError, build_check
+
+    try:
+        build_check(rule, regimes, place=f"{source.file}:{rule.id}")
+    except BuildError as exc:
+        yield Problem(source.file, source.line(exc.loc), source.field(exc.loc), exc.reason)
+    except ValidationError as exc:
+        loc: Loc = ("check",)
+        yield Problem(source.file, source.line(loc), source.field(loc), str(exc))
 
 
 @dataclass(frozen=True)
@@ -766,67 +772,67 @@ def _condition_problems(
     rule: Rule, source: RuleSource, compiled: list[_Compiled]
 ) -> Iterator[Problem]:
     """Problems of the rule's conditions; those that compile are appended to `compiled`."""
-    from auditml.policy.cel import compile_condition, referenced_fields
-
-    check = rule.check
+    registrations = frozenset({_REGISTRATION})
     if rule.applies.condition is not None:
-        yield from _scope_problems(rule.applies.condition, source, compiled)
-    triggers = check.trigger_types()
+        yield from _one_condition(
+            source,
+            _SCOPE_LOC,
+            rule.applies.condition,
+            ("system",),
+            {"system": registrations},
+            compiled,
+        )
+    check = rule.check
     for loc, name, text in rule.conditions():
-        variables = ("trigger",) if name == "when" else ("trigger", "candidate")
-        line, where = source.line(loc), source.field(loc)
-        candidate = _candidate_type(rule, loc)
-        binds: dict[str, frozenset[str] | None] = {"trigger": triggers}
-        if name != "when" and candidate is not None:
-            binds["candidate"] = frozenset({candidate})
-        try:
-            condition = compile_condition(
-                text, variables=variables, where="condition", field_type=_vocabulary_type(binds)
-            )
-        except ValidationError as exc:
-            yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
-            continue
-        if len(binds) == len(variables):  # the events it sees are known: it can be tried
-            compiled.append(_Compiled(loc, condition, binds))
-        for ref in sorted(referenced_fields(text, variables)):
-            variable, _, path = ref.partition(".")
-            if path in {"payload", "actor"}:
-                continue
+        # What each variable binds: the triggers, the candidate's type when known, or
+        # the registration of the trigger's system.
+        binds: dict[str, frozenset[str] | None] = {}
+        for variable in CONDITION_VARIABLES[name]:
             if variable == "trigger":
-                message = _any_type_problem(triggers, path)
-            elif variable == "candidate" and candidate is not None:
-                message = field_problem(candidate, path)
-            else:
-                continue
-            if message is not None:
-                yield Problem(source.file, line, where, f"{variable}: {message}")
+                binds[variable] = check.trigger_types()
+            elif variable == "system":
+                binds[variable] = registrations
+            elif (candidate := check.candidate_type(loc[1:])) is not None:
+                binds[variable] = frozenset({candidate})
+        yield from _one_condition(source, loc, text, CONDITION_VARIABLES[name], binds, compiled)
 
 
 _SCOPE_LOC: Loc = ("applies", "condition")
 _REGISTRATION = "system.registered"
 
 
-def _scope_problems(text: str, source: RuleSource, compiled: list[_Compiled]) -> Iterator[Problem]:
-    """applies.condition: CEL over ``system``, the fields of its system.registered payload."""
+def _one_condition(
+    source: RuleSource,
+    loc: Loc,
+    text: str,
+    variables: tuple[str, ...],
+    binds: Mapping[str, frozenset[str] | None],
+    compiled: list[_Compiled],
+) -> Iterator[Problem]:
+    """Problems of one condition over `variables`, each bound to events of the types in
+    `binds` (absent: not known); ``system`` is a registration's payload itself."""
     from auditml.policy.cel import compile_condition, referenced_fields
 
-    line, where = source.line(_SCOPE_LOC), source.field(_SCOPE_LOC)
+    line, where = source.line(loc), source.field(loc)
     try:
         condition = compile_condition(
-            text,
-            variables=("system",),
-            where="condition",
-            field_type=_vocabulary_type({"system": frozenset({_REGISTRATION})}),
+            text, variables=variables, where="condition", field_type=_vocabulary_type(binds)
         )
     except ValidationError as exc:
         yield Problem(source.file, line, where, str(exc).removeprefix("condition: "))
         return
-    compiled.append(_Compiled(_SCOPE_LOC, condition, {"system": frozenset({_REGISTRATION})}))
-    for ref in sorted(referenced_fields(text, ("system",))):
-        _, _, path = ref.partition(".")
-        message = field_problem(_REGISTRATION, f"payload.{path}") if path else None
+    if len(binds) == len(variables):  # the events it sees are known: it can be tried
+        compiled.append(_Compiled(loc, condition, binds))
+    for ref in sorted(referenced_fields(text, variables)):
+        variable, _, path = ref.partition(".")
+        if variable == "system":
+            message = field_problem(_REGISTRATION, f"payload.{path}")
+        elif variable in binds and path not in {"payload", "actor"}:
+            message = _any_type_problem(binds[variable], path)
+        else:
+            continue
         if message is not None:
-            yield Problem(source.file, line, where, f"system: {message}")
+            yield Problem(source.file, line, where, f"{variable}: {message}")
 
 
 # --------------------------------------------------------------------------- #
@@ -981,18 +987,6 @@ def _any_type_problem(types: frozenset[str] | None, path: str) -> str | None:
     if len(names) == 1:
         return messages[0]
     return f"none of the event types judged has {path} (e.g. {messages[0]})"
-
-
-def _candidate_type(rule: Rule, loc: Loc) -> str | None:
-    """The event type bound to ``candidate`` in the condition at ``loc``."""
-    check = rule.check
-    if len(loc) == 2:  # check.where
-        attribute = CANDIDATE_FIELD.get(check.kind)
-        value = None if attribute is None else getattr(check, attribute)
-        return None if value is None else str(value)
-    part = getattr(check, str(loc[1]), None)
-    event = getattr(part, "event", None)
-    return event if isinstance(event, str) else None
 
 
 def _test_problems(

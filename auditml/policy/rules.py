@@ -19,9 +19,14 @@ Field paths name a field of an event as the engine reads it: an envelope field
 is not an envelope field is taken as a payload field: ``request_id`` means
 ``payload.request_id``. Paths are stored in their full form.
 
-Conditions (fields named ``when`` and ``where``) are CEL expressions: ``when`` sees the
-trigger alone (variable ``trigger``), ``where`` sees one trigger/candidate pair
-(variables ``trigger`` and ``candidate``). :meth:`Rule.conditions` lists them for lint.
+Conditions (fields named ``when``, ``where`` and ``require``) are CEL expressions: ``when``
+sees the trigger alone (variable ``trigger``), ``where`` sees one trigger/candidate pair
+(variables ``trigger`` and ``candidate``), ``require`` the trigger and its system's
+registration (``system``). :meth:`Rule.conditions` lists them for lint.
+
+The parameter names here are the names of the check classes' parameters
+(:mod:`auditml.policy.checks`), and each check class builds itself from its model
+(``from_spec``): what a rule file says is what runs (docs/adr/0014-one-rule-language.md).
 
 Everything here is pure: no I/O.
 """
@@ -30,8 +35,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -50,6 +56,7 @@ from auditml.policy.calendar import parse_period
 
 __all__ = [
     "CHECK_KINDS",
+    "CONDITION_VARIABLES",
     "ENVELOPE_FIELDS",
     "Applies",
     "Check",
@@ -59,16 +66,17 @@ __all__ = [
     "Extension",
     "FieldsPresentCheck",
     "ForbidsAfterCheck",
-    "Lift",
+    "HoldsCheck",
+    "Loc",
     "MinDistinctCheck",
     "RecordedLateCheck",
     "Reference",
     "RequiresPriorCheck",
     "RetentionCheck",
-    "Revocation",
     "Rule",
     "RuleTest",
     "Tier",
+    "dotted",
     "full_path",
     "template_paths",
 ]
@@ -179,11 +187,6 @@ def _pair(value: object) -> object:
     return value
 
 
-def _event_shorthand(value: object) -> object:
-    """``unless_revoked_by: consent.withdrawn`` is short for ``{event: consent.withdrawn}``."""
-    return {"event": value} if isinstance(value, str) else value
-
-
 #: The longest period a rule may name. No obligation runs that long, and a date plus a
 #: period past the year 9999 cannot be computed: such a period could never be applied.
 MAX_PERIOD_YEARS = 1000
@@ -259,6 +262,15 @@ def _unique(items: list[Any], what: str) -> None:
 def _distinct(items: list[str]) -> list[str]:
     _unique(items, "value")
     return items
+
+
+def _distinct_types(items: list[str]) -> list[str]:
+    _unique(items, "event type")
+    return items
+
+
+#: One or more event types, none twice.
+EventTypes = Annotated[list[EventType], Field(min_length=1), AfterValidator(_distinct_types)]
 
 
 # --------------------------------------------------------------------------- #
@@ -342,40 +354,104 @@ class RuleTest(_Model):
 # Check kinds                                                                  #
 # --------------------------------------------------------------------------- #
 
+Loc = tuple[str | int, ...]
+
+
+def dotted(loc: Loc) -> str:
+    """A location in a rule file as text: ``("check", "match_on", 0, 1)`` ->
+    ``check.match_on[0][1]``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+#: The variables each condition field sees, by field name: ``when`` the trigger alone,
+#: ``where`` a trigger/candidate pair, ``require`` the trigger and its system's
+#: registration (the payload of its latest system.registered).
+CONDITION_VARIABLES: dict[str, tuple[str, ...]] = {
+    "when": ("trigger",),
+    "where": ("trigger", "candidate"),
+    "require": ("trigger", "system"),
+}
+
+
+def _one_way(name: str, example: str) -> Any:
+    """A before-validator for an event-type parameter that once also took an object."""
+
+    def refuse_objects(value: object) -> object:
+        if isinstance(value, dict):
+            raise _error(
+                f"write {name} as an event type, e.g. `{name}: {example}`; an object with its "
+                "own where or match_on is not supported: the event is matched with the check's "
+                "match_on"
+            )
+        return value
+
+    return BeforeValidator(refuse_objects)
+
 
 class _Check(_Model):
-    """Parameters every check kind has."""
+    """Parameters every check kind has.
 
-    trigger: EventType = Field(description="the event type each evaluation starts from")
+    ``trigger`` is one event type; only ``holds`` takes a list, so the other kinds narrow it.
+    """
+
+    trigger: EventType | EventTypes = Field(
+        description="the event type each evaluation starts from"
+    )
     when: Cel | None = Field(
         default=None,
-        description="CEL over `trigger`: triggers for which it is false are not_applicable",
+        description="CEL over `trigger`: triggers for which it is false are not judged",
     )
-
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        """(location, event type) of every event type the check names."""
-        yield ("trigger",), self.trigger
+    #: The parameter naming the event type that a top-level ``where`` sees as ``candidate``.
+    counterpart_param: ClassVar[str | None] = None
 
     def trigger_types(self) -> frozenset[str] | None:
         """The event types the check judges (its triggers); None means every type."""
-        return frozenset({self.trigger})
+        return frozenset([self.trigger] if isinstance(self.trigger, str) else self.trigger)
 
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def candidate_type(self, loc: Loc) -> str | None:
+        """The event type bound to ``candidate`` in the condition at ``loc`` (below check)."""
+        if loc == ("where",):
+            name = self.counterpart_param
+            return None if name is None else str(getattr(self, name))
+        event = getattr(getattr(self, str(loc[0]), None), "event", None)
+        return event if isinstance(event, str) else None
+
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         """(location, event type, field path) of every field path the check names."""
         return iter(())
 
     def params(self) -> dict[str, Any]:
-        """The parameters without ``kind``, as JSON (for display and the engine)."""
+        """The parameters without ``kind``, as JSON (for display)."""
         return self.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
 
 
+class _OneTrigger(_Check):
+    """The kinds that start from events of one type."""
+
+    trigger: EventType = Field(description="the event type each evaluation starts from")
+
+
 def _match_paths(
-    where: tuple[str | int, ...], match_on: list[tuple[str, str]], left: str, right: str
-) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    where: Loc, match_on: list[tuple[str, str]], left: str, right: str
+) -> Iterator[tuple[Loc, str, str]]:
     for index, (this, that) in enumerate(match_on):
         for side, event, key in ((0, left, this), (1, right, that)):
             for path in template_paths(key) if "{" in key else [key]:
                 yield (*where, index, side), event, path
+
+
+def _side_paths(
+    loc: Loc, match_on: list[tuple[str, str]], side: int, event: str
+) -> Iterator[tuple[Loc, str, str]]:
+    # An event read with one side of the check's match_on: a problem is reported at the
+    # parameter naming the event, where those pairs are put to use.
+    for pair in match_on:
+        key = pair[side]
+        for path in template_paths(key) if "{" in key else [key]:
+            yield loc, event, path
 
 
 class Tier(_Model):
@@ -397,35 +473,14 @@ class Extension(_Model):
     )
     match_on: MatchOn | None = Field(
         default=None,
-        description="[trigger field, extension field] pairs; default: the check's match_on",
+        description="[trigger field, extension field] pairs, on the same trigger fields as the "
+        "check's match_on; default: the check's match_on",
     )
     where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
     by_original_deadline: bool = Field(
         default=True,
         description="the extension counts only if recorded before the original deadline",
     )
-
-
-class Revocation(_Model):
-    """An event that undoes the prior, e.g. consent.withdrawn undoes consent.granted."""
-
-    event: EventType = Field(description="the revoking event type")
-    match_on: MatchOn | None = Field(
-        default=None,
-        description="[trigger field, revocation field] pairs; default: the check's match_on",
-    )
-    where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
-
-
-class Lift(_Model):
-    """An event after which the forbidden events are allowed again (e.g. a new consent)."""
-
-    event: EventType = Field(description="the event type that lifts the ban")
-    match_on: MatchOn | None = Field(
-        default=None,
-        description="[trigger field, lifting event field] pairs; default: the check's match_on",
-    )
-    where: Cel | None = Field(default=None, description="CEL over `trigger` and `candidate`")
 
 
 class Exclusion(_Model):
@@ -438,24 +493,7 @@ class Exclusion(_Model):
     )
 
 
-def _optional_match(
-    loc: tuple[str | int, ...],
-    own: list[tuple[str, str]] | None,
-    default: list[tuple[str, str]],
-    trigger: str,
-    event: str,
-) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
-    # Without its own match_on, the check's pairs apply with `event` on the other side;
-    # a problem is then reported at `event`, where the defaulted pairs are put to use.
-    if own is not None:
-        yield from _match_paths((*loc, "match_on"), own, trigger, event)
-        return
-    for _, that in default:
-        for path in template_paths(that) if "{" in that else [that]:
-            yield (*loc, "event"), event, path
-
-
-class DeadlineCheck(_Check):
+class DeadlineCheck(_OneTrigger):
     """Each trigger is answered by a matching event within a period of a clock start.
 
     pass: answered in time; fail: answered late or not at all once the deadline has
@@ -484,6 +522,7 @@ class DeadlineCheck(_Check):
     calendar: CalendarName | None = Field(
         default=None, description="calendar in regimes.yaml; default: its default_calendar"
     )
+    counterpart_param: ClassVar[str | None] = "satisfied_by"
 
     @model_validator(mode="after")
     def _period_or_tiers(self) -> DeadlineCheck:
@@ -493,29 +532,32 @@ class DeadlineCheck(_Check):
             for tier in self.tiers[:-1]:
                 if tier.when is None:
                     raise _error("only the last tier may omit `when` (it is the fallback)")
+        # Open deadlines are found by the trigger's side of match_on: an extension must
+        # name the same trigger fields for its key to find them.
+        own = None if self.extension is None else self.extension.match_on
+        if own is not None and [this for this, _ in own] != [this for this, _ in self.match_on]:
+            raise _error(
+                "extension.match_on must pair the same trigger fields, in the same order, "
+                "as the check's match_on (only the extension's side may differ)"
+            )
         return self
 
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        yield ("satisfied_by",), self.satisfied_by
-        if self.extension is not None:
-            yield ("extension", "event"), self.extension.event
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield ("clock_field",), self.trigger, self.clock_field
         yield ("satisfied_clock_field",), self.satisfied_by, self.satisfied_clock_field
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.satisfied_by)
-        if self.extension is not None:
-            yield from _optional_match(
-                ("extension",),
-                self.extension.match_on,
-                self.match_on,
-                self.trigger,
-                self.extension.event,
+        extension = self.extension
+        if extension is None:
+            return
+        if extension.match_on is not None:
+            yield from _match_paths(
+                ("extension", "match_on"), extension.match_on, self.trigger, extension.event
             )
+        else:
+            yield from _side_paths(("extension", "event"), self.match_on, 1, extension.event)
 
 
-class RequiresPriorCheck(_Check):
+class RequiresPriorCheck(_OneTrigger):
     """Each trigger needs an earlier matching event that was not revoked in between.
 
     E.g. processing on the basis of consent needs an earlier consent.granted for the
@@ -528,39 +570,25 @@ class RequiresPriorCheck(_Check):
         default=None, description="CEL over `trigger` and `candidate` (the prior event)"
     )
     match_on: MatchOn = Field(description="[trigger field, prior event field] pairs")
-    unless_revoked_by: Revocation | None = Field(
-        default=None, description="an event that cancels a prior (written as a type or object)"
+    unless_revoked_by: Annotated[
+        EventType | None, _one_way("unless_revoked_by", "consent.withdrawn")
+    ] = Field(
+        default=None,
+        description="an event type that cancels the priors it matches (read with the prior's "
+        "side of match_on)",
     )
     within: Duration | None = Field(
         default=None, description="the prior must be at most this old at the trigger"
     )
+    counterpart_param: ClassVar[str | None] = "prior"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "unless_revoked_by" in data:
-            data = {**data, "unless_revoked_by": _event_shorthand(data["unless_revoked_by"])}
-        return data
-
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        yield ("prior",), self.prior
-        if self.unless_revoked_by is not None:
-            yield ("unless_revoked_by", "event"), self.unless_revoked_by.event
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.prior)
         if self.unless_revoked_by is not None:
-            yield from _optional_match(
-                ("unless_revoked_by",),
-                self.unless_revoked_by.match_on,
-                self.match_on,
-                self.trigger,
-                self.unless_revoked_by.event,
-            )
+            yield from _side_paths(("unless_revoked_by",), self.match_on, 1, self.unless_revoked_by)
 
 
-class ForbidsAfterCheck(_Check):
+class ForbidsAfterCheck(_OneTrigger):
     """After a trigger, no matching forbidden event may occur (until lifted).
 
     E.g. after consent.withdrawn(S, P), no decision.made on S for P based on consent.
@@ -575,36 +603,20 @@ class ForbidsAfterCheck(_Check):
     grace: Duration | None = Field(
         default=None, description="forbidden events this soon after the trigger are tolerated"
     )
-    lifted_by: Lift | None = Field(
-        default=None, description="an event after which the ban ends (type or object)"
+    lifted_by: Annotated[EventType | None, _one_way("lifted_by", "consent.granted")] = Field(
+        default=None,
+        description="an event type after which the ban ends (read with the trigger's side of "
+        "match_on)",
     )
+    counterpart_param: ClassVar[str | None] = "forbidden"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "lifted_by" in data:
-            data = {**data, "lifted_by": _event_shorthand(data["lifted_by"])}
-        return data
-
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        yield ("forbidden",), self.forbidden
-        if self.lifted_by is not None:
-            yield ("lifted_by", "event"), self.lifted_by.event
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.forbidden)
         if self.lifted_by is not None:
-            yield from _optional_match(
-                ("lifted_by",),
-                self.lifted_by.match_on,
-                self.match_on,
-                self.trigger,
-                self.lifted_by.event,
-            )
+            yield from _side_paths(("lifted_by",), self.match_on, 0, self.lifted_by)
 
 
-class RetentionCheck(_Check):
+class RetentionCheck(_OneTrigger):
     """A storage period, in one of two directions.
 
     ``delete_by`` (storage limitation, GDPR Art. 5(1)(e)): for each trigger (the data), a
@@ -647,6 +659,7 @@ class RetentionCheck(_Check):
     calendar: CalendarName | None = Field(
         default=None, description="calendar in regimes.yaml; default: its default_calendar"
     )
+    counterpart_param: ClassVar[str | None] = "disposed_by"
 
     @model_validator(mode="after")
     def _period_or_field(self) -> RetentionCheck:
@@ -667,12 +680,7 @@ class RetentionCheck(_Check):
                 )
         return self
 
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        if self.disposed_by is not None:
-            yield ("disposed_by",), self.disposed_by
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield ("clock_field",), self.trigger, self.clock_field
         if self.period_field is not None:
             yield ("period_field",), self.trigger, self.period_field
@@ -684,8 +692,8 @@ class RetentionCheck(_Check):
             yield from _match_paths(("match_on",), self.match_on, self.trigger, self.disposed_by)
 
 
-class MinDistinctCheck(_Check):
-    """Each trigger needs matching events from at least N distinct values of a field.
+class MinDistinctCheck(_OneTrigger):
+    """Each trigger needs earlier matching events from at least N distinct values of a field.
 
     E.g. a deployment needs two approvals by two different people, neither of whom
     trained the model (four-eyes; AI Act Art. 14(5) two-person verification).
@@ -702,30 +710,24 @@ class MinDistinctCheck(_Check):
         default="actor.id", description="the counted event's field whose values must differ"
     )
     distinct_from: list[Exclusion] = Field(
-        default_factory=list, description="values that do not count (e.g. the trainer)"
+        default_factory=list,
+        description="values that do not count (e.g. the trainer); each list entry excludes "
+        "the values of its own event",
     )
-    before_trigger: bool = Field(
-        default=True, description="count only events that occurred before the trigger"
-    )
+    counterpart_param: ClassVar[str | None] = "counterpart"
 
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        yield ("counterpart",), self.counterpart
-        for index, exclusion in enumerate(self.distinct_from):
-            yield ("distinct_from", index, "event"), exclusion.event
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.counterpart)
         yield ("distinct_by",), self.counterpart, self.distinct_by
         for index, exclusion in enumerate(self.distinct_from):
-            loc: tuple[str | int, ...] = ("distinct_from", index)
+            loc: Loc = ("distinct_from", index)
             yield from _match_paths(
                 (*loc, "match_on"), exclusion.match_on, self.trigger, exclusion.event
             )
             yield (*loc, "field"), exclusion.event, exclusion.field
 
 
-class ExistsBeforeCheck(_Check):
+class ExistsBeforeCheck(_OneTrigger):
     """Each trigger needs a matching event of another type before it.
 
     E.g. a signed DPIA before a deployment (GDPR Art. 35), technical documentation
@@ -745,16 +747,13 @@ class ExistsBeforeCheck(_Check):
     verdict: Literal["pass", "needs_human"] = Field(
         default="pass", description="the verdict when the earlier event is found"
     )
+    counterpart_param: ClassVar[str | None] = "required"
 
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        yield from super().events()
-        yield ("required",), self.required
-
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.required)
 
 
-class FieldsPresentCheck(_Check):
+class FieldsPresentCheck(_OneTrigger):
     """Each trigger carries the listed fields, present and not empty (e.g. AI Act Art. 12)."""
 
     kind: Literal["fields_present"]
@@ -767,7 +766,7 @@ class FieldsPresentCheck(_Check):
         _unique(self.fields, "field")
         return self
 
-    def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    def paths(self) -> Iterator[tuple[Loc, str, str]]:
         for index, path in enumerate(self.fields):
             yield ("fields", index), self.trigger, path
 
@@ -786,25 +785,32 @@ class RecordedLateCheck(_Check):
         default="*",
         description='always "*": the events judged are those of `types`',
     )
-    types: Annotated[list[EventType], Field(min_length=1)] | None = Field(
+    types: EventTypes | None = Field(
         default=None, description="the event types judged; omit for every type"
     )
     max_delay: Duration = Field(
         description="how long after it occurred an event may be recorded, e.g. P7D (exact)"
     )
 
-    @model_validator(mode="after")
-    def _no_repeats(self) -> RecordedLateCheck:
-        if self.types is not None:
-            _unique(self.types, "event type")
-        return self
-
-    def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
-        for index, event_type in enumerate(self.types or ()):
-            yield ("types", index), event_type
-
     def trigger_types(self) -> frozenset[str] | None:
         return None if self.types is None else frozenset(self.types)
+
+
+class HoldsCheck(_Check):
+    """Each trigger must satisfy a condition: a closed list of the law, e.g. GDPR Art. 22(2)
+    allows a solely automated decision with legal effect only on contract, law or consent.
+
+    ``require`` is CEL over the trigger and ``system``, the registration of the trigger's
+    system (its latest system.registered before the trigger). The finding names the facts
+    the condition read. A trigger whose requirement reads ``system`` is not judged when its
+    system was never registered.
+    """
+
+    kind: Literal["holds"]
+    require: Cel = Field(
+        description="CEL over `trigger` and `system`: what each trigger must satisfy, e.g. "
+        '`trigger.payload.lawful_basis in ["contract", "consent"]`'
+    )
 
 
 Check = Annotated[
@@ -815,21 +821,20 @@ Check = Annotated[
     | MinDistinctCheck
     | ExistsBeforeCheck
     | FieldsPresentCheck
-    | RecordedLateCheck,
+    | RecordedLateCheck
+    | HoldsCheck,
     Field(discriminator="kind"),
 ]
 
-#: The closed set of check kinds (docs/POLICIES.md, Check kinds) and their parameter models.
-CHECK_KINDS: dict[str, type[_Check]] = {
-    "deadline": DeadlineCheck,
-    "requires_prior": RequiresPriorCheck,
-    "forbids_after": ForbidsAfterCheck,
-    "retention": RetentionCheck,
-    "min_distinct": MinDistinctCheck,
-    "exists_before": ExistsBeforeCheck,
-    "fields_present": FieldsPresentCheck,
-    "recorded_late": RecordedLateCheck,
-}
+
+def _kinds(union: object) -> dict[str, type[_Check]]:
+    models: tuple[type[_Check], ...] = typing.get_args(typing.get_args(union)[0])
+    return {typing.get_args(model.model_fields["kind"].annotation)[0]: model for model in models}
+
+
+#: The closed set of check kinds (docs/POLICIES.md, Check kinds) and their parameter
+#: models, read from the `Check` union: the one list of kinds.
+CHECK_KINDS: dict[str, type[_Check]] = _kinds(Check)
 
 # --------------------------------------------------------------------------- #
 # The rule                                                                     #
@@ -866,7 +871,7 @@ class Rule(_Model):
         return self
 
     def conditions(self) -> list[tuple[tuple[str | int, ...], str, str]]:
-        """Every CEL condition: (location, field name ``when``/``where``, source)."""
+        """Every CEL condition: (location, field name (a key of CONDITION_VARIABLES), source)."""
         found: list[tuple[tuple[str | int, ...], str, str]] = []
         _collect_conditions(self.check, ("check",), found)
         return found
@@ -878,7 +883,7 @@ def _collect_conditions(
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             item = getattr(value, name)
-            if name in {"when", "where"} and isinstance(item, str):
+            if name in CONDITION_VARIABLES and isinstance(item, str):
                 found.append(((*loc, name), name, item))
             else:
                 _collect_conditions(item, (*loc, name), found)

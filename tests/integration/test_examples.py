@@ -178,6 +178,7 @@ def test_credit_pipeline_records_what_it_says(
 #: no incident, no data-subject request, no withdrawal, no log purge, no special category
 #: data, no decision that is not solely automated, and it is not an employment system.
 PASSING = {
+    "aiact-5-prohibited-practice",
     "aiact-9-risk-management",
     "aiact-9-8-evaluation-before-deployment",
     "aiact-13-instructions-for-use",
@@ -197,6 +198,7 @@ PASSING = {
     "gdpr-5-1-b-purpose-limitation",
     "gdpr-6-1-dataset-lawful-basis",
     "gdpr-22-automated-decision-consent",
+    "gdpr-22-2-automated-decision-basis",
     "gdpr-30-records-of-processing",
     "gdpr-35-dpia-before-deployment",
     "internal-four-eyes-deployment",

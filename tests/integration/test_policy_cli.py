@@ -175,3 +175,98 @@ def test_pyproject_ships_every_package_and_the_policies() -> None:
     assert setuptools["package-dir"]["auditml.policies"] == "policies"
     data = setuptools["package-data"]["auditml.policies"]
     assert {"*.yaml", "**/*.yaml", "**/*.jsonl"} <= set(data)
+
+
+# --------------------------------------------------------------------------- #
+# Bad rules: refused by lint with FILE:LINE, exit 2, through the real entry point #
+# --------------------------------------------------------------------------- #
+
+FOUR_EYES = ("internal/four-eyes-deployment.yaml", "internal-four-eyes-deployment")
+CONSENT_22 = ("gdpr/art22-automated-decision-consent.yaml", "gdpr-22-automated-decision-consent")
+WITHDRAWN = ("gdpr/art6-1-a-consent-withdrawn.yaml", "gdpr-6-1-a-consent-withdrawn")
+
+
+@pytest.mark.parametrize(
+    ("rule", "old", "new", "field", "message"),
+    [
+        pytest.param(
+            FOUR_EYES,
+            "  at_least: 2\n",
+            "  at_least: 2\n  approvers_must_differ: true\n",
+            "check.approvers_must_differ",
+            "unknown field; allowed: at_least, counterpart, distinct_by",
+            id="unknown-field",
+        ),
+        pytest.param(
+            FOUR_EYES,
+            "distinct_by: actor.id",
+            "distinct_by: payload.approver",
+            "check.distinct_by",
+            "approval.granted has no field payload.approver; its fields: ",
+            id="unknown-event-field",
+        ),
+        pytest.param(
+            FOUR_EYES,
+            "kind: min_distinct",
+            "kind: min_approvals",
+            "check.kind",
+            "unknown check kind 'min_approvals'; use one of deadline,",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            FOUR_EYES,
+            "counterpart: approval.granted",
+            "counterpart: approval.given",
+            "check.counterpart",
+            "unknown event type 'approval.given' (did you mean 'approval.granted'?)",
+            id="unknown-event-type",
+        ),
+        pytest.param(
+            FOUR_EYES,
+            "  at_least: 2\n",
+            "  at_least: 2\n  before_trigger: false\n",
+            "check.before_trigger",
+            "unknown field",
+            id="removed-before-trigger",
+        ),
+        pytest.param(
+            CONSENT_22,
+            "unless_revoked_by: consent.withdrawn",
+            'unless_revoked_by: {event: consent.withdrawn, where: "true"}',
+            "check.unless_revoked_by",
+            "write unless_revoked_by as an event type, e.g. `unless_revoked_by: consent.withdrawn`",
+            id="removed-revocation-object",
+        ),
+        pytest.param(
+            WITHDRAWN,
+            "lifted_by: consent.granted",
+            "lifted_by: {event: consent.granted, match_on: [subject]}",
+            "check.lifted_by",
+            "write lifted_by as an event type",
+            id="removed-lift-object",
+        ),
+    ],
+)
+def test_lint_refuses_a_bad_rule_with_file_and_line(
+    tmp_path: Path, rule: tuple[str, str], old: str, new: str, field: str, message: str
+) -> None:
+    relative, rule_id = rule
+    root = tmp_path / "policies"
+    (root / Path(relative).parent).mkdir(parents=True)
+    shutil.copy(SHIPPED / "regimes.yaml", root / "regimes.yaml")
+    shutil.copytree(SHIPPED / "fixtures" / rule_id, root / "fixtures" / rule_id)
+    text = (SHIPPED / relative).read_text()
+    assert text.count(old) == 1
+    edited = text.replace(old, new)
+    (root / relative).write_text(edited)
+    key = field.rsplit(".", 1)[-1]
+    line = next(n for n, row in enumerate(edited.splitlines(), 1) if row.strip().startswith(key))
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, "policy", "lint", "--policies", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{root / relative}:{line}: {field}: {message}" in done.stderr, done.stderr

@@ -22,6 +22,7 @@ from auditml.policy.calendar import (
     Calendar,
     Period,
     calendar_for,
+    combined_period,
     parse_period,
     supported_countries,
 )
@@ -563,3 +564,11 @@ def test_a_period_number_of_more_than_nine_digits_is_refused_not_a_crash(period:
         parse_period(period)
     assert len(str(caught.value)) < 300
     assert parse_period("PT999999999S").seconds == 999_999_999
+
+
+def test_combined_period_adds_periods_of_one_form() -> None:
+    assert combined_period("P1M", "P2M") == "P3M"
+    assert combined_period("P1Y", "P6M") == "P1Y6M"
+    assert combined_period("P1W", "P3D") == "P1W3D"
+    assert combined_period("PT72H", "PT30M") == "PT72H30M"
+    assert combined_period("P1M", "PT12H") is None  # one calendar, one clock period

@@ -245,11 +245,12 @@ def test_pruned_events_answer_as_whole_events_for_every_shipped_condition() -> N
 
     from auditml.policy.engine import fixture_events
     from auditml.policy.loader import load_rules
+    from auditml.policy.rules import CONDITION_VARIABLES
 
     shipped = Path(__file__).resolve().parents[2] / "policies"
     files = [fixture_events(path) for path in sorted((shipped / "fixtures").rglob("*.jsonl"))]
     sources = {
-        (text, ("trigger",) if name == "when" else PAIR)
+        (text, CONDITION_VARIABLES[name])
         for rule in load_rules(shipped).rules
         for _, name, text in rule.conditions()
     }
@@ -262,18 +263,29 @@ def test_pruned_events_answer_as_whole_events_for_every_shipped_condition() -> N
         program = condition._program
         for events in files:
             for trigger in events:
-                for candidate in events if len(variables) == 2 else [None]:
-                    bound = (
-                        {"trigger": trigger}
-                        if candidate is None
-                        else {"trigger": trigger, "candidate": candidate}
+                # The second variable: each event as candidate, or each registration's
+                # payload as system (a map, not an event: nothing to prune).
+                others: list[Event | dict[str, object] | None] = [None]
+                if len(variables) == 2:
+                    others = list(events)
+                if variables[-1] == "system":
+                    others = [dict(e.payload) for e in events if e.type == "system.registered"]
+                for other in others:
+                    bound = {"trigger": trigger}
+                    if other is not None:
+                        bound[variables[-1]] = other
+                    whole = _outcome(
+                        program,
+                        {
+                            k: event_to_cel(v) if isinstance(v, Event) else v
+                            for k, v in bound.items()
+                        },
                     )
-                    whole = _outcome(program, {k: event_to_cel(v) for k, v in bound.items()})
                     errors = condition.stats["errors"]
                     got = condition.evaluate(**bound)
-                    assert got == (whole is True), (text, trigger, candidate, whole)
+                    assert got == (whole is True), (text, trigger, other, whole)
                     failed = condition.stats["errors"] > errors
-                    assert failed == isinstance(whole, type), (text, trigger, candidate, whole)
+                    assert failed == isinstance(whole, type), (text, trigger, other, whole)
                     compared += 1
     assert compared > 1000
 

@@ -8,21 +8,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from auditml.errors import ValidationError
-from auditml.policy.cel import compile_condition
+from auditml.policy.cel import Condition, compile_condition
 from auditml.policy.checks import (
     Deadline,
     ExistsBefore,
     Extension,
     FieldsPresent,
     ForbidsAfter,
+    Holds,
     Matcher,
     MinDistinct,
     RecordedLate,
-    Related,
     RequiresPrior,
     Retention,
+    Tier,
 )
 from auditml.policy.model import MISSING, Event, EvidenceRef, Outcome, field
+from auditml.policy.rules import Exclusion
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=30)
@@ -71,12 +73,16 @@ def refs(*items: tuple[str, Event]) -> tuple[EvidenceRef, ...]:
     return tuple(EvidenceRef(role, e.seq, e.id) for role, e in items)  # type: ignore[arg-type]
 
 
-def trig(source: str) -> object:
+def trig(source: str) -> Condition:
     return compile_condition(source, variables=["trigger"], where="test")
 
 
-def pair(source: str) -> object:
+def pair(source: str) -> Condition:
     return compile_condition(source, variables=["trigger", "candidate"], where="test")
+
+
+def require(source: str) -> Condition:
+    return compile_condition(source, variables=["trigger", "system"], where="test")
 
 
 # ---------------------------------------------------------------- model
@@ -156,7 +162,7 @@ def consent_rule() -> RequiresPrior:
         "consent.granted",
         ["subject", "payload.purpose"],
         unless_revoked_by="consent.withdrawn",
-        where=trig('trigger.payload.lawful_basis == "consent"'),  # type: ignore[arg-type]
+        when=trig('trigger.payload.lawful_basis == "consent"'),
     )
 
 
@@ -199,12 +205,12 @@ def test_requires_prior_with_revocation() -> None:
     assert check.open_count == 1
 
 
-def test_requires_prior_candidate_where_keeps_all_candidates() -> None:
+def test_requires_prior_where_keeps_all_candidates() -> None:
     check = RequiresPrior(
         "decision.made",
         "consent.granted",
         ["subject"],
-        candidate_where=pair("candidate.payload.explicit == true"),  # type: ignore[arg-type]
+        where=pair("candidate.payload.explicit == true"),
     )
     explicit = ev(0, "consent.granted", subject="A", explicit=True)
     implicit = ev(1, "consent.granted", subject="A", explicit=False)
@@ -219,7 +225,7 @@ def test_exists_before_with_template_key_and_kind() -> None:
         "model.deployed",
         "assessment.completed",
         [("{payload.model}@{payload.version}", "payload.target")],
-        candidate_where=pair('candidate.payload.kind == "dpia"'),  # type: ignore[arg-type]
+        where=pair('candidate.payload.kind == "dpia"'),
     )
     fria = ev(0, "assessment.completed", kind="fria", target="credit@3.2")
     where = {"environment": "production"}
@@ -261,11 +267,11 @@ def breach_rule() -> Deadline:
         "notification.sent",
         [("payload.incident_id", "payload.about")],
         calendar=CAL,
-        tiers=[(trig('trigger.payload.severity == "high"'), "PT24H")],  # type: ignore[list-item]
+        tiers=[Tier(trig('trigger.payload.severity == "high"'), "PT24H")],
         period="PT72H",
         clock_field="payload.aware_at",
         satisfied_clock_field="payload.sent_at",
-        candidate_where=pair('candidate.payload.to == "supervisory_authority"'),  # type: ignore[arg-type]
+        where=pair('candidate.payload.to == "supervisory_authority"'),
     )
 
 
@@ -397,7 +403,7 @@ def dsr_rule() -> Deadline:
         calendar=CAL,
         period="P1M",
         clock_field="payload.received_at",
-        extension=Extension("dsr.extended", "P2M", limit=1),
+        extension=Extension("dsr.extended", "P2M"),
     )
 
 
@@ -419,12 +425,14 @@ def test_deadline_extension_in_time_counts() -> None:
     answered = ev(2, "dsr.answered", at(4, 1), request_id="r1", outcome="completed")
     (outcome,) = run(check, [received, extended, answered])
     assert outcome.verdict == "pass"
-    assert outcome.due == at(4, 28)  # 31 Jan + P1M = 28 Feb; + P2M = 28 Apr
+    # The extension counts with the original period from the clock start: 31 Jan + P3M is
+    # 30 Apr (28 Feb + P2M would lose the month end: 28 Apr).
+    assert outcome.due == at(4, 30)
     assert outcome.evidence == refs(
         ("trigger", received), ("counterpart", answered), ("context", extended)
     )
     assert outcome.message == (
-        "The access request r1 was received; the deadline was 28 Apr 2027 12:00 UTC (1 month "
+        "The access request r1 was received; the deadline was 30 Apr 2027 12:00 UTC (1 month "
         "from receipt on 31 Jan 2027 at 12:00 UTC, extended on 10 Feb 2027), and request r1 was "
         "answered on 1 Apr 2027 at 12:00 UTC, in time."
     )
@@ -464,7 +472,7 @@ def test_deadline_unmatched_missing_clock_and_no_tier() -> None:
         "notification.sent",
         [("payload.incident_id", "payload.about")],
         calendar=CAL,
-        tiers=[(trig('trigger.payload.kind == "breach"'), "PT72H")],  # type: ignore[list-item]
+        tiers=[Tier(trig('trigger.payload.kind == "breach"'), "PT72H")],
         clock_field="payload.aware_at",
     )
     out = run(
@@ -494,7 +502,7 @@ def test_deadline_unmatched_missing_clock_and_no_tier() -> None:
     with pytest.raises(ValidationError, match="give a period"):
         Deadline("a", "b", ["subject"], calendar=CAL)
     with pytest.raises(ValidationError, match="variables trigger"):
-        Deadline("a", "b", ["subject"], calendar=CAL, period="P1D", where=pair("true"))  # type: ignore[arg-type]
+        Deadline("a", "b", ["subject"], calendar=CAL, period="P1D", when=pair("true"))
 
 
 def test_deadline_memory_stays_with_open_obligations() -> None:
@@ -568,7 +576,7 @@ def test_forbids_after_suspension_by_system() -> None:
         "system.suspended",
         ["decision.made", "model.deployed"],
         ["system"],
-        candidate_where=pair("candidate.occurred_at > trigger.occurred_at"),  # type: ignore[arg-type]
+        where=pair("candidate.occurred_at > trigger.occurred_at"),
     )
     suspended = ev(0, "system.suspended", T0, reason="incident")
     same_instant = ev(1, "decision.made", T0)
@@ -591,14 +599,15 @@ def y(year: int, month: int = 1, day: int = 1) -> datetime:
     return datetime(year, month, day, tzinfo=UTC)
 
 
-def test_retention_max_age() -> None:
+def test_retention_delete_by() -> None:
     check = Retention(
         "dataset.registered",
+        mode="delete_by",
         calendar=CAL,
-        max_age_field="payload.retention",
-        purged_by="log.purged",
-        where=trig("trigger.payload.contains_personal_data"),  # type: ignore[arg-type]
-        candidate_where=pair("timestamp(candidate.payload.up_to) >= trigger.occurred_at"),  # type: ignore[arg-type]
+        period_field="payload.retention",
+        disposed_by="log.purged",
+        disposal_covers="payload.up_to",
+        when=trig("trigger.payload.contains_personal_data"),
     )
     d1 = ev(
         0,
@@ -636,16 +645,17 @@ def test_retention_max_age() -> None:
     purge = ev(5, "log.purged", y(2024, 6), up_to="2021-01-01T00:00:00.000000Z", reason="retention")
     out = run(check, [d1, d2, d3, d4, anon, purge])
     assert [(o.verdict, o.evidence, o.due) for o in out] == [
-        ("not_applicable", refs(("trigger", d3)), None),
+        ("needs_human", refs(("trigger", d3)), None),
         ("pass", refs(("trigger", d1), ("counterpart", purge)), y(2025)),
     ]
     assert out[0].message == (
-        "Dataset d3 was registered on 1 Jan 2022 at 00:00 UTC, but the record has no retention, "
-        "so no deadline applies."
+        "Dataset d3 was registered on 1 Jan 2022 at 00:00 UTC for system credit, but the record "
+        "has no retention, so a person must judge how long it may be kept; check it by hand."
     )
     assert out[0].missing == ("payload.retention",)
     assert out[1].message == (
-        "Dataset d1 was registered; the retention period ended 1 Jan 2025 00:00 UTC (5 years "
+        "Dataset d1 was registered for system credit; the retention period ended 1 Jan 2025 "
+        "00:00 UTC (5 years "
         "from the dataset registration on 1 Jan 2020 at 00:00 UTC), and logs up to 1 Jan 2021 "
         "00:00 UTC were purged on 1 Jun 2024 at 00:00 UTC, in time."
     )
@@ -655,15 +665,17 @@ def test_retention_max_age() -> None:
         ("pending", refs(("trigger", d4)), y(2032)),
     ]
     assert final[1].message == (
-        "Dataset d4 was registered; the retention period ends 1 Jan 2032 00:00 UTC (10 years "
+        "Dataset d4 was registered for system credit; the retention period ends 1 Jan 2032 00:00 UTC (10 years "
         "from the dataset registration on 1 Jan 2022 at 00:00 UTC), and no log purge is recorded "
         "yet, with 2191 days left as of 1 Jan 2026 00:00 UTC."
     )
     assert check.stats["triggers"] == 4
 
 
-def test_retention_min_age_for_purged_logs() -> None:
-    check = Retention("log.purged", calendar=CAL, min_age="P6M", data_time_field="payload.up_to")
+def test_retention_keep_for_purged_logs() -> None:
+    check = Retention(
+        "log.purged", mode="keep_for", calendar=CAL, period="P6M", clock_field="payload.up_to"
+    )
     early = ev(0, "log.purged", y(2026, 5), up_to="2026-01-01T00:00:00.000000Z", reason="space")
     ok = ev(1, "log.purged", y(2026, 8), up_to="2026-01-01T00:00:00.000000Z", reason="space")
     exact = ev(2, "log.purged", y(2026, 7), up_to="2026-01-01T00:00:00.000000Z", reason="space")
@@ -692,26 +704,38 @@ def test_retention_min_age_for_purged_logs() -> None:
     assert check.open_count == 0
 
 
-def test_retention_needs_exactly_one_mode() -> None:
-    with pytest.raises(ValidationError, match="either max_age"):
-        Retention("log.purged", calendar=CAL)
-    with pytest.raises(ValidationError, match="either max_age"):
-        Retention("log.purged", calendar=CAL, max_age="P1Y", purged_by="x", min_age="P6M")
-    with pytest.raises(ValidationError, match="purged_by"):
-        Retention("dataset.registered", calendar=CAL, max_age="P1Y")
+def test_retention_parameters_fit_the_mode() -> None:
+    with pytest.raises(ValidationError, match="keep_for needs a period"):
+        Retention("log.purged", mode="keep_for", calendar=CAL)
+    with pytest.raises(ValidationError, match="keep_for needs a period and no disposed_by"):
+        Retention("log.purged", mode="keep_for", calendar=CAL, period="P6M", disposed_by="x")
+    with pytest.raises(ValidationError, match="delete_by needs disposed_by"):
+        Retention("dataset.registered", mode="delete_by", calendar=CAL, period="P1Y")
+    with pytest.raises(ValidationError, match="give a period"):
+        Retention("dataset.registered", mode="delete_by", calendar=CAL, disposed_by="x")
+    with pytest.raises(ValidationError, match="mode is delete_by or keep_for"):
+        Retention("dataset.registered", mode="forever", calendar=CAL, period="P1Y")
 
 
 # ---------------------------------------------------------------- min_distinct
 
 
-def test_min_distinct_excludes_the_trainer() -> None:
-    check = MinDistinct(
+TRAINER = Exclusion(event="model.trained", match_on=["model", "version"])
+
+
+def two_approvers(*distinct_from: Exclusion) -> MinDistinct:
+    """Deployments need two approvals of their model version, not by the excluded."""
+    return MinDistinct(
         "model.deployed",
         "approval.granted",
         [("model:{payload.model}@{payload.version}", "payload.target")],
-        minimum=2,
-        exclude_actors_of=Related("model.trained", ["payload.model", "payload.version"]),
+        at_least=2,
+        distinct_from=distinct_from,
     )
+
+
+def test_min_distinct_excludes_the_trainer() -> None:
+    check = two_approvers(TRAINER)
     trained = ev(0, "model.trained", actor="tess", model="credit", version="3.2")
     by_tess = ev(1, "approval.granted", actor="tess", target="model:credit@3.2")
     by_ana = ev(2, "approval.granted", actor="ana", target="model:credit@3.2")
@@ -753,12 +777,12 @@ def test_min_distinct_excludes_the_trainer() -> None:
         "model.deployed",
         "approval.granted",
         [("model:{payload.model}@{payload.version}", "payload.target")],
-        minimum=3,
+        at_least=3,
     )
     (short,) = run(plain, [by_ana, by_ana_again, deploy1])
     assert short.message.endswith("with one approval (ana); it needs approvals from three people.")
-    with pytest.raises(ValidationError, match="minimum"):
-        MinDistinct("a", "b", ["subject"], minimum=0)
+    with pytest.raises(ValidationError, match="at_least"):
+        MinDistinct("a", "b", ["subject"], at_least=0)
 
 
 # ---------------------------------------------------------------- fields_present
@@ -768,7 +792,7 @@ def test_fields_present_for_automated_legal_decisions() -> None:
     check = FieldsPresent(
         "decision.made",
         ["payload.explanation", "subject"],
-        where=trig("trigger.payload.solely_automated && trigger.payload.legal_effect"),  # type: ignore[arg-type]
+        when=trig("trigger.payload.solely_automated && trigger.payload.legal_effect"),
     )
     automated = {"solely_automated": True, "legal_effect": True, "purpose": "scoring"}
     good = ev(0, "decision.made", subject="A", explanation="score < 600", **automated)
@@ -842,7 +866,7 @@ def test_recorded_late_fails_only_what_is_recorded_after_the_limit() -> None:
 
 def test_recorded_late_every_type_hours_and_where() -> None:
     start = T0
-    check = RecordedLate(None, "PT48H", where=trig('trigger.payload.kind == "dpia"'))  # type: ignore[arg-type]
+    check = RecordedLate(None, "PT48H", when=trig('trigger.payload.kind == "dpia"'))
     events = [
         late(1, "assessment.completed", start, start + timedelta(hours=49), kind="dpia"),
         late(2, "assessment.completed", start, start + timedelta(hours=49), kind="risk"),
@@ -877,4 +901,150 @@ def test_recorded_late_refuses_bad_parameters() -> None:
     with pytest.raises(ValidationError):
         RecordedLate(frozenset(), "P7D")
     with pytest.raises(ValidationError, match="must be compiled"):
-        RecordedLate(None, "P7D", where=pair("true"))  # type: ignore[arg-type]
+        RecordedLate(None, "P7D", when=pair("true"))
+
+
+# ---------------------------------------------------------------- min_distinct, several exclusions
+
+
+def test_min_distinct_excludes_the_values_of_every_distinct_from_entry() -> None:
+    check = two_approvers(
+        TRAINER, Exclusion(event="dataset.registered", match_on=[["model", "dataset_id"]])
+    )
+    trained = ev(0, "model.trained", actor="tess", model="credit", version="3.2")
+    prepared = ev(1, "dataset.registered", actor="dan", dataset_id="credit")
+    approvals = [
+        ev(2 + n, "approval.granted", actor=name, target="model:credit@3.2")
+        for n, name in enumerate(("tess", "dan", "ana"))
+    ]
+    deploy = ev(5, "model.deployed", actor="ops", model="credit", version="3.2")
+    bob = ev(6, "approval.granted", actor="bob", target="model:credit@3.2")
+    again = ev(7, "model.deployed", actor="ops", model="credit", version="3.2")
+    first, second = run(check, [trained, prepared, *approvals, deploy, bob, again])
+    assert first.verdict == "fail"
+    assert "with one approval (ana) besides those by " in first.message
+    assert "(dan and tess)" in first.message
+    assert first.message.endswith(
+        "it needs approvals from two people other than its trainer or the person behind the "
+        "dataset registration."
+    )
+    assert set(first.evidence) >= set(refs(("context", trained), ("context", prepared)))
+    assert second.verdict == "pass"
+    assert check.consumes() == {
+        "model.deployed",
+        "approval.granted",
+        "model.trained",
+        "dataset.registered",
+    }
+
+
+# ---------------------------------------------------------------- deadline extension options
+
+
+def test_extension_where_and_without_the_original_deadline() -> None:
+    check = Deadline(
+        "dsr.received",
+        "dsr.answered",
+        ["payload.request_id"],
+        calendar=CAL,
+        period="P1M",
+        extension=Extension(
+            "dsr.extended",
+            "P2M",
+            where=pair('candidate.payload.reason != ""'),
+            by_original_deadline=False,
+        ),
+    )
+    received = ev(0, "dsr.received", at(1, 10), request_id="r")
+    no_reason = ev(1, "dsr.extended", at(1, 12), request_id="r", reason="")
+    late = ev(2, "dsr.extended", at(2, 20), request_id="r", reason="complex")
+    answered = ev(3, "dsr.answered", at(4, 1), request_id="r")
+    (outcome,) = run(check, [received, no_reason, late, answered])
+    # The extension without a reason does not count; the late one does (not bound to the
+    # original deadline): 10 Jan + P3M = 10 Apr.
+    assert (outcome.verdict, outcome.due) == ("pass", at(4, 10))
+    assert outcome.evidence == refs(
+        ("trigger", received), ("counterpart", answered), ("context", late)
+    )
+
+
+# ---------------------------------------------------------------- holds
+
+
+def registration(seq: int, risk_class: str, system: str = "credit") -> Event:
+    payload = {"name": system, "risk_class": risk_class, "role": "deployer"}
+    actor = {"id": "ana", "kind": "human"}
+    return Event(seq, f"e{seq}", "system.registered", system, None, actor, T0, T0, payload)
+
+
+def test_holds_judges_each_trigger_and_names_the_facts() -> None:
+    check = Holds(
+        "decision.made",
+        require('trigger.payload.lawful_basis in ["contract", "consent"]'),
+        when=trig("trigger.payload.solely_automated"),
+    )
+    contract = ev(0, "decision.made", lawful_basis="contract", solely_automated=True)
+    interests = ev(1, "decision.made", lawful_basis="legitimate_interests", solely_automated=True)
+    human = ev(2, "decision.made", lawful_basis="legitimate_interests", solely_automated=False)
+    bare = ev(3, "decision.made", solely_automated=True)
+    out = run(check, [contract, interests, human, bare])
+    assert [(o.verdict, o.evidence) for o in out] == [
+        ("pass", refs(("trigger", contract))),
+        ("fail", refs(("trigger", interests))),
+        ("needs_human", refs(("trigger", bare))),
+    ]
+    assert out[0].message.endswith(", and it meets the requirement: its lawful basis is contract.")
+    assert out[1].message.endswith(
+        ", and it does not meet the requirement: its lawful basis is legitimate interests."
+    )
+    assert "(its lawful basis is not recorded)" in out[2].message
+    assert check.stats == {"triggers": 3, "pass": 1, "fail": 1, "needs_human": 1}
+    assert check.consumes() == {"decision.made"} and check.open_count == 0
+    assert check.finish(T0) == []
+
+
+def test_holds_reads_the_latest_registration_of_the_system() -> None:
+    check = Holds(["model.deployed", "decision.made"], require('system.risk_class != "prohibited"'))
+    unregistered = ev(0, "decision.made")
+    high = registration(1, "high")
+    deployed = ev(2, "model.deployed")
+    prohibited = registration(3, "prohibited")
+    decided = ev(4, "decision.made")
+    other = registration(5, "prohibited", system="other")
+    out = run(check, [unregistered, high, deployed, prohibited, decided, other])
+    assert [(o.verdict, o.evidence) for o in out] == [
+        ("not_applicable", refs(("trigger", unregistered))),
+        ("pass", refs(("trigger", deployed), ("context", high))),
+        ("fail", refs(("trigger", decided), ("context", prohibited))),
+    ]
+    assert out[2].message.endswith(
+        ", and it does not meet the requirement: its system's risk class is prohibited."
+    )
+    assert check.consumes() == {"model.deployed", "decision.made", "system.registered"}
+    assert check.open_count == 2  # one registration per system
+
+
+def test_holds_refuses_conditions_compiled_for_other_variables() -> None:
+    with pytest.raises(ValidationError, match="must be compiled"):
+        Holds("decision.made", trig("true"))
+    with pytest.raises(ValidationError, match="must be compiled"):
+        Holds("decision.made", require("true"), when=require("true"))
+    with pytest.raises(ValidationError, match="at least one trigger"):
+        Holds([], require("true"))
+
+
+def test_a_requirement_on_the_registration_alone_is_evaluated_once_per_registration() -> None:
+    condition = require('system.risk_class != "prohibited"')
+    check = Holds("decision.made", condition)
+    decisions = [ev(n, "decision.made") for n in range(1, 6)]
+    out = run(
+        check,
+        [
+            registration(0, "high"),
+            *decisions,
+            registration(6, "prohibited"),
+            ev(7, "decision.made"),
+        ],
+    )
+    assert [o.verdict for o in out] == ["pass"] * 5 + ["fail"]
+    assert condition.stats["evaluated"] == 2

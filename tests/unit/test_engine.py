@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from auditml.errors import ValidationError
+from auditml.policy.build import BuildError, build_check
 from auditml.policy.engine import (
     PASS_SAMPLE,
-    build_check,
     evaluate,
     fixture_events,
     overall_verdict,
@@ -78,6 +78,14 @@ def only(rules: RuleSet, rule_id: str) -> RuleSet:
 BREACH = "gdpr-33-breach-notification"
 DSR = "gdpr-12-3-access-request-deadline"
 FOUR_EYES = "internal-four-eyes-deployment"
+#: Logs kept six months: each purge judged on what it removed.
+KEEP_LOGS = {
+    "kind": "retention",
+    "mode": "keep_for",
+    "trigger": "log.purged",
+    "clock_field": "payload.up_to",
+    "period": "P6M",
+}
 
 
 def test_breach_notified_in_time_passes(rules: RuleSet) -> None:
@@ -292,20 +300,16 @@ def rule_with_check(rules: RuleSet, check: dict[str, Any]) -> Rule:
     return Rule.model_validate(data, strict=False)
 
 
-def test_untranslatable_rule_is_refused_naming_the_rule(rules: RuleSet) -> None:
-    rule = rule_with_check(
-        rules,
-        {
-            "kind": "min_distinct",
-            "trigger": "model.deployed",
-            "counterpart": "approval.granted",
-            "match_on": [["payload.model", "payload.target"]],
-            "at_least": 2,
-            "before_trigger": False,
-        },
-    )
-    with pytest.raises(ValidationError, match=f"rule {FOUR_EYES}: min_distinct `before_trigger"):
+def test_a_check_that_cannot_be_built_is_refused_naming_rule_and_field(rules: RuleSet) -> None:
+    check = {**KEEP_LOGS, "calendar": "lunar"}
+    rule = rule_with_check(rules, check)
+    with pytest.raises(BuildError, match=f"rule {FOUR_EYES} check.calendar: .*'lunar'") as caught:
         build_check(rule, rules.regimes)
+    assert caught.value.loc == ("check", "calendar")
+    with pytest.raises(
+        ValidationError, match=f"four-eyes-deployment.yaml:{FOUR_EYES} check.calendar"
+    ):
+        evaluate(scoped_rule(rules, check), [], as_of=at("2027-01-01T00:00:00Z"))
 
 
 def scoped_rule(rules: RuleSet, check: dict[str, Any], **applies: Any) -> RuleSet:
@@ -371,13 +375,7 @@ def test_forbids_after_grace(rules: RuleSet) -> None:
 
 
 def test_retention_keep_for_judges_each_purge(rules: RuleSet) -> None:
-    check = {
-        "kind": "retention",
-        "mode": "keep_for",
-        "trigger": "log.purged",
-        "clock_field": "payload.up_to",
-        "period": "P6M",
-    }
+    check = KEEP_LOGS
     rule_set = scoped_rule(rules, check)
     old_logs = ev(
         0, "log.purged", "2026-09-10T00:00:00Z", {"up_to": "2026-03-01T00:00:00Z", "reason": "r"}
@@ -553,3 +551,60 @@ def test_rule_test_with_a_missing_fixture_is_an_error(rules: RuleSet, tmp_path: 
     moved = dataclasses.replace(rules, directory=tmp_path)
     results = run_rule_tests(moved, rule_id=BREACH)
     assert results and all(r.got == "error" and not r.ok and r.error for r in results)
+
+
+def test_retention_delete_by_from_the_rule(rules: RuleSet) -> None:
+    check = {
+        "kind": "retention",
+        "mode": "delete_by",
+        "trigger": "dataset.registered",
+        "when": "trigger.payload.contains_personal_data",
+        "period_field": "payload.retention",
+        "disposed_by": "log.purged",
+        "disposal_covers": "payload.up_to",
+    }
+    rule_set = scoped_rule(rules, check)
+    kept = {"dataset_id": "d1", "contains_personal_data": True, "retention": "P1Y"}
+    registered = ev(0, "dataset.registered", "2026-01-10T00:00:00Z", kept)
+    # A purge up to a time before the dataset was registered does not cover it.
+    early = ev(1, "log.purged", "2026-06-01T00:00:00Z", {"up_to": "2026-01-01T00:00:00Z"})
+    covering = ev(2, "log.purged", "2026-12-01T00:00:00Z", {"up_to": "2026-02-01T00:00:00Z"})
+    assert judge(rule_set, [registered, early, covering])[0] == "pass"
+    verdict, (message,) = judge(rule_set, [registered, early], as_of="2027-03-01T00:00:00Z")
+    assert verdict == "fail" and "no log purge is recorded" in message
+    unknown = ev(0, "dataset.registered", "2026-01-10T00:00:00Z", {"contains_personal_data": True})
+    verdict, (message,) = judge(rule_set, [unknown])
+    assert verdict == "needs_human" and "so a person must judge how long it may be kept" in message
+
+
+def test_holds_from_the_rule_counts_condition_errors(rules: RuleSet) -> None:
+    check = {
+        "kind": "holds",
+        "trigger": ["model.deployed", "decision.made"],
+        "require": 'system.risk_class != "prohibited" && trigger.payload.model != ""',
+    }
+    rule_set = scoped_rule(rules, check)
+    prohibited = registered(0, "2026-05-01T00:00:00Z", risk_class="prohibited")
+    deployed = ev(1, "model.deployed", "2026-05-02T00:00:00Z", DEPLOYED)
+    verdict, (message,) = judge(rule_set, [prohibited, deployed])
+    assert verdict == "fail" and "its system's risk class is prohibited" in message
+    no_model = ev(2, "decision.made", "2026-05-03T00:00:00Z", {})
+    result = evaluate(
+        rule_set,
+        [registered(0, "2026-05-01T00:00:00Z"), no_model],
+        as_of=at("2027-01-01T00:00:00Z"),
+    )
+    (summary,) = result.rules
+    assert summary.verdict == "needs_human" and summary.condition_errors == 1
+
+
+def test_every_kind_of_the_schema_has_the_one_class_that_builds_it() -> None:
+    from auditml.policy import checks
+    from auditml.policy.rules import CHECK_KINDS
+
+    for kind in CHECK_KINDS:
+        found = checks.check_class(kind)
+        assert found.kind == kind and "from_spec" in vars(found), kind
+    assert set(checks._BY_KIND) == set(CHECK_KINDS)  # no class judges a kind rules cannot name
+    with pytest.raises(ValidationError, match="no check class judges the kind 'lunar'"):
+        checks.check_class("lunar")

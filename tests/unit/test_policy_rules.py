@@ -290,6 +290,10 @@ def test_every_check_kind_validates_its_parameters() -> None:
             "types": ["assessment.completed", "approval.granted"],
             "max_delay": "P7D",
         },
+        "holds": {
+            "trigger": ["model.deployed", "decision.made"],
+            "require": 'system.risk_class != "prohibited"',
+        },
     }
     assert set(examples) == set(CHECK_KINDS)
     for kind, params in examples.items():
@@ -298,9 +302,11 @@ def test_every_check_kind_validates_its_parameters() -> None:
         assert rule.check.params()["trigger"] == params["trigger"]
     prior = Rule.model_validate(rule_data(kind="requires_prior", **examples["requires_prior"]))
     assert isinstance(prior.check, RequiresPriorCheck)
-    assert prior.check.unless_revoked_by is not None
-    assert prior.check.unless_revoked_by.event == "consent.withdrawn"
+    assert prior.check.unless_revoked_by == "consent.withdrawn"
     assert prior.check.match_on == [("subject", "subject"), ("payload.purpose", "payload.purpose")]
+    holds = Rule.model_validate(rule_data(kind="holds", **examples["holds"]))
+    assert holds.check.trigger_types() == {"model.deployed", "decision.made"}
+
     template = Rule.model_validate(rule_data(kind="min_distinct", **examples["min_distinct"]))
     assert template.check.match_on == [  # type: ignore[union-attr]
         ("model:{payload.model}@{payload.version}", "payload.target")
@@ -397,7 +403,7 @@ def test_field_problem_against_the_vocabulary() -> None:
         ('    paragraph: "1"', "    paragraf: 1", 7, "references[0].paragraf", "unknown field"),
         ("title: Breaches are notified within 72 hours\n", "", 1, "title", "required field"),
         ("  period: PT72H", "  period: 72h", 17, "check.period", "ISO 8601 duration"),
-        ("  kind: deadline", "  kind: deadlines", 12, "check", "unknown check kind"),
+        ("  kind: deadline", "  kind: deadlines", 13, "check.kind", "unknown check kind"),
         (
             "  trigger: incident.reported",
             "  trigger: incident.reportd",
@@ -914,7 +920,6 @@ def test_recorded_late_schema() -> None:
     )
     assert isinstance(rule.check, RecordedLateCheck)
     assert rule.check.trigger == "*" and rule.check.trigger_types() == {"assessment.completed"}
-    assert list(rule.check.events()) == [(("types", 0), "assessment.completed")]
     every = Rule.model_validate(rule_data(kind="recorded_late", max_delay="PT48H"))
     assert isinstance(every.check, RecordedLateCheck) and every.check.trigger_types() is None
     for bad in (
@@ -927,3 +932,53 @@ def test_recorded_late_schema() -> None:
     ):
         with pytest.raises(PydanticError):
             Rule.model_validate(rule_data(kind="recorded_late", **bad))
+
+
+def test_lint_builds_every_check_and_reports_what_stops_it_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every parameter the schema lets through is one the checks build; this seam stands
+    # for a build failure the schema could miss, to show lint finds it where the engine would.
+    from auditml.policy import checks
+    from auditml.policy.build import BuildContext, BuildError
+
+    def refuse(cls: type, spec: DeadlineCheck, context: BuildContext) -> checks.Check:
+        raise BuildError(context.place, ("satisfied_by",), "no deadline for you")
+
+    monkeypatch.setattr(checks.Deadline, "from_spec", classmethod(refuse))
+    root = make_policies(tmp_path, {"gdpr/rule.yaml": RULE})
+    problem = only_problem(root, lint=True)
+    assert (problem.file, problem.line) == (str(root / "gdpr" / "rule.yaml"), 18)
+    assert (problem.field, problem.message) == ("check.satisfied_by", "no deadline for you")
+
+
+def test_an_extension_joins_on_the_deadlines_trigger_fields() -> None:
+    check = {
+        "kind": "deadline",
+        "trigger": "dsr.received",
+        "period": "P1M",
+        "satisfied_by": "dsr.answered",
+        "match_on": ["request_id"],
+    }
+    own = {"event": "dsr.extended", "period": "P2M", "match_on": [["request_id", "request_id"]]}
+    rule = Rule.model_validate(rule_data(**check, extension=own))
+    assert isinstance(rule.check, DeadlineCheck) and rule.check.extension is not None
+    other = {**own, "match_on": [["subject", "request_id"]]}
+    with pytest.raises(PydanticError, match="same trigger fields"):
+        Rule.model_validate(rule_data(**check, extension=other))
+
+
+def test_holds_conditions_are_checked_against_trigger_and_registration(tmp_path: Path) -> None:
+    rule = replace(
+        RULE[RULE.index("check:") : RULE.index("tests:")],
+        "check:\n"
+        "  kind: holds\n"
+        "  trigger: [incident.reported, decision.made]\n"
+        '  require: system.riskclass != "prohibited" && trigger.payload.severty != "x"\n',
+    )
+    root = make_policies(tmp_path, {"gdpr/rule.yaml": rule})
+    problems = problems_of(root, lint=True)
+    messages = sorted(p.message for p in problems)
+    assert [p.field for p in problems] == ["check.require", "check.require"]
+    assert "did you mean 'risk_class'" in messages[0] and messages[0].startswith("system: ")
+    assert messages[1].startswith("trigger: none of the event types judged has payload.severty")
