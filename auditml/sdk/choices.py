@@ -20,6 +20,7 @@ __all__ = [
     "APPROVAL_STAGES",
     "ASSESSMENT_KINDS",
     "ASSESSMENT_RESULTS",
+    "DATASET_DISPOSALS",
     "DOCUMENT_KINDS",
     "DSR_KINDS",
     "DSR_OUTCOMES",
@@ -28,15 +29,18 @@ __all__ = [
     "LAWFUL_BASES",
     "NOTICE_AUDIENCES",
     "NOTIFICATION_RECIPIENTS",
+    "OBJECTION_GROUNDS",
     "REGISTRATION_DATABASES",
     "REVIEW_OUTCOMES",
     "RISK_CLASSES",
     "SPECIAL_CATEGORIES",
     "SPECIAL_CATEGORY_CONDITIONS",
+    "SUBJECT_EXEMPTIONS",
     "SYSTEM_ROLES",
     "ApprovalStage",
     "AssessmentKind",
     "AssessmentResult",
+    "DatasetDisposal",
     "DocumentKind",
     "DsrKind",
     "DsrOutcome",
@@ -45,11 +49,13 @@ __all__ = [
     "LawfulBasis",
     "NoticeAudience",
     "NotificationRecipient",
+    "ObjectionGround",
     "RegistrationDatabase",
     "ReviewOutcome",
     "RiskClass",
     "SpecialCategory",
     "SpecialCategoryCondition",
+    "SubjectExemption",
     "SystemRole",
 ]
 
@@ -80,15 +86,31 @@ APPROVAL_STAGES: tuple[ApprovalStage, ...] = get_args(ApprovalStage)
 ReviewOutcome = Literal["upheld", "overridden"]
 REVIEW_OUTCOMES: tuple[ReviewOutcome, ...] = get_args(ReviewOutcome)
 
-AssessmentKind = Literal["dpia", "fria", "risk", "bias", "conformity", "evaluation"]
+AssessmentKind = Literal[
+    "dpia",
+    "fria",
+    "risk",
+    "bias",
+    "conformity",
+    "evaluation",
+    # GDPR Art. 25(1): data protection by design and by default.
+    "data_protection_by_design",
+]
 ASSESSMENT_KINDS: tuple[AssessmentKind, ...] = get_args(AssessmentKind)
 
 AssessmentResult = Literal["pass", "fail", "accepted_risk"]
 ASSESSMENT_RESULTS: tuple[AssessmentResult, ...] = get_args(AssessmentResult)
 
 #: Technical documentation, record of processing, instructions for use, post-market
-#: monitoring plan, quality management system.
-DocumentKind = Literal["tech_doc", "ropa", "instructions", "pmm_plan", "qms"]
+#: monitoring plan, quality management system, privacy notice (GDPR Art. 13, 14).
+DocumentKind = Literal[
+    "tech_doc",
+    "ropa",
+    "instructions",
+    "pmm_plan",
+    "qms",
+    "privacy_notice",
+]
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
 
 #: What a data subject asks for (GDPR Art. 15-22).
@@ -97,18 +119,37 @@ DsrKind = Literal[
 ]
 DSR_KINDS: tuple[DsrKind, ...] = get_args(DsrKind)
 
+#: What an objection is made under (GDPR Art. 21(2), 21(1), 21(6)).
+ObjectionGround = Literal["direct_marketing", "particular_situation", "research"]
+OBJECTION_GROUNDS: tuple[ObjectionGround, ...] = get_args(ObjectionGround)
+
 DsrOutcome = Literal["completed", "refused"]
 DSR_OUTCOMES: tuple[DsrOutcome, ...] = get_args(DsrOutcome)
 
 IncidentKind = Literal["breach", "serious_incident", "malfunction"]
 INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
 
+#: The GDPR Art. 34(3) point under which breach subjects are not told one by one.
+SubjectExemption = Literal["a", "b", "c"]
+SUBJECT_EXEMPTIONS: tuple[SubjectExemption, ...] = get_args(SubjectExemption)
+
+#: How a dataset stopped identifying anyone (GDPR Art. 5(1)(e)).
+DatasetDisposal = Literal["deleted", "anonymised"]
+DATASET_DISPOSALS: tuple[DatasetDisposal, ...] = get_args(DatasetDisposal)
+
 #: The harm an incident caused (AI Act Art. 3(49)).
 IncidentOutcome = Literal["death", "health", "infrastructure", "rights", "property", "none"]
 INCIDENT_OUTCOMES: tuple[IncidentOutcome, ...] = get_args(IncidentOutcome)
 
 NotificationRecipient = Literal[
-    "supervisory_authority", "market_surveillance_authority", "provider", "subject", "workers"
+    "supervisory_authority",
+    "market_surveillance_authority",
+    "provider",
+    "subject",
+    "workers",
+    # GDPR Art. 19: recipients of erased data; Art. 34(3)(c): a public communication.
+    "recipient",
+    "public",
 ]
 NOTIFICATION_RECIPIENTS: tuple[NotificationRecipient, ...] = get_args(NotificationRecipient)
 
