@@ -107,6 +107,7 @@ _NOUNS = {
     "system.suspended": "system suspension",
     "dataset.registered": "dataset registration",
     "dataset.derived": "derived dataset",
+    "dataset.deleted": "dataset deletion",
     "consent.granted": "consent",
     "consent.withdrawn": "consent withdrawal",
     "model.trained": "training run",
@@ -123,6 +124,7 @@ _NOUNS = {
     "dsr.answered": "answer",
     "erasure.completed": "erasure",
     "incident.reported": "incident report",
+    "incident.documented": "breach record",
     "notification.sent": "notification",
     "notice.given": "notice",
     "registration.completed": "EU database registration",
@@ -235,7 +237,9 @@ _TIME_IN_TEXT = re.compile(
     r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z| UTC|[+-]\d{2}:\d{2})"
 )
 _DURATION_IN_TEXT = re.compile(
-    r"(?<![\w.-])P(?:\d+[YMWD])+(?:T(?:\d+[HMS])+)?(?![\w.-])|(?<![\w.-])PT(?:\d+[HMS])+(?![\w.-])"
+    # A duration may end a sentence ("older than P1M."), but not a dotted name or a word.
+    r"(?<![\w.-])P(?:\d+[YMWD])+(?:T(?:\d+[HMS])+)?(?![\w-]|\.\w)"
+    r"|(?<![\w.-])PT(?:\d+[HMS])+(?![\w-]|\.\w)"
 )
 _TYPES = "|".join(re.escape(t) for t in sorted(_NOUNS, key=len, reverse=True))
 #: "3 approval.granted" (a count), or an event type on its own.

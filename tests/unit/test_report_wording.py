@@ -205,3 +205,9 @@ def test_no_machine_word_is_left_in_any_message_the_shipped_rules_give() -> None
         for pattern in MACHINE_WORDS:
             assert pattern.search(plain) is None, (pattern.pattern, message, plain)
         assert plain[0].isupper()
+
+
+def test_a_duration_ending_a_sentence_is_put_into_words() -> None:
+    assert plain_message("older than P1M.") == "Older than 1 month."
+    assert plain_message("a retention of P3Y, then") == "A retention of 3 years, then"
+    assert "P1M.x" in plain_message("a name like P1M.x stays")
