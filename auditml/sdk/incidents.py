@@ -77,9 +77,7 @@ def report_incident(
             "high_risk": None if high_risk is None else _common.flag(high_risk, "high_risk", where),
             "subject_exemption": None
             if subject_exemption is None
-            else _common.choice(
-                subject_exemption, SUBJECT_EXEMPTIONS, "subject_exemption", where
-            ),
+            else _common.choice(subject_exemption, SUBJECT_EXEMPTIONS, "subject_exemption", where),
         }
     )
     return _common.record(ledger, "incident.reported", payload, options)
@@ -145,13 +143,15 @@ def record_notification(
     Raises ValidationError (nothing recorded) for a bad argument.
     """
     where = "record_notification"
-    payload = {
-        "to": _common.choice(to, NOTIFICATION_RECIPIENTS, "to", where),
-        "about": _common.text(about, "about", where),
-        "sent_at": _common.timestamp(sent_at, "sent_at", where),
-    }
-    if recipients is not None:
-        payload["recipients"] = _common.names(recipients, "recipients", where)
-    if delay_reason is not None:
-        payload["delay_reason"] = _common.text(delay_reason, "delay_reason", where)
+    payload = _common.compact(
+        {
+            "to": _common.choice(to, NOTIFICATION_RECIPIENTS, "to", where),
+            "about": _common.text(about, "about", where),
+            "sent_at": _common.timestamp(sent_at, "sent_at", where),
+            "recipients": None
+            if recipients is None
+            else _common.names(recipients, "recipients", where),
+            "delay_reason": _common.optional_text(delay_reason, "delay_reason", where),
+        }
+    )
     return _common.record(ledger, "notification.sent", payload, options)

@@ -61,15 +61,17 @@ def receive_request(
     Raises ValidationError (nothing recorded) for a bad argument.
     """
     where = "receive_request"
-    payload = {
-        "request_id": _common.text(request_id, "request_id", where),
-        "kind": _common.choice(kind, DSR_KINDS, "kind", where),
-        "received_at": _common.timestamp(received_at, "received_at", where),
-    }
-    if objects_to is not None:
-        payload["objects_to"] = _common.choice(objects_to, OBJECTION_GROUNDS, "objects_to", where)
-    if decision_id is not None:
-        payload["decision_id"] = _common.text(decision_id, "decision_id", where)
+    payload = _common.compact(
+        {
+            "request_id": _common.text(request_id, "request_id", where),
+            "kind": _common.choice(kind, DSR_KINDS, "kind", where),
+            "received_at": _common.timestamp(received_at, "received_at", where),
+            "objects_to": None
+            if objects_to is None
+            else _common.choice(objects_to, OBJECTION_GROUNDS, "objects_to", where),
+            "decision_id": _common.optional_text(decision_id, "decision_id", where),
+        }
+    )
     return _common.record(
         ledger,
         "dsr.received",

@@ -126,7 +126,12 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
         lambda led: receive_request(
             led, APPLICANT, "dsr-6", "contest", received_at=NOW, decision_id="dec-77"
         ),
-        {"request_id": "dsr-6", "kind": "contest", "received_at": NOW_TEXT, "decision_id": "dec-77"},
+        {
+            "request_id": "dsr-6",
+            "kind": "contest",
+            "received_at": NOW_TEXT,
+            "decision_id": "dec-77",
+        },
     ),
 ]
 

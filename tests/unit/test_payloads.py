@@ -542,7 +542,9 @@ def test_gdpr_facts_are_optional_and_checked(event_type: str, added: dict[str, A
         ("dataset.deleted", "target", "", "expected a non-empty string"),
     ],
 )
-def test_gdpr_facts_refuse_bad_values(event_type: str, field: str, value: object, message: str) -> None:
+def test_gdpr_facts_refuse_bad_values(
+    event_type: str, field: str, value: object, message: str
+) -> None:
     assert message in refusal(event_type, {**EXAMPLES[event_type], field: value})
 
 

@@ -380,6 +380,11 @@ def test_field_problem_against_the_vocabulary() -> None:
     assert "not a time" in (field_problem("dsr.received", "payload.kind", time=True) or "")
     assert field_problem("dsr.received", "payload.received_at", time=True) is None
     assert "not a time" in (field_problem("dsr.received", "subject", time=True) or "")
+    # An optional time (Timestamp | None) is a time too: storage limitation runs from it.
+    assert field_problem("dataset.registered", "payload.collected_at", time=True) is None
+    assert "not a time" in (
+        field_problem("dataset.registered", "payload.retention", time=True) or ""
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -680,7 +685,11 @@ def test_lint_accepts_a_twin_one_event_apart(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": rule})
     notified = {
         "type": "notification.sent",
-        "payload": {"to": "supervisory_authority", "about": "i1", "sent_at": "2026-01-02T00:00:00Z"},
+        "payload": {
+            "to": "supervisory_authority",
+            "about": "i1",
+            "sent_at": "2026-01-02T00:00:00Z",
+        },
     }
     (root / "fixtures" / "t" / "pass.jsonl").write_text(
         json.dumps(INCIDENT) + "\n" + json.dumps(notified) + "\n"
