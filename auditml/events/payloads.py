@@ -185,6 +185,43 @@ SpecialCategoryList = Annotated[list[SpecialCategory], BeforeValidator(_listify)
 # i public health, j archiving, research or statistics.
 SpecialCategoryCondition = Literal["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
 
+# Closed sets that auditml.sdk.choices exports too (defined once, here).
+AssessmentKind = Literal[
+    "dpia",
+    "fria",
+    "risk",
+    "bias",
+    "conformity",
+    "evaluation",
+    # GDPR Art. 25(1): the signed record of the measures chosen by design and by default.
+    "data_protection_by_design",
+]
+DocumentKind = Literal[
+    "tech_doc",
+    "ropa",
+    "instructions",
+    "pmm_plan",
+    "qms",
+    # GDPR Art. 13, 14: the information given to data subjects; consents name its version.
+    "privacy_notice",
+]
+NotificationRecipient = Literal[
+    "supervisory_authority",
+    "market_surveillance_authority",
+    "provider",
+    "subject",
+    "workers",
+    # GDPR Art. 19: recipients of erased data; Art. 34(3)(c): a public communication.
+    "recipient",
+    "public",
+]
+# What an objection is made under: GDPR Art. 21(2) (absolute), 21(1), 21(6).
+ObjectionGround = Literal["direct_marketing", "particular_situation", "research"]
+# The GDPR Art. 34(3) point under which breach subjects are not told one by one.
+SubjectExemption = Literal["a", "b", "c"]
+# How a dataset stopped identifying anyone (GDPR Art. 5(1)(e)).
+DatasetDisposal = Literal["deleted", "anonymised"]
+
 _PERSONAL_DESCRIPTION = (
     "personal data about the subject (e.g. name, e-mail, address) as a free-form object; "
     "allowed on every event that has a subject, stored sealed under the subject's key"
@@ -285,7 +322,7 @@ class DatasetDeleted(_Payload):
     anyone (GDPR Art. 5(1)(e) storage limitation, 17)."""
 
     target: Label = Field(description="the dataset, as a reference: dataset:ID")
-    method: Literal["deleted", "anonymised"] = Field(
+    method: DatasetDisposal = Field(
         description="deleted (every copy, backups included, per the retention policy) or "
         "anonymised (no one can be identified any more, Recital 26)"
     )
@@ -329,16 +366,7 @@ class ModelTrained(_Payload):
 class AssessmentCompleted(_Payload):
     """An assessment (DPIA, FRIA, risk, bias, conformity, evaluation) reached a result."""
 
-    kind: Literal[
-        "dpia",
-        "fria",
-        "risk",
-        "bias",
-        "conformity",
-        "evaluation",
-        # GDPR Art. 25(1): the signed record of the measures chosen by design and by default.
-        "data_protection_by_design",
-    ] = Field(description="the kind of assessment")
+    kind: AssessmentKind = Field(description="the kind of assessment")
     target: Label = Field(description="what was assessed: model@version, a dataset_id or system")
     result: Literal["pass", "fail", "accepted_risk"] = Field(description="the outcome")
     # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
@@ -349,15 +377,7 @@ class AssessmentCompleted(_Payload):
 class DocumentVersioned(_Payload):
     """A new version of a compliance document was issued, identified by its hash."""
 
-    kind: Literal[
-        "tech_doc",
-        "ropa",
-        "instructions",
-        "pmm_plan",
-        "qms",
-        # GDPR Art. 13, 14: the information given to data subjects; consents name its version.
-        "privacy_notice",
-    ] = Field(
+    kind: DocumentKind = Field(
         description="technical documentation, record of processing, instructions for use, "
         "post-market monitoring plan, quality management system or privacy notice"
     )
@@ -458,7 +478,7 @@ class DsrReceived(_Payload):
         "portability",
     ] = Field(description="what the subject asks for")
     received_at: Timestamp = Field(description="when it was received; deadlines run from it")
-    objects_to: Literal["direct_marketing", "particular_situation", "research"] | None = Field(
+    objects_to: ObjectionGround | None = Field(
         default=None,
         description="for an objection, what it is made under: direct_marketing (GDPR "
         "Art. 21(2), absolute), particular_situation (Art. 21(1), basis e or f) or research "
@@ -526,7 +546,7 @@ class IncidentReported(_Payload):
         description="for a breach: whether it is likely to result in a high risk to the "
         "rights and freedoms of natural persons, so the subjects must be told (GDPR Art. 34(1))",
     )
-    subject_exemption: Literal["a", "b", "c"] | None = Field(
+    subject_exemption: SubjectExemption | None = Field(
         default=None,
         description="the GDPR Art. 34(3) point under which the subjects are not told one by "
         "one: a (the data is unintelligible to others, e.g. encrypted), b (later measures "
@@ -548,16 +568,7 @@ class IncidentDocumented(_Payload):
 class NotificationSent(_Payload):
     """Someone was notified about an incident or a request."""
 
-    to: Literal[
-        "supervisory_authority",
-        "market_surveillance_authority",
-        "provider",
-        "subject",
-        "workers",
-        # GDPR Art. 19: recipients of erased data; Art. 34(3)(c): a public communication.
-        "recipient",
-        "public",
-    ] = Field(description="who was notified")
+    to: NotificationRecipient = Field(description="who was notified")
     about: Ident = Field(description="the incident_id or request_id it concerns")
     sent_at: Timestamp = Field(description="when it was sent")
     recipients: LabelList | None = Field(

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from auditml.events.payloads import LawfulBasis, SpecialCategory, SpecialCategoryCondition
+from auditml.events.payloads import (
+    AssessmentKind,
+    DatasetDisposal,
+    DocumentKind,
+    LawfulBasis,
+    NotificationRecipient,
+    ObjectionGround,
+    SpecialCategory,
+    SpecialCategoryCondition,
+    SubjectExemption,
+)
 
 __all__ = [
     "APPROVAL_STAGES",
@@ -59,9 +69,9 @@ __all__ = [
     "SystemRole",
 ]
 
-# LawfulBasis, SpecialCategory and SpecialCategoryCondition are defined once, by the
-# payload models; the other sets appear there inline, and tests/integration/test_sdk_api.py
-# keeps them equal.
+# LawfulBasis, SpecialCategory, SpecialCategoryCondition and the sets imported with them
+# are defined once, by the payload models; the other sets appear there inline, and
+# tests/integration/test_sdk_api.py keeps them equal.
 LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
 
 SPECIAL_CATEGORIES: tuple[SpecialCategory, ...] = get_args(SpecialCategory)
@@ -86,16 +96,6 @@ APPROVAL_STAGES: tuple[ApprovalStage, ...] = get_args(ApprovalStage)
 ReviewOutcome = Literal["upheld", "overridden"]
 REVIEW_OUTCOMES: tuple[ReviewOutcome, ...] = get_args(ReviewOutcome)
 
-AssessmentKind = Literal[
-    "dpia",
-    "fria",
-    "risk",
-    "bias",
-    "conformity",
-    "evaluation",
-    # GDPR Art. 25(1): data protection by design and by default.
-    "data_protection_by_design",
-]
 ASSESSMENT_KINDS: tuple[AssessmentKind, ...] = get_args(AssessmentKind)
 
 AssessmentResult = Literal["pass", "fail", "accepted_risk"]
@@ -103,14 +103,6 @@ ASSESSMENT_RESULTS: tuple[AssessmentResult, ...] = get_args(AssessmentResult)
 
 #: Technical documentation, record of processing, instructions for use, post-market
 #: monitoring plan, quality management system, privacy notice (GDPR Art. 13, 14).
-DocumentKind = Literal[
-    "tech_doc",
-    "ropa",
-    "instructions",
-    "pmm_plan",
-    "qms",
-    "privacy_notice",
-]
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
 
 #: What a data subject asks for (GDPR Art. 15-22).
@@ -120,7 +112,6 @@ DsrKind = Literal[
 DSR_KINDS: tuple[DsrKind, ...] = get_args(DsrKind)
 
 #: What an objection is made under (GDPR Art. 21(2), 21(1), 21(6)).
-ObjectionGround = Literal["direct_marketing", "particular_situation", "research"]
 OBJECTION_GROUNDS: tuple[ObjectionGround, ...] = get_args(ObjectionGround)
 
 DsrOutcome = Literal["completed", "refused"]
@@ -130,27 +121,15 @@ IncidentKind = Literal["breach", "serious_incident", "malfunction"]
 INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
 
 #: The GDPR Art. 34(3) point under which breach subjects are not told one by one.
-SubjectExemption = Literal["a", "b", "c"]
 SUBJECT_EXEMPTIONS: tuple[SubjectExemption, ...] = get_args(SubjectExemption)
 
 #: How a dataset stopped identifying anyone (GDPR Art. 5(1)(e)).
-DatasetDisposal = Literal["deleted", "anonymised"]
 DATASET_DISPOSALS: tuple[DatasetDisposal, ...] = get_args(DatasetDisposal)
 
 #: The harm an incident caused (AI Act Art. 3(49)).
 IncidentOutcome = Literal["death", "health", "infrastructure", "rights", "property", "none"]
 INCIDENT_OUTCOMES: tuple[IncidentOutcome, ...] = get_args(IncidentOutcome)
 
-NotificationRecipient = Literal[
-    "supervisory_authority",
-    "market_surveillance_authority",
-    "provider",
-    "subject",
-    "workers",
-    # GDPR Art. 19: recipients of erased data; Art. 34(3)(c): a public communication.
-    "recipient",
-    "public",
-]
 NOTIFICATION_RECIPIENTS: tuple[NotificationRecipient, ...] = get_args(NotificationRecipient)
 
 NoticeAudience = Literal["workers", "subjects"]
