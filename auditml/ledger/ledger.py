@@ -383,8 +383,8 @@ class Ledger:
             )
         who = {} if actor is None else {"actor": actor}
         answer: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
-        if recipients is not None:
-            answer["recipients"] = list(recipients)
+        if recipients is not None:  # one name given as a string is one recipient
+            answer["recipients"] = [recipients] if isinstance(recipients, str) else list(recipients)
         items: list[dict[str, Any]] = [
             {
                 "type": "erasure.completed",

@@ -555,10 +555,17 @@ def test_a_direct_marketing_decision_says_so(ledger: Ledger) -> None:
 
 def test_an_erasure_names_the_recipients_to_tell(ledger: Ledger) -> None:
     receive_request(ledger, RAW, "dsr-4", "erasure", received_at=NOW)
-    ledger.erase(RAW, reason="Art. 17(1)(a)", request_id="dsr-4", recipients=["credit-bureau"])
+    ledger.erase(RAW, reason="Art. 17(1)(a)", request_id="dsr-4", recipients="credit-bureau")
     erasure = only(ledger, "erasure.completed")
-    assert erasure.payload["recipients"] == ["credit-bureau"]
+    assert erasure.payload["recipients"] == ["credit-bureau"]  # one name, not its letters
     assert erasure.payload["request_id"] == "dsr-4"
+
+
+def test_an_erasure_refuses_an_empty_recipient_and_writes_nothing(ledger: Ledger) -> None:
+    receive_request(ledger, RAW, "dsr-4", "erasure", received_at=NOW)
+    with pytest.raises(ValidationError, match="recipients"):
+        ledger.erase(RAW, reason="Art. 17(1)(a)", recipients=["credit-bureau", ""])
+    assert len(ledger) == 1 and ledger.subject_token(RAW) is not None
 
 
 def test_subject_requests_are_about_a_subject(ledger: Ledger, tmp_path: Path) -> None:
