@@ -52,6 +52,7 @@ from auditml.sdk import (
     approve,
     deploy_model,
     derive_dataset,
+    document_incident,
     extend_request,
     give_notice,
     grant_consent,
@@ -574,6 +575,7 @@ class _Story:
         at(_at(8, 6, 17, 10), self.backdate_a_dpia_review)
         at(_at(8, 17, 11, 0), self.answer_the_request_late)
         at(_at(8, 24, 10, 0), self.report_the_incident_late)
+        _gdpr_evidence(self)
 
     # -- March --------------------------------------------------------------------------------
 
@@ -1240,6 +1242,58 @@ def _write_refreshed_loan_book(clean: Path, target: Path, rng: random.Random) ->
             f"{a['missed_payments']},{a['amount_eur']},{int(rng.random() < 0.05)}"
         )
     target.write_text("\n".join(lines) + "\n")
+
+
+# -- GDPR evidence (issue 14) -------------------------------------------------------------
+
+
+def _gdpr_evidence(story: _Story) -> None:
+    """Put on the agenda what the GDPR rules of issue 14 need from the compliant parts of
+    the story: the privacy notice the consents name (Art. 13), the data-protection-by-design
+    record before the first deployment (Art. 25(1)), and the breach register entry for
+    INC-2026-01 (Art. 33(5)). The late breach notification keeps giving no reasons for its
+    delay (Art. 33(1)): that is planted problem 4."""
+
+    def publish_the_privacy_notice() -> None:
+        path = story.directory / "docs" / f"privacy-notice-{NOTICE_VERSION}.md"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(
+            f"# Privacy notice {NOTICE_VERSION}: credit scoring at bank.example\n\n"
+            "We score your application with an automated model (a logistic scorecard) on\n"
+            "your income, debts and repayment history, with your explicit consent (GDPR\n"
+            "Art. 6(1)(a), 22(2)(c)). Close refusals are reviewed by a credit officer; you may\n"
+            "ask for a person to review any decision, give your view and contest it. We keep\n"
+            "the data 5 years after the decision. DPO: dpo@bank.example. You may complain to\n"
+            "the supervisory authority.\n"
+        )
+        target = f"system:{SYSTEM}"
+        record_document(
+            story.ledger, "privacy_notice", target, NOTICE_VERSION, path, actor=DORA.actor
+        )
+        story.tell("document.versioned", f"privacy notice {NOTICE_VERSION} published (Art. 13)")
+
+    def sign_the_design_record() -> None:
+        summary = "scorecard on banded, pseudonymised data; inputs kept as hashes; no free text"
+        story.assess("data_protection_by_design", f"system:{SYSTEM}", "pass", DORA, summary)
+        story.tell("assessment.completed", "data protection by design signed off (Art. 25)")
+
+    def document_the_breach() -> None:
+        document_incident(
+            story.ledger,
+            "INC-2026-01",
+            facts="37 account letters posted on 5-8 June to addresses the customers had left",
+            effects="balances seen by the new occupants; no account numbers; fraud risk low",
+            remedial_action="addresses re-synced before every mailing; letters recalled",
+            actor=DORA.actor,
+        )
+        story.tell("incident.documented", "INC-2026-01 entered in the breach register (Art. 33(5))")
+
+    story.agenda.at(_at(3, 9, 16, 0), publish_the_privacy_notice)
+    story.agenda.at(_at(3, 19, 16, 0), sign_the_design_record)
+    story.agenda.at(_at(6, 15, 11, 0), document_the_breach)
+
+
+# -- GDPR evidence ends ---------------------------------------------------------------------
 
 
 def _technical_documentation(scorecard: _Scorecard, doc_version: str) -> str:

@@ -102,6 +102,14 @@ Provider: bank.example. AI system: credit scoring, version 3.2. The system is in
 conformity with Regulation (EU) 2024/1689; conformity assessed by internal control.
 """
 
+PRIVACY_NOTICE = """# Privacy notice 2026-01: credit scoring (GDPR Art. 13)
+
+We score your application with a model on your income, debt ratio, years employed and late
+payments, with your explicit consent; you may ask a person to review the decision, give
+your view and contest it. We keep the data five years. You may complain to the supervisory
+authority.
+"""
+
 RECORDS_OF_PROCESSING = """# Records of processing activities (GDPR Art. 30): credit scoring
 
 Purpose: creditworthiness assessment. Lawful basis: consent (Art. 6(1)(a)), explicit for
@@ -188,6 +196,16 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
         )
         ropa = write_document(docs / "records-of-processing.md", RECORDS_OF_PROCESSING)
         record_document(ledger, "ropa", SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
+        notice = write_document(docs / "privacy-notice.md", PRIVACY_NOTICE)  # GDPR Art. 13
+        record_document(ledger, "privacy_notice", f"system:{SYSTEM}", "2026-01", notice, actor=DPO)
+        record_assessment(  # GDPR Art. 25(1): the measures chosen by design and by default
+            ledger,
+            "data_protection_by_design",
+            f"system:{SYSTEM}",
+            "pass",
+            signer=DPO["id"],
+            summary="four features only, no free text; decisions keep inputs as hashes",
+        )
         for kind, result, summary in [
             ("dpia", "pass", "explicit consent; declined applicants may ask for a review"),
             ("fria", "pass", "access to credit: refusals explained, contest route open"),
@@ -219,7 +237,8 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             purposes=PURPOSE,
             contains_personal_data=True,
             lawful_basis="consent",
-            retention="P5Y",
+            retention="P5Y",  # from collected_at: GDPR Art. 5(1)(e) checks it is deleted then
+            collected_at="2026-06-30T23:59:00Z",
         )
         # One consent.granted per applicant, all in one transaction. The raw ids never
         # enter the ledger: each becomes a pseudonymous token.
@@ -386,7 +405,8 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
     print(f"verified   {verified.depth}: {verified.size} events, checkpoint at {checkpoint.size}")
     print(f"evidence   {evidence_path} proves decision {reviewed.id}; check it offline with")
     print(f"           auditml verify-evidence {evidence_path} --key {key_dir / 'ledger.vkey'}")
-    print("rules      every GDPR, AI Act and internal rule passes or does not apply; see with")
+    print("rules      every GDPR, AI Act and internal rule passes, does not apply or is not")
+    print("           due yet (the data's five-year retention); see with")
     print(f"           auditml --url {url} --home {key_dir} check")
     return {
         "url": url,

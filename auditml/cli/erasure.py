@@ -26,6 +26,14 @@ def erase(
         str | None,
         typer.Option(help="The erasure request (dsr.received) this answers, as completed."),
     ] = None,
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient",
+            help="A recipient the subject's data was disclosed to, who must be told of the "
+            "erasure (GDPR Art. 19; repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Erase a data subject (GDPR Art. 17) by crypto-shredding; record erasure.completed.
 
@@ -36,7 +44,12 @@ def erase(
         raise ValidationError("give --subject or --token (one of them)")
     with OPTIONS.open_ledger() as ledger:
         receipt = ledger.erase(
-            subject, token=token, reason=reason, request_id=request_id, actor=cli_actor()
+            subject,
+            token=token,
+            reason=reason,
+            request_id=request_id,
+            actor=cli_actor(),
+            recipients=recipient,
         )
     console.print(
         f"[green]erased[/] the subject: erasure.completed recorded as seq {receipt.seq}"

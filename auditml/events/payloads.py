@@ -185,6 +185,45 @@ SpecialCategoryList = Annotated[list[SpecialCategory], BeforeValidator(_listify)
 # i public health, j archiving, research or statistics.
 SpecialCategoryCondition = Literal["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
 
+# Closed sets that auditml.sdk.choices exports too (defined once, here).
+AssessmentKind = Literal[
+    "dpia",
+    "fria",
+    "risk",
+    "bias",
+    "conformity",
+    "evaluation",
+    # GDPR Art. 25(1): the signed record of the measures chosen by design and by default.
+    "data_protection_by_design",
+]
+DocumentKind = Literal[
+    "tech_doc",
+    "ropa",
+    "instructions",
+    "pmm_plan",
+    "qms",
+    # AI Act Art. 47: the EU declaration of conformity.
+    "declaration_of_conformity",
+    # GDPR Art. 13, 14: the information given to data subjects; consents name its version.
+    "privacy_notice",
+]
+NotificationRecipient = Literal[
+    "supervisory_authority",
+    "market_surveillance_authority",
+    "provider",
+    "subject",
+    "workers",
+    # GDPR Art. 19: recipients of erased data; Art. 34(3)(c): a public communication.
+    "recipient",
+    "public",
+]
+# What an objection is made under: GDPR Art. 21(2) (absolute), 21(1), 21(6).
+ObjectionGround = Literal["direct_marketing", "particular_situation", "research"]
+# The GDPR Art. 34(3) point under which breach subjects are not told one by one.
+SubjectExemption = Literal["a", "b", "c"]
+# How a dataset stopped identifying anyone (GDPR Art. 5(1)(e)).
+DatasetDisposal = Literal["deleted", "anonymised"]
+
 _PERSONAL_DESCRIPTION = (
     "personal data about the subject (e.g. name, e-mail, address) as a free-form object; "
     "allowed on every event that has a subject, stored sealed under the subject's key"
@@ -240,9 +279,6 @@ class DeclaredMetric(BaseModel):
 DeclaredMetricList = Annotated[list[DeclaredMetric], BeforeValidator(_listify), Field(min_length=1)]
 
 #: The kinds of compliance documents (document.versioned, log.purged).
-DocumentKind = Literal[
-    "tech_doc", "ropa", "instructions", "pmm_plan", "qms", "declaration_of_conformity"
-]
 DocumentKindList = Annotated[list[DocumentKind], BeforeValidator(_listify), Field(min_length=1)]
 
 
@@ -312,6 +348,20 @@ class DatasetDerived(_Payload):
     sha256: Sha256 = Field(description="SHA-256 of the new dataset's content, lowercase hex")
 
 
+class DatasetDeleted(_Payload):
+    """A dataset was deleted or anonymised: it is no longer kept in a form that identifies
+    anyone (GDPR Art. 5(1)(e) storage limitation, 17)."""
+
+    target: Label = Field(description="the dataset, as a reference: dataset:ID")
+    method: DatasetDisposal = Field(
+        description="deleted (every copy, backups included, per the retention policy) or "
+        "anonymised (no one can be identified any more, Recital 26)"
+    )
+    reason: Text | None = Field(
+        default=None, description="why, e.g. its retention period ended (GDPR Art. 5(1)(e))"
+    )
+
+
 class ConsentGranted(_Payload):
     """The subject consented to a purpose (GDPR Art. 6(1)(a), 7; Art. 9(2)(a) if explicit)."""
 
@@ -347,9 +397,7 @@ class ModelTrained(_Payload):
 class AssessmentCompleted(_Payload):
     """An assessment (DPIA, FRIA, risk, bias, conformity, evaluation) reached a result."""
 
-    kind: Literal["dpia", "fria", "risk", "bias", "conformity", "evaluation"] = Field(
-        description="the kind of assessment"
-    )
+    kind: AssessmentKind = Field(description="the kind of assessment")
     target: Label = Field(description="what was assessed: model@version, a dataset_id or system")
     result: Literal["pass", "fail", "accepted_risk"] = Field(description="the outcome")
     # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
@@ -369,8 +417,8 @@ class DocumentVersioned(_Payload):
 
     kind: DocumentKind = Field(
         description="technical documentation, record of processing, instructions for use, "
-        "post-market monitoring plan, quality management system or EU declaration of "
-        "conformity (AI Act Art. 47)"
+        "post-market monitoring plan, quality management system, EU declaration of "
+        "conformity (AI Act Art. 47) or privacy notice"
     )
     target: Label = Field(description="what the document covers: model, dataset_id or system")
     version: Label = Field(description="the document version")
@@ -442,6 +490,11 @@ class DecisionMade(_Payload):
         default=None,
         description="the raw input features, only when the caller asks to keep them; stored sealed",
     )
+    direct_marketing: bool | None = Field(
+        default=None,
+        description="whether the processing is for direct marketing, including profiling "
+        "related to it (GDPR Art. 21(2), (3)); absent means not stated",
+    )
 
 
 class ReviewCompleted(_Payload):
@@ -469,6 +522,18 @@ class DsrReceived(_Payload):
         "portability",
     ] = Field(description="what the subject asks for")
     received_at: Timestamp = Field(description="when it was received; deadlines run from it")
+    objects_to: ObjectionGround | None = Field(
+        default=None,
+        description="for an objection, what it is made under: direct_marketing (GDPR "
+        "Art. 21(2), absolute), particular_situation (Art. 21(1), basis e or f) or research "
+        "(Art. 21(6), research or statistics)",
+    )
+    # The event id of the decision.made entry, as review.completed names it.
+    decision_id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)] | None = Field(
+        default=None,
+        description="for a contest or an explanation request, the event id of the "
+        "decision.made it is about (GDPR Art. 22(3))",
+    )
 
 
 class DsrExtended(_Payload):
@@ -499,6 +564,11 @@ class ErasureCompleted(_Payload):
     reason: Text | None = Field(
         default=None, description="the ground, e.g. Art. 17(1)(b) consent withdrawn"
     )
+    recipients: LabelList | None = Field(
+        default=None,
+        description="the recipients to whom the erased data had been disclosed, who must be "
+        "told of the erasure (GDPR Art. 19); an empty list: none; absent: not recorded",
+    )
 
 
 class IncidentReported(_Payload):
@@ -515,23 +585,48 @@ class IncidentReported(_Payload):
         Field(default=None, description="the harm caused (AI Act Art. 3(49))")
     )
     widespread: bool = Field(description="whether it is a widespread infringement (Art. 73(3))")
+    high_risk: bool | None = Field(
+        default=None,
+        description="for a breach: whether it is likely to result in a high risk to the "
+        "rights and freedoms of natural persons, so the subjects must be told (GDPR Art. 34(1))",
+    )
+    subject_exemption: SubjectExemption | None = Field(
+        default=None,
+        description="the GDPR Art. 34(3) point under which the subjects are not told one by "
+        "one: a (the data is unintelligible to others, e.g. encrypted), b (later measures "
+        "ensure the high risk is no longer likely), c (disproportionate effort: a public "
+        "communication instead)",
+    )
+
+
+class IncidentDocumented(_Payload):
+    """A personal-data breach was documented (GDPR Art. 33(5)): the record that lets the
+    supervisory authority verify compliance. Describe the breach, not the people."""
+
+    incident_id: Ident = Field(description="the incident documented")
+    facts: Text = Field(description="the facts: what happened, when, which data and whose")
+    effects: Text = Field(description="its effects and likely consequences for the subjects")
+    remedial_action: Text = Field(description="the remedial action taken or proposed")
 
 
 class NotificationSent(_Payload):
     """Someone was notified about an incident or a request."""
 
-    to: Literal[
-        "supervisory_authority",
-        "market_surveillance_authority",
-        "provider",
-        "subject",
-        "workers",
-    ] = Field(description="who was notified")
+    to: NotificationRecipient = Field(description="who was notified")
     about: Ident = Field(
         description="the incident_id, request_id or risk_id it concerns, or fria:SYSTEM for "
         "the results of a system's FRIA (AI Act Art. 27(3))"
     )
     sent_at: Timestamp = Field(description="when it was sent")
+    recipients: LabelList | None = Field(
+        default=None,
+        description="for to recipient: the recipients told (GDPR Art. 19)",
+    )
+    delay_reason: Text | None = Field(
+        default=None,
+        description="why it was not sent in time, e.g. a breach notified to the supervisory "
+        "authority after 72 hours (GDPR Art. 33(1))",
+    )
 
 
 class NoticeGiven(_Payload):
@@ -624,6 +719,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "system.registered": SystemRegistered,
     "dataset.registered": DatasetRegistered,
     "dataset.derived": DatasetDerived,
+    "dataset.deleted": DatasetDeleted,
     "consent.granted": ConsentGranted,
     "consent.withdrawn": ConsentWithdrawn,
     "model.trained": ModelTrained,
@@ -640,6 +736,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "dsr.answered": DsrAnswered,
     "erasure.completed": ErasureCompleted,
     "incident.reported": IncidentReported,
+    "incident.documented": IncidentDocumented,
     "notification.sent": NotificationSent,
     "notice.given": NoticeGiven,
     "registration.completed": RegistrationCompleted,

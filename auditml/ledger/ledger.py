@@ -334,9 +334,13 @@ class Ledger:
         token: str | None = None,
         request_id: str | None = None,
         actor: Mapping[str, str] | None = None,
+        recipients: Sequence[str] | None = None,
     ) -> Receipt:
         """Erase a data subject (GDPR Art. 17) by crypto-shredding; return the receipt of
         the `erasure.completed` event.
+
+        `recipients` names those to whom the subject's data had been disclosed, who must
+        be told of the erasure (GDPR Art. 19; ``[]``: none), recorded on the event.
 
         Name the subject by its own identifier or by its token. In one transaction: the
         subject's row in `subjects` (token mapping and data key) is deleted and
@@ -378,7 +382,9 @@ class Ledger:
                 "first (receive_request) or leave out the request id"
             )
         who = {} if actor is None else {"actor": actor}
-        answer = {} if request_id is None else {"request_id": request_id}
+        answer: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+        if recipients is not None:  # one name given as a string is one recipient
+            answer["recipients"] = [recipients] if isinstance(recipients, str) else list(recipients)
         items: list[dict[str, Any]] = [
             {
                 "type": "erasure.completed",

@@ -568,8 +568,8 @@ class Extension:
     P3M from received_at, so month ends are not lost); a clock period added to a
     calendar one counts from the due date. With `by_original_deadline` an extension
     counts only if it occurred by the original due date. `match_on` joins the extension
-    to the trigger (on the same trigger fields as the deadline's); by default the
-    deadline's own `match_on` (extension on the counterpart side, like `satisfied_by`).
+    to the trigger, on any trigger fields (a contest answered by a review of its decision
+    is extended by its request id); by default the deadline's own `match_on`.
     `where` (CEL over trigger and candidate) selects the extensions that count.
     """
 
@@ -599,6 +599,8 @@ class _Open:
     due: datetime
     extensions: list[Event]
     refused: list[Event]
+    #: The trigger's key on the extension's own trigger fields (None: the same as `key`).
+    extension_key: Key | None = None
 
 
 class Deadline(Check):
@@ -667,6 +669,11 @@ class Deadline(Check):
         self.disposal_covers = disposal_covers
         self.period_name = period_name
         self._open: dict[Key, list[_Open]] = {}
+        # An extension naming other trigger fields than match_on (a contest keyed by its
+        # decision, extended by its request) finds open deadlines through its own index.
+        self._by_extension: dict[Key, list[_Open]] | None = (
+            {} if self.extension_matcher.trigger_paths != self.matcher.trigger_paths else None
+        )
 
     @classmethod
     def from_spec(cls, spec: rules.DeadlineCheck, context: BuildContext) -> Deadline:
@@ -759,7 +766,13 @@ class Deadline(Check):
                 f"its {self.period_name} {period!r} cannot be applied ({exc}); check it by hand"
             )
             return self._cannot("needs_human", event, key, reason)
-        self._open.setdefault(key, []).append(_Open(event, key, start, period, due, [], []))
+        obligation = _Open(event, key, start, period, due, [], [])
+        self._open.setdefault(key, []).append(obligation)
+        if self._by_extension is not None:
+            extension_key = self.extension_matcher.trigger_key(event)
+            if isinstance(extension_key, tuple):
+                obligation.extension_key = extension_key
+                self._by_extension.setdefault(extension_key, []).append(obligation)
         return None
 
     def _cannot(
@@ -791,6 +804,7 @@ class Deadline(Check):
                 remaining.append(obligation)
                 continue
             out.append(self._closed(obligation, event))
+            self._forget_extension_key(obligation)
         if remaining:
             self._open[key] = remaining
         else:
@@ -874,11 +888,20 @@ class Deadline(Check):
             f"the deadline, or beyond the limit of {limit}."
         )
 
+    def _forget_extension_key(self, obligation: _Open) -> None:
+        if self._by_extension is None or obligation.extension_key is None:
+            return
+        others = self._by_extension.get(obligation.extension_key, [])
+        others[:] = [o for o in others if o is not obligation]
+        if not others:
+            self._by_extension.pop(obligation.extension_key, None)
+
     def _extend(self, event: Event, extension: Extension) -> None:
         key = self.extension_matcher.counterpart_key(event)
         if isinstance(key, str):
             return
-        for obligation in self._open.get(key, ()):
+        index = self._open if self._by_extension is None else self._by_extension
+        for obligation in index.get(key, ()):
             if extension.where is not None and not extension.where.evaluate(
                 trigger=obligation.trigger, candidate=event
             ):

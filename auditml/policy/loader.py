@@ -441,7 +441,10 @@ def _allowed_at(model: type[BaseModel], loc: Loc) -> list[str]:
 
 
 def _is_time(annotation: object) -> bool:
-    return annotation is datetime or datetime in typing.get_args(annotation)
+    # An optional time (``Timestamp | None``) keeps its Annotated wrapper inside the union.
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _is_time(typing.get_args(annotation)[0])
+    return annotation is datetime or any(_is_time(arg) for arg in typing.get_args(annotation))
 
 
 def _is_object(annotation: object) -> bool:

@@ -532,14 +532,6 @@ class DeadlineCheck(_OneTrigger):
             for tier in self.tiers[:-1]:
                 if tier.when is None:
                     raise _error("only the last tier may omit `when` (it is the fallback)")
-        # Open deadlines are found by the trigger's side of match_on: an extension must
-        # name the same trigger fields for its key to find them.
-        own = None if self.extension is None else self.extension.match_on
-        if own is not None and [this for this, _ in own] != [this for this, _ in self.match_on]:
-            raise _error(
-                "extension.match_on must pair the same trigger fields, in the same order, "
-                "as the check's match_on (only the extension's side may differ)"
-            )
         return self
 
     def paths(self) -> Iterator[tuple[Loc, str, str]]:

@@ -27,7 +27,7 @@ from auditml.sdk.approvals import (
 )
 from auditml.sdk.code_version import git_revision
 from auditml.sdk.consent import consent_state, grant_consent, grant_consents, withdraw_consent
-from auditml.sdk.datasets import DatasetRecord, derive_dataset, register_dataset
+from auditml.sdk.datasets import DatasetRecord, delete_dataset, derive_dataset, register_dataset
 from auditml.sdk.decisions import decision, input_sha256, record_decision, record_decisions
 from auditml.sdk.deployments import deploy_model, retire_model
 from auditml.sdk.digests import PathDigest, sha256_file, sha256_path
@@ -41,7 +41,12 @@ from auditml.sdk.governance import (
     register_system,
     suspend_system,
 )
-from auditml.sdk.incidents import identify_risk, record_notification, report_incident
+from auditml.sdk.incidents import (
+    document_incident,
+    identify_risk,
+    record_notification,
+    report_incident,
+)
 from auditml.sdk.reviews import record_review
 from auditml.sdk.subject_requests import answer_request, extend_request, receive_request
 from auditml.sdk.training import TrainingRun, record_training, training_run
@@ -56,8 +61,10 @@ __all__ = [
     "approve",
     "consent_state",
     "decision",
+    "delete_dataset",
     "deploy_model",
     "derive_dataset",
+    "document_incident",
     "extend_request",
     "git_revision",
     "give_notice",

@@ -15,16 +15,22 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from auditml.events.payloads import (
+    AssessmentKind,
+    DatasetDisposal,
     DocumentKind,
     LawfulBasis,
+    NotificationRecipient,
+    ObjectionGround,
     SpecialCategory,
     SpecialCategoryCondition,
+    SubjectExemption,
 )
 
 __all__ = [
     "APPROVAL_STAGES",
     "ASSESSMENT_KINDS",
     "ASSESSMENT_RESULTS",
+    "DATASET_DISPOSALS",
     "DOCUMENT_KINDS",
     "DSR_KINDS",
     "DSR_OUTCOMES",
@@ -33,15 +39,18 @@ __all__ = [
     "LAWFUL_BASES",
     "NOTICE_AUDIENCES",
     "NOTIFICATION_RECIPIENTS",
+    "OBJECTION_GROUNDS",
     "REGISTRATION_DATABASES",
     "REVIEW_OUTCOMES",
     "RISK_CLASSES",
     "SPECIAL_CATEGORIES",
     "SPECIAL_CATEGORY_CONDITIONS",
+    "SUBJECT_EXEMPTIONS",
     "SYSTEM_ROLES",
     "ApprovalStage",
     "AssessmentKind",
     "AssessmentResult",
+    "DatasetDisposal",
     "DocumentKind",
     "DsrKind",
     "DsrOutcome",
@@ -50,16 +59,18 @@ __all__ = [
     "LawfulBasis",
     "NoticeAudience",
     "NotificationRecipient",
+    "ObjectionGround",
     "RegistrationDatabase",
     "ReviewOutcome",
     "RiskClass",
     "SpecialCategory",
     "SpecialCategoryCondition",
+    "SubjectExemption",
     "SystemRole",
 ]
 
-# LawfulBasis, SpecialCategory, SpecialCategoryCondition and DocumentKind are defined
-# once, by the payload models; the other sets appear there inline, and
+# LawfulBasis, SpecialCategory, SpecialCategoryCondition and the sets imported with them
+# are defined once, by the payload models; the other sets appear there inline, and
 # tests/integration/test_sdk_api.py keeps them equal.
 LAWFUL_BASES: tuple[LawfulBasis, ...] = get_args(LawfulBasis)
 
@@ -85,15 +96,14 @@ APPROVAL_STAGES: tuple[ApprovalStage, ...] = get_args(ApprovalStage)
 ReviewOutcome = Literal["upheld", "overridden"]
 REVIEW_OUTCOMES: tuple[ReviewOutcome, ...] = get_args(ReviewOutcome)
 
-AssessmentKind = Literal["dpia", "fria", "risk", "bias", "conformity", "evaluation"]
 ASSESSMENT_KINDS: tuple[AssessmentKind, ...] = get_args(AssessmentKind)
 
 AssessmentResult = Literal["pass", "fail", "accepted_risk"]
 ASSESSMENT_RESULTS: tuple[AssessmentResult, ...] = get_args(AssessmentResult)
 
 #: Technical documentation, record of processing, instructions for use, post-market
-#: monitoring plan, quality management system, EU declaration of conformity (defined by
-#: the payload models: log.purged names them too).
+#: monitoring plan, quality management system, EU declaration of conformity, privacy notice
+#: (GDPR Art. 13, 14) (defined by the payload models: log.purged names them too).
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)
 
 #: What a data subject asks for (GDPR Art. 15-22).
@@ -102,19 +112,25 @@ DsrKind = Literal[
 ]
 DSR_KINDS: tuple[DsrKind, ...] = get_args(DsrKind)
 
+#: What an objection is made under (GDPR Art. 21(2), 21(1), 21(6)).
+OBJECTION_GROUNDS: tuple[ObjectionGround, ...] = get_args(ObjectionGround)
+
 DsrOutcome = Literal["completed", "refused"]
 DSR_OUTCOMES: tuple[DsrOutcome, ...] = get_args(DsrOutcome)
 
 IncidentKind = Literal["breach", "serious_incident", "malfunction"]
 INCIDENT_KINDS: tuple[IncidentKind, ...] = get_args(IncidentKind)
 
+#: The GDPR Art. 34(3) point under which breach subjects are not told one by one.
+SUBJECT_EXEMPTIONS: tuple[SubjectExemption, ...] = get_args(SubjectExemption)
+
+#: How a dataset stopped identifying anyone (GDPR Art. 5(1)(e)).
+DATASET_DISPOSALS: tuple[DatasetDisposal, ...] = get_args(DatasetDisposal)
+
 #: The harm an incident caused (AI Act Art. 3(49)).
 IncidentOutcome = Literal["death", "health", "infrastructure", "rights", "property", "none"]
 INCIDENT_OUTCOMES: tuple[IncidentOutcome, ...] = get_args(IncidentOutcome)
 
-NotificationRecipient = Literal[
-    "supervisory_authority", "market_surveillance_authority", "provider", "subject", "workers"
-]
 NOTIFICATION_RECIPIENTS: tuple[NotificationRecipient, ...] = get_args(NotificationRecipient)
 
 NoticeAudience = Literal["workers", "subjects"]

@@ -1,4 +1,5 @@
-"""Record where training data came from: `dataset.registered` and `dataset.derived`.
+"""Record where training data came from and where it went: `dataset.registered`,
+`dataset.derived` and `dataset.deleted`.
 
 A dataset is identified by the SHA-256 of its content, computed here from a local file
 or directory (streamed, see `auditml.sdk.digests`) or given by the caller for remote data.
@@ -26,16 +27,18 @@ from auditml.ledger.ledger import Ledger, Receipt
 from auditml.sdk import _common
 from auditml.sdk._common import EventOptions
 from auditml.sdk.choices import (
+    DATASET_DISPOSALS,
     LAWFUL_BASES,
     SPECIAL_CATEGORIES,
     SPECIAL_CATEGORY_CONDITIONS,
+    DatasetDisposal,
     LawfulBasis,
     SpecialCategory,
     SpecialCategoryCondition,
 )
 from auditml.sdk.digests import sha256_path
 
-__all__ = ["DatasetRecord", "derive_dataset", "register_dataset"]
+__all__ = ["DatasetRecord", "delete_dataset", "derive_dataset", "register_dataset"]
 
 # "scheme://..." marks a URI (s3://, gs://, https://, file://); anything else is a path.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -184,6 +187,40 @@ def derive_dataset(
     )
     receipt = _common.record(ledger, "dataset.derived", payload, options)
     return DatasetRecord(payload["dataset_id"], digest, None, receipt, symlinks)
+
+
+def delete_dataset(
+    ledger: Ledger,
+    dataset_id: str,
+    method: DatasetDisposal = "deleted",
+    *,
+    reason: str | None = None,
+    **options: Unpack[EventOptions],
+) -> Receipt:
+    """Record `dataset.deleted`: `dataset_id` was deleted or anonymised (GDPR Art. 5(1)(e)).
+
+    Record it once every copy is gone (backups included, as your retention policy says),
+    or once the data can no longer identify anyone (`method` ``"anonymised"``). The
+    dataset is stored as the reference ``dataset:<id>``; a reference given already
+    prefixed is kept. `reason` says why, e.g. the retention period ended. `options` are
+    the envelope fields (actor, occurred_at, id, system).
+
+    Example::
+
+        delete_dataset(ledger, "loans-2019", reason="5-year retention ended (Art. 5(1)(e))")
+
+    Raises ValidationError (nothing recorded) for a bad argument.
+    """
+    where = "delete_dataset"
+    name = _common.text(dataset_id, "dataset_id", where)
+    payload = _common.compact(
+        {
+            "target": name if name.startswith("dataset:") else f"dataset:{name}",
+            "method": _common.choice(method, DATASET_DISPOSALS, "method", where),
+            "reason": _common.optional_text(reason, "reason", where),
+        }
+    )
+    return _common.record(ledger, "dataset.deleted", payload, options)
 
 
 def _locate(source: object, sha256: str | None, where: str) -> tuple[str, str, tuple[str, ...]]:

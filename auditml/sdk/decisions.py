@@ -78,6 +78,7 @@ class _Decision:
     solely_automated: bool
     legal_effect: bool
     keep_features: bool
+    direct_marketing: bool | None = None
 
     @classmethod
     def checked(
@@ -91,6 +92,7 @@ class _Decision:
         solely_automated: object,
         legal_effect: object,
         keep_features: object,
+        direct_marketing: object = None,
     ) -> _Decision:
         return cls(
             _common.text(model, "model", where),
@@ -100,6 +102,9 @@ class _Decision:
             _common.flag(solely_automated, "solely_automated", where),
             _common.flag(legal_effect, "legal_effect", where),
             _common.flag(keep_features, "keep_features", where),
+            None
+            if direct_marketing is None
+            else _common.flag(direct_marketing, "direct_marketing", where),
         )
 
     def inputs(self, inputs: object, where: str) -> tuple[str, dict[str, Any] | None]:
@@ -139,6 +144,7 @@ class _Decision:
                 "legal_effect": self.legal_effect,
                 "explanation": _explanation(explanation, where),
                 "features": features,
+                "direct_marketing": self.direct_marketing,
             }
         )
 
@@ -159,6 +165,7 @@ def record_decision(
     explanation: str | Mapping[str, Any] | None = None,
     keep_features: bool = False,
     personal: Mapping[str, Any] | None = None,
+    direct_marketing: bool | None = None,
     wait: Literal[True] = True,
     **options: Unpack[EventOptions],
 ) -> Receipt: ...
@@ -180,6 +187,7 @@ def record_decision(
     explanation: str | Mapping[str, Any] | None = None,
     keep_features: bool = False,
     personal: Mapping[str, Any] | None = None,
+    direct_marketing: bool | None = None,
     wait: Literal[False],
     **options: Unpack[EventOptions],
 ) -> Future[Receipt]: ...
@@ -200,6 +208,7 @@ def record_decision(
     explanation: str | Mapping[str, Any] | None = None,
     keep_features: bool = False,
     personal: Mapping[str, Any] | None = None,
+    direct_marketing: bool | None = None,
     wait: bool = True,
     **options: Unpack[EventOptions],
 ) -> Receipt | Future[Receipt]:
@@ -210,7 +219,9 @@ def record_decision(
     only with `keep_features` (then they must be a mapping; stored sealed). `output` is
     a mapping (e.g. ``{"score": 0.82}``) or a single value, recorded as
     ``{"result": value}``; numpy values are converted. `explanation` (text or a mapping,
-    e.g. feature attributions) and `personal` are stored sealed. With ``wait=False`` the
+    e.g. feature attributions) and `personal` are stored sealed. `direct_marketing` marks
+    processing for direct marketing (GDPR Art. 21(2)): after the subject objects to
+    direct marketing it must stop (Art. 21(3)). With ``wait=False`` the
     event is queued for group commit and a `Future[Receipt]` is returned at once.
     `options` are the envelope fields (actor, occurred_at, id, system).
 
@@ -232,6 +243,7 @@ def record_decision(
         solely_automated=solely_automated,
         legal_effect=legal_effect,
         keep_features=keep_features,
+        direct_marketing=direct_marketing,
     )
     raw_subject = _subject(subject, where)
     digest, features = spec.inputs(inputs, where)
@@ -270,6 +282,7 @@ def decision(
     id: ArgumentPicker | None = None,
     actor: Mapping[str, str] | None = None,
     system: str | None = None,
+    direct_marketing: bool | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a prediction function so that every successful call records `decision.made`.
 
@@ -283,7 +296,8 @@ def decision(
     so the digest is of the inputs as given, even if the function changes them. `output`
     maps the result to what is recorded (default: a mapping as is, anything else as
     ``{"result": value}``). `explain`, if given, is called as ``explain(result, *args,
-    **kwargs)`` and its text or mapping is stored sealed.
+    **kwargs)`` and its text or mapping is stored sealed. `direct_marketing` marks every
+    call's decision as processing for direct marketing (GDPR Art. 21(2)).
 
     `id`, if given, picks the event id of each call's decision the same way (e.g.
     ``id="request_id"``, or ``id=lambda request: request.headers["X-Request-Id"]``): 1-128
@@ -324,6 +338,7 @@ def decision(
         solely_automated=solely_automated,
         legal_effect=legal_effect,
         keep_features=keep_features,
+        direct_marketing=direct_marketing,
     )
     for name, hook in (("explain", explain), ("output", output)):
         if hook is not None and not callable(hook):
@@ -408,6 +423,7 @@ def record_decisions(
     actor: Mapping[str, str] | None = None,
     occurred_at: datetime | str | None = None,
     system: str | None = None,
+    direct_marketing: bool | None = None,
 ) -> list[Receipt]:
     """Record one `decision.made` per row of a batch prediction, all in one transaction.
 
@@ -416,8 +432,9 @@ def record_decisions(
     arrays and pandas rows included; a DataFrame is read with ``to_dict("records")``);
     an output is a mapping or a single value (e.g. a numpy float from
     ``model.predict_proba``), recorded as ``{"result": value}``. `ids` are idempotency
-    keys: re-running a failed batch with the same ids records nothing twice. All or
-    nothing: if any row is refused, none is recorded.
+    keys: re-running a failed batch with the same ids records nothing twice.
+    `direct_marketing` marks the batch as processing for direct marketing (GDPR
+    Art. 21(2)). All or nothing: if any row is refused, none is recorded.
 
     Example::
 
@@ -438,6 +455,7 @@ def record_decisions(
         solely_automated=solely_automated,
         legal_effect=legal_effect,
         keep_features=keep_features,
+        direct_marketing=direct_marketing,
     )
     columns: dict[str, list[Any]] = {
         "rows": _records(rows),

@@ -19,7 +19,14 @@ from typing import Any, Unpack
 from auditml.ledger.ledger import Ledger, Receipt
 from auditml.sdk import _common
 from auditml.sdk._common import EventOptions
-from auditml.sdk.choices import DSR_KINDS, DSR_OUTCOMES, DsrKind, DsrOutcome
+from auditml.sdk.choices import (
+    DSR_KINDS,
+    DSR_OUTCOMES,
+    OBJECTION_GROUNDS,
+    DsrKind,
+    DsrOutcome,
+    ObjectionGround,
+)
 
 __all__ = ["answer_request", "extend_request", "receive_request"]
 
@@ -32,14 +39,19 @@ def receive_request(
     *,
     received_at: datetime | str,
     personal: Mapping[str, Any] | None = None,
+    objects_to: ObjectionGround | None = None,
+    decision_id: str | None = None,
     **options: Unpack[EventOptions],
 ) -> Receipt:
     """Record `dsr.received`: `subject` asked for `kind` (access, erasure, objection, ...).
 
     `received_at` is required (an aware datetime or ISO 8601 string): deadlines run from
     it, so it must be the real arrival time, not the time this code happens to run.
-    `personal` (e.g. the reply address) is stored sealed. `options` are the envelope
-    fields (actor, occurred_at, id, system).
+    `personal` (e.g. the reply address) is stored sealed. For an objection, `objects_to`
+    says what it is made under: ``"direct_marketing"`` (GDPR Art. 21(2), absolute),
+    ``"particular_situation"`` (Art. 21(1)) or ``"research"`` (Art. 21(6)). For a contest
+    (or an explanation request), `decision_id` is the event id of the decision it is
+    about (Art. 22(3)). `options` are the envelope fields (actor, occurred_at, id, system).
 
     Example::
 
@@ -49,11 +61,17 @@ def receive_request(
     Raises ValidationError (nothing recorded) for a bad argument.
     """
     where = "receive_request"
-    payload = {
-        "request_id": _common.text(request_id, "request_id", where),
-        "kind": _common.choice(kind, DSR_KINDS, "kind", where),
-        "received_at": _common.timestamp(received_at, "received_at", where),
-    }
+    payload = _common.compact(
+        {
+            "request_id": _common.text(request_id, "request_id", where),
+            "kind": _common.choice(kind, DSR_KINDS, "kind", where),
+            "received_at": _common.timestamp(received_at, "received_at", where),
+            "objects_to": None
+            if objects_to is None
+            else _common.choice(objects_to, OBJECTION_GROUNDS, "objects_to", where),
+            "decision_id": _common.optional_text(decision_id, "decision_id", where),
+        }
+    )
     return _common.record(
         ledger,
         "dsr.received",

@@ -35,7 +35,11 @@ COVERED = {
 NOT_COVERED: set[int] = set()
 #: Other shipped rules that rightly fail on a planted problem's evidence too: the decisions
 #: after the withdrawal are solely automated with legal effect, so Art. 22(2)(c) fails too.
-ALSO: dict[int, set[str]] = {1: {"gdpr-22-automated-decision-consent"}}
+#: The late breach notification gives no reasons for its delay, so Art. 33(1) fails there too.
+ALSO: dict[int, set[str]] = {
+    1: {"gdpr-22-automated-decision-consent"},
+    4: {"gdpr-33-1-delay-reasons"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +167,13 @@ def test_no_failure_beyond_the_planted_problems(demo: DemoResult, evaluation: Ev
         if not matches:
             unexpected.append(f"{finding.rule_id}: {finding.message}")
     assert unexpected == []
+
+
+def test_the_late_breach_notification_gives_no_reasons(
+    demo: DemoResult, evaluation: Evaluation
+) -> None:
+    (rule_id,) = ALSO[4]
+    shipped(evaluation, rule_id)
+    _, notified = problems_by_number(demo)[4].seqs
+    (finding,) = failing(evaluation, rule_id)
+    assert seqs(finding) == {notified}

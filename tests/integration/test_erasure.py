@@ -304,10 +304,27 @@ def test_erase_and_purge_from_the_cli(tmp_path: Path) -> None:
     ) as ledger:
         story(ledger)
     done = auditml(
-        "erase", "--subject", RAW, "--request-id", "dsr-9", "--reason", "Art. 17", cwd=tmp_path
+        "erase",
+        "--subject",
+        RAW,
+        "--request-id",
+        "dsr-9",
+        "--reason",
+        "Art. 17",
+        "--recipient",
+        "credit-bureau",
+        "--recipient",
+        "collections-agency",
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "erased" in done.stdout and "request dsr-9 answered" in done.stdout
+    with Ledger.open(
+        f"sqlite:///{tmp_path / 'auditml.db'}", key_dir=tmp_path / ".auditml"
+    ) as ledger:
+        (erasure,) = ledger.events(type="erasure.completed")
+    # Whom the data had been disclosed to, to be told of the erasure (GDPR Art. 19).
+    assert erasure.payload["recipients"] == ["credit-bureau", "collections-agency"]
     again = auditml("erase", "--subject", RAW, "--reason", "Art. 17", cwd=tmp_path)
     assert again.returncode == 2 and "already erased" in again.stderr
     assert "Traceback" not in again.stderr

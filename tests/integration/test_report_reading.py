@@ -161,6 +161,11 @@ def test_the_data_marks_self_approvals_and_files_internal_rules_apart(story_ledg
         "gdpr-6-1-a-consent-withdrawn": "GDPR",
         "gdpr-22-automated-decision-consent": "GDPR",
         "gdpr-30-records-of-processing": "GDPR",
+        # The story's breach is notified late without reasons and never documented, and its
+        # model is deployed with no data-protection-by-design record (GDPR Art. 33, 25).
+        "gdpr-33-1-delay-reasons": "GDPR",
+        "gdpr-33-5-breach-documented": "GDPR",
+        "gdpr-25-1-data-protection-by-design": "GDPR",
         "internal-four-eyes-deployment": "Internal policy",
         "internal-late-evidence": "Internal policy",
     }

@@ -23,8 +23,10 @@ def test_exported_names_are_pinned() -> None:
         "approve",
         "consent_state",
         "decision",
+        "delete_dataset",
         "deploy_model",
         "derive_dataset",
+        "document_incident",
         "extend_request",
         "git_revision",
         "give_notice",
@@ -95,6 +97,9 @@ def allowed(event_type: str, field: str) -> set[Any]:
         (choices.NOTIFICATION_RECIPIENTS, "notification.sent", "to"),
         (choices.NOTICE_AUDIENCES, "notice.given", "audience"),
         (choices.REGISTRATION_DATABASES, "registration.completed", "database"),
+        (choices.OBJECTION_GROUNDS, "dsr.received", "objects_to"),
+        (choices.SUBJECT_EXEMPTIONS, "incident.reported", "subject_exemption"),
+        (choices.DATASET_DISPOSALS, "dataset.deleted", "method"),
     ],
 )
 def test_value_sets_match_the_payload_models(

@@ -20,7 +20,9 @@ from auditml.sdk import (
     approval_key_id,
     approve,
     consent_state,
+    delete_dataset,
     deploy_model,
+    document_incident,
     extend_request,
     give_notice,
     grant_consent,
@@ -60,7 +62,7 @@ def only(ledger: Ledger, event_type: str) -> Any:
     return event
 
 
-def decide(ledger: Ledger, subject: str = RAW) -> str:
+def decide(ledger: Ledger, subject: str = RAW, direct_marketing: bool | None = None) -> str:
     receipt = record_decision(
         ledger,
         model="credit",
@@ -72,6 +74,7 @@ def decide(ledger: Ledger, subject: str = RAW) -> str:
         output={"score": 0.1},
         solely_automated=True,
         legal_effect=True,
+        direct_marketing=direct_marketing,
     )
     return receipt.id
 
@@ -437,6 +440,8 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
             severity="high",
             widespread=False,
             outcome="rights",
+            high_risk=True,
+            subject_exemption="c",
         ),
         {
             "incident_id": "inc-9",
@@ -445,6 +450,8 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
             "severity": "high",
             "outcome": "rights",
             "widespread": False,
+            "high_risk": True,
+            "subject_exemption": "c",
         },
     ),
     (
@@ -501,6 +508,81 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
         lambda led: record_log_purge(led, NOW, "archive", documents=("tech_doc", "qms")),
         {"up_to": NOW_TEXT, "reason": "archive", "documents": ["tech_doc", "qms"]},
     ),
+    # The facts the GDPR rules need (issue 14): new types and optional fields.
+    (
+        "dataset.deleted",
+        lambda led: delete_dataset(led, "loans-2019", reason="5-year retention ended"),
+        {"target": "dataset:loans-2019", "method": "deleted", "reason": "5-year retention ended"},
+    ),
+    (
+        "dataset.deleted",
+        lambda led: delete_dataset(led, "dataset:loans-2019", "anonymised"),
+        {"target": "dataset:loans-2019", "method": "anonymised"},
+    ),
+    (
+        "incident.documented",
+        lambda led: document_incident(
+            led,
+            "inc-9",
+            facts="37 letters sent to old addresses",
+            effects="balances seen by strangers",
+            remedial_action="addresses re-verified",
+        ),
+        {
+            "incident_id": "inc-9",
+            "facts": "37 letters sent to old addresses",
+            "effects": "balances seen by strangers",
+            "remedial_action": "addresses re-verified",
+        },
+    ),
+    (
+        "notification.sent",
+        lambda led: record_notification(
+            led, "recipient", "dsr-4", sent_at=NOW, recipients=["credit-bureau", "collector"]
+        ),
+        {
+            "to": "recipient",
+            "about": "dsr-4",
+            "sent_at": NOW_TEXT,
+            "recipients": ["credit-bureau", "collector"],
+        },
+    ),
+    (
+        "notification.sent",
+        lambda led: record_notification(
+            led, "supervisory_authority", "inc-9", sent_at=NOW, delay_reason="forensics first"
+        ),
+        {
+            "to": "supervisory_authority",
+            "about": "inc-9",
+            "sent_at": NOW_TEXT,
+            "delay_reason": "forensics first",
+        },
+    ),
+    (
+        "dsr.received",
+        lambda led: receive_request(
+            led, RAW, "dsr-5", "objection", received_at=NOW, objects_to="direct_marketing"
+        ),
+        {
+            "request_id": "dsr-5",
+            "kind": "objection",
+            "received_at": NOW_TEXT,
+            "objects_to": "direct_marketing",
+        },
+    ),
+    (
+        "dsr.received",
+        lambda led: receive_request(
+            led, RAW, "dsr-6", "contest", received_at=NOW, decision_id="dec-77"
+        ),
+        {
+            "request_id": "dsr-6",
+            "kind": "contest",
+            "received_at": NOW_TEXT,
+            "decision_id": "dec-77",
+        },
+    ),
 ]
 
 
@@ -512,6 +594,28 @@ def test_each_helper_records_its_event(
     event = only(ledger, event_type)
     assert event.payload == expected
     assert event.seq == receipt.seq
+
+
+def test_a_direct_marketing_decision_says_so(ledger: Ledger) -> None:
+    decide(ledger, direct_marketing=True)
+    decide(ledger)
+    marketing, unstated = (e.payload for e in ledger.events(type="decision.made"))
+    assert marketing["direct_marketing"] is True and "direct_marketing" not in unstated
+
+
+def test_an_erasure_names_the_recipients_to_tell(ledger: Ledger) -> None:
+    receive_request(ledger, RAW, "dsr-4", "erasure", received_at=NOW)
+    ledger.erase(RAW, reason="Art. 17(1)(a)", request_id="dsr-4", recipients="credit-bureau")
+    erasure = only(ledger, "erasure.completed")
+    assert erasure.payload["recipients"] == ["credit-bureau"]  # one name, not its letters
+    assert erasure.payload["request_id"] == "dsr-4"
+
+
+def test_an_erasure_refuses_an_empty_recipient_and_writes_nothing(ledger: Ledger) -> None:
+    receive_request(ledger, RAW, "dsr-4", "erasure", received_at=NOW)
+    with pytest.raises(ValidationError, match="recipients"):
+        ledger.erase(RAW, reason="Art. 17(1)(a)", recipients=["credit-bureau", ""])
+    assert len(ledger) == 1 and ledger.subject_token(RAW) is not None
 
 
 def test_subject_requests_are_about_a_subject(ledger: Ledger, tmp_path: Path) -> None:
@@ -588,6 +692,40 @@ def test_subject_requests_are_about_a_subject(ledger: Ledger, tmp_path: Path) ->
         (
             lambda led: identify_risk(led, "r", aware_at="2026-09-02", summary="s"),
             "aware_at.*has no timezone",
+        ),
+        (lambda led: delete_dataset(led, "d", "shredded"), "method must be one of deleted"),
+        (lambda led: delete_dataset(led, " "), "dataset_id must be a non-empty string"),
+        (
+            lambda led: report_incident(
+                led, "i", "breach", aware_at=NOW, severity="s", widespread=False, high_risk="yes"
+            ),
+            "high_risk must be True or False",
+        ),
+        (
+            lambda led: report_incident(
+                led,
+                "i",
+                "breach",
+                aware_at=NOW,
+                severity="s",
+                widespread=False,
+                subject_exemption="d",
+            ),
+            "subject_exemption must be one of a, b, c",
+        ),
+        (
+            lambda led: document_incident(led, "i", facts="f", effects="", remedial_action="r"),
+            "effects must be a non-empty string",
+        ),
+        (
+            lambda led: record_notification(led, "recipient", "d", sent_at=NOW, recipients=[""]),
+            "each item of recipients must be a non-empty string",
+        ),
+        (
+            lambda led: receive_request(
+                led, RAW, "d", "objection", received_at=NOW, objects_to="ads"
+            ),
+            "objects_to must be one of direct_marketing",
         ),
     ],
 )

@@ -438,6 +438,34 @@ def test_deadline_extension_in_time_counts() -> None:
     )
 
 
+def test_deadline_extension_found_by_its_own_trigger_fields() -> None:
+    # A contest is answered by a review of its decision and extended by its request id.
+    check = Deadline(
+        "dsr.received",
+        "review.completed",
+        ["payload.decision_id"],
+        calendar=CAL,
+        period="P1M",
+        clock_field="payload.received_at",
+        extension=Extension("dsr.extended", "P2M", match_on=["payload.request_id"]),
+    )
+    contest = ev(
+        0,
+        "dsr.received",
+        at(1, 31),
+        request_id="r9",
+        decision_id="d1",
+        kind="contest",
+        received_at="2027-01-31T12:00:00Z",
+    )
+    extended = ev(1, "dsr.extended", at(2, 10), request_id="r9", reason="complex")
+    review = ev(2, "review.completed", at(4, 1), decision_id="d1", outcome="upheld", reason="x")
+    late_ext = ev(3, "dsr.extended", at(4, 2), request_id="r9", reason="again")
+    (outcome,) = run(check, [contest, extended, review, late_ext])
+    assert (outcome.verdict, outcome.due) == ("pass", at(4, 30))
+    assert check.open_count == 0 and check._by_extension == {}
+
+
 def test_deadline_late_extension_and_over_limit_do_not_count() -> None:
     check = dsr_rule()
     received = ev(0, "dsr.received", at(1, 28), request_id="r2", received_at="2027-01-28T12:00:00Z")

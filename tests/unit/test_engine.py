@@ -273,8 +273,10 @@ def test_whole_rule_set_summary(rules: RuleSet) -> None:
     result = evaluate(rules, [breach()], as_of=at("2026-03-03T00:00:00Z"))
     verdicts = {summary.rule_id: summary.verdict for summary in result.rules}
     assert set(verdicts) == {rule.id for rule in rules.rules}
-    # One breach, not yet due: every other rule has nothing to judge.
+    # One breach, neither notification nor documentation due yet: every other rule has
+    # nothing to judge.
     assert verdicts.pop(BREACH) == "pending"
+    assert verdicts.pop("gdpr-33-5-breach-documented") == "pending"
     assert set(verdicts.values()) == {"not_applicable"}
     data = result.to_json()
     assert data["rule_set_sha256"] == rules.sha256 and data["findings"][0]["verdict"] == "pending"

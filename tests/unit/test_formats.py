@@ -59,6 +59,9 @@ def test_sarif_has_one_result_per_finding_that_needs_attention() -> None:
     assert [r["id"] for r in driver["rules"]] == [rule.id for rule in rules]  # type: ignore[attr-defined]
     kinds = sorted((r["ruleId"], r["kind"], r["level"]) for r in run["results"])
     assert kinds == [
+        ("gdpr-33-1-delay-reasons", "fail", "error"),  # high: error; 18 days late, no reasons
+        ("gdpr-33-5-breach-documented", "open", "none"),  # both breaches: not documented yet
+        ("gdpr-33-5-breach-documented", "open", "none"),
         ("gdpr-33-breach-notification", "fail", "error"),  # critical: error
         ("gdpr-33-breach-notification", "open", "none"),  # pending
     ]
@@ -74,7 +77,9 @@ def test_junit_counts_failures_and_skips_per_rule() -> None:
     result, _ = evaluation()
     root = ET.fromstring(to_junit(result).encode())
     assert root.tag == "testsuites"
-    assert root.get("failures") == "1" and root.get("skipped") == "1"
+    # The late notification also fails Art. 33(1)'s reasons for delay; both breaches are
+    # pending Art. 33(5) documentation.
+    assert root.get("failures") == "2" and root.get("skipped") == "3"
     suites = {suite.get("name"): suite for suite in root.iter("testsuite")}
     assert set(suites) == {summary.rule_id for summary in result.rules}
     breach_suite = suites["gdpr-33-breach-notification"]

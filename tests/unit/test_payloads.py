@@ -67,6 +67,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "code_version": "git:4f2a9c1",
         "sha256": SHA_CLEAN,
     },
+    "dataset.deleted": {
+        "target": "dataset:loans-2019",
+        "method": "deleted",
+        "reason": "5-year retention ended (GDPR Art. 5(1)(e)); backups expired",
+    },
     "consent.granted": {
         "purpose": "marketing-personalisation",
         "explicit": True,
@@ -149,6 +154,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "outcome": "rights",
         "widespread": False,
     },
+    "incident.documented": {
+        "incident_id": "INC-17",
+        "facts": "37 statements posted to previous addresses between 2 and 8 June",
+        "effects": "account balances seen by strangers; low risk of fraud",
+        "remedial_action": "addresses re-verified before mailing; recipients asked to shred",
+    },
     "notification.sent": {
         "to": "supervisory_authority",
         "about": "INC-17",
@@ -199,6 +210,7 @@ REQUIRED: dict[str, set[str]] = {
         "purposes",
     },
     "dataset.derived": {"dataset_id", "inputs", "transformation", "sha256"},
+    "dataset.deleted": {"target", "method"},
     "consent.granted": {"purpose", "explicit"},
     "consent.withdrawn": {"purpose"},
     "model.trained": {"model", "version", "datasets", "params", "metrics", "artifact_sha256"},
@@ -224,6 +236,7 @@ REQUIRED: dict[str, set[str]] = {
     "dsr.answered": {"request_id", "outcome"},
     "erasure.completed": {"method"},
     "incident.reported": {"incident_id", "kind", "aware_at", "severity", "widespread"},
+    "incident.documented": {"incident_id", "facts", "effects", "remedial_action"},
     "notification.sent": {"to", "about", "sent_at"},
     "notice.given": {"audience", "target"},
     "registration.completed": {"database", "target", "reference"},
@@ -241,6 +254,7 @@ WRONG_TYPE: dict[str, tuple[str, object, str]] = {
     "system.registered": ("public_authority", "no", "expected a boolean, got 'no'"),
     "dataset.registered": ("contains_personal_data", 1, "expected a boolean, got 1"),
     "dataset.derived": ("inputs", "loans-2025q4", "expected a list, got 'loans-2025q4'"),
+    "dataset.deleted": ("method", "shredded", "expected one of 'deleted' or 'anonymised'"),
     "consent.granted": ("explicit", "true", "expected a boolean, got 'true'"),
     "consent.withdrawn": ("purpose", 7, "expected a string, got 7"),
     "model.trained": ("metrics", [0.87], "expected a JSON object, got a list"),
@@ -261,6 +275,7 @@ WRONG_TYPE: dict[str, tuple[str, object, str]] = {
     "dsr.answered": ("outcome", True, "expected one of 'completed' or 'refused', got True"),
     "erasure.completed": ("method", "delete", "expected one of 'crypto-shred', got 'delete'"),
     "incident.reported": ("widespread", "no", "expected a boolean, got 'no'"),
+    "incident.documented": ("effects", "", "expected a non-empty string"),
     "notification.sent": ("to", "dpa", "expected one of 'supervisory_authority'"),
     "notice.given": ("audience", "everyone", "expected one of 'workers' or 'subjects'"),
     "registration.completed": ("database", "EU", "expected one of 'eu' or 'national', got 'EU'"),
@@ -283,7 +298,7 @@ def refusal(event_type: str, payload: object) -> str:
 
 
 def test_every_type_of_design_section_4_has_a_model_and_an_example() -> None:
-    assert len(PAYLOAD_MODELS) == 29
+    assert len(PAYLOAD_MODELS) == 31
     assert set(PAYLOAD_MODELS) == set(EXAMPLES) == set(REQUIRED) == set(WRONG_TYPE)
     assert frozenset(PAYLOAD_MODELS) == EVENT_TYPES
 
@@ -539,6 +554,48 @@ def test_review_decision_id_uses_the_event_id_syntax() -> None:
     assert "payload.decision_id: expected an event id" in refusal(
         "review.completed", {**EXAMPLES["review.completed"], "decision_id": "no spaces allowed"}
     )
+
+
+# The facts the GDPR rules need (issue 14): optional fields, so earlier ledgers stay valid.
+GDPR_FACTS: list[tuple[str, dict[str, Any]]] = [
+    ("decision.made", {"direct_marketing": True}),
+    ("dsr.received", {"kind": "objection", "objects_to": "direct_marketing"}),
+    ("dsr.received", {"kind": "contest", "decision_id": "0190f1c2-7a3b-7c4d-8e5f-a1b2c3d4e5f6"}),
+    ("erasure.completed", {"recipients": ["credit-bureau", "collections-agency"]}),
+    ("erasure.completed", {"recipients": []}),
+    ("incident.reported", {"high_risk": True, "subject_exemption": "a"}),
+    ("notification.sent", {"to": "recipient", "recipients": ["credit-bureau"]}),
+    ("notification.sent", {"to": "public", "delay_reason": "forensics took four days"}),
+    ("document.versioned", {"kind": "privacy_notice", "target": "system:credit-scoring"}),
+    ("assessment.completed", {"kind": "data_protection_by_design"}),
+]
+
+
+@pytest.mark.parametrize(("event_type", "added"), GDPR_FACTS)
+def test_gdpr_facts_are_optional_and_checked(event_type: str, added: dict[str, Any]) -> None:
+    payload = {**EXAMPLES[event_type], **added}
+    assert validate_payload(event_type, payload, where="e") == payload
+    for name in added:
+        field = PAYLOAD_MODELS[event_type].model_fields[name]
+        assert not field.is_required() or name in REQUIRED[event_type]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field", "value", "message"),
+    [
+        ("decision.made", "direct_marketing", "yes", "expected a boolean, got 'yes'"),
+        ("dsr.received", "objects_to", "marketing", "expected one of 'direct_marketing'"),
+        ("dsr.received", "decision_id", "dec 7", "expected an event id"),
+        ("erasure.completed", "recipients", "credit-bureau", "expected a list"),
+        ("incident.reported", "subject_exemption", "d", "expected one of 'a', 'b' or 'c'"),
+        ("notification.sent", "to", "recipients", "'recipient' or 'public'"),
+        ("dataset.deleted", "target", "", "expected a non-empty string"),
+    ],
+)
+def test_gdpr_facts_refuse_bad_values(
+    event_type: str, field: str, value: object, message: str
+) -> None:
+    assert message in refusal(event_type, {**EXAMPLES[event_type], field: value})
 
 
 def test_sealed_values_are_never_echoed_in_messages() -> None:

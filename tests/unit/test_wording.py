@@ -149,6 +149,10 @@ SAID = {
         },
         "Dataset applicants-2026 was registered",
     ),
+    "dataset.deleted": (
+        {"target": "dataset:loans-2019", "method": "anonymised"},
+        "Dataset loans-2019 was anonymised",
+    ),
     "dataset.derived": (
         {"dataset_id": "train", "inputs": ["a", "b"], "transformation": "join", "sha256": HEX},
         "Dataset train was derived from a and b",
@@ -223,6 +227,10 @@ SAID = {
     ),
     "dsr.answered": ({"request_id": "r-12", "outcome": "completed"}, "Request r-12 was answered"),
     "erasure.completed": ({"method": "crypto-shred"}, "The data of subject sub_ab12 was erased"),
+    "incident.documented": (
+        {"incident_id": "inc-7", "facts": "f", "effects": "e", "remedial_action": "r"},
+        "Incident inc-7 was documented",
+    ),
     "incident.reported": (
         {
             "incident_id": "inc-7",
