@@ -241,7 +241,7 @@ def test_credit_pipeline_runs_as_a_script(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "verified   deep: 472 events" in done.stdout
+    assert "verified   deep: 474 events" in done.stdout
     assert "every GDPR, AI Act and internal rule passes, does not apply or is not" in done.stdout
     assert (directory / "evidence.json").is_file()
 

@@ -94,14 +94,22 @@ def test_the_machine_fields_stay_beside_the_sentences() -> None:
     # The message is a sentence for people; rule id, verdict, evidence, due time and the
     # match key stay as fields for machines, in every format.
     result, rules = evaluation()
-    late = next(f for f in result.findings if f.verdict == "fail")
+    late = next(
+        f
+        for f in result.findings
+        if f.verdict == "fail" and f.rule_id == "gdpr-33-breach-notification"
+    )
     assert late.message == (
         "The breach late was reported; the deadline was 5 Mar 2026 10:00 UTC (72 hours from "
         "awareness on 2 Mar 2026 at 10:00 UTC), and the supervisory authority was notified of "
         "late on 20 Mar 2026 at 11:00 UTC, 15 days 1 hour late."
     )
     document = json.loads(json.dumps(result.to_json()))
-    (failing,) = [f for f in document["findings"] if f["verdict"] == "fail"]
+    (failing,) = [
+        f
+        for f in document["findings"]
+        if f["verdict"] == "fail" and f["rule_id"] == "gdpr-33-breach-notification"
+    ]
     assert failing["rule_id"] == "gdpr-33-breach-notification"
     assert failing["key"] == {"payload.incident_id": "late"}
     assert failing["missing"] == []
