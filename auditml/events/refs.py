@@ -41,10 +41,12 @@ from auditml.errors import ValidationError
 __all__ = [
     "DATASETS",
     "MAX_REFERENCE_LENGTH",
+    "READ_TYPES",
     "REFERENCE_FIELDS",
     "REGISTERING_TYPES",
     "SYSTEM_NAME",
     "THINGS",
+    "CanonicalReader",
     "Known",
     "Ref",
     "Registry",
@@ -403,6 +405,35 @@ class Registry:
 REGISTERING_TYPES: frozenset[str] = frozenset(
     {"system.registered", "dataset.registered", "dataset.derived"}
 )
+#: The event types a `CanonicalReader` must see: they hold references or register things.
+READ_TYPES: frozenset[str] = frozenset(REFERENCE_FIELDS) | REGISTERING_TYPES
+
+
+class CanonicalReader:
+    """Read time: canonical references for events read in order, so that ledgers recorded
+    before the grammar are judged as if recorded with it.
+
+    A short form is resolved against what the events read so far registered; one that
+    does not mean exactly one thing stays as written.
+    """
+
+    __slots__ = ("registry",)
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+
+    def payload(
+        self, event_type: str, system: str, payload: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """The event's payload with canonical references (`payload` itself if unchanged)."""
+        registry = self.registry
+
+        def resolve(text: str, holds: Holds, path: str) -> str:
+            return resolve_tolerantly(text, holds, registry)
+
+        canonical = canonical_payload(event_type, payload, resolve)
+        registry.learn(event_type, system, canonical)
+        return canonical
 
 
 def _shown(text: str) -> str:
