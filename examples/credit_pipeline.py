@@ -56,6 +56,9 @@ from auditml.sdk import (
 )
 
 SYSTEM = "credit-scoring"  # the system's id in the ledger: every event below is about it
+# References to things are written model:NAME@VERSION, dataset:ID or system:NAME; short
+# forms (credit-scorer@1.0, a registered name) are accepted and stored in these forms.
+THE_SYSTEM = f"system:{SYSTEM}"
 MODEL, VERSION = "credit", "3.2"
 PURPOSE = "creditworthiness assessment"
 DPO = {"id": "dpo@bank.example", "kind": "human"}
@@ -149,15 +152,15 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             actor=DPO,
         )
         ropa = write_document(docs / "records-of-processing.md", RECORDS_OF_PROCESSING)
-        record_document(ledger, "ropa", SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
+        record_document(ledger, "ropa", THE_SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
         for kind, result, summary in [
             ("dpia", "pass", "explicit consent; declined applicants may ask for a review"),
             ("fria", "pass", "access to credit: refusals explained, contest route open"),
             ("risk", "accepted_risk", "thin-file applicants are scored less reliably"),
         ]:  # GDPR Art. 35; AI Act Art. 27 and Art. 9
-            record_assessment(ledger, kind, SYSTEM, result, signer=DPO["id"], summary=summary)
+            record_assessment(ledger, kind, THE_SYSTEM, result, signer=DPO["id"], summary=summary)
         record_staff_training(ledger, REVIEWER, "human oversight of credit decisions")
-        give_notice(ledger, "subjects", SYSTEM)  # applicants are told (AI Act Art. 26(11))
+        give_notice(ledger, "subjects", THE_SYSTEM)  # applicants are told (AI Act Art. 26(11))
 
         # 1. The data: register it (hashed here), and each applicant's consent.
         applicants = make_applicants(400, seed=1)
@@ -213,25 +216,24 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             run.set_artifact(model_path)  # the model file's SHA-256 goes in the event
 
         # 4. What the AI Act asks before a high-risk model goes live (Art. 10, 11, 49) ...
-        version = f"{MODEL}@{VERSION}"
+        target = f"model:{MODEL}@{VERSION}"
         record_assessment(
             ledger,
             "bias",
-            version,
+            target,
             "pass",
             signer="risk@bank.example",
             summary="no special-category data or known proxy among the four features",
         )
         tech_doc = write_document(
             docs / f"tech-doc-{MODEL}-{VERSION}.md",
-            f"# {version}\n\nLogisticRegression on {', '.join(FEATURES)}; "
+            f"# {MODEL} {VERSION}\n\nLogisticRegression on {', '.join(FEATURES)}; "
             f"accuracy {metrics['accuracy']:.2f}, AUC {metrics['auc']:.2f}.\n",
         )
-        record_document(ledger, "tech_doc", version, "1.0", tech_doc)
-        record_registration(ledger, "eu", SYSTEM, "EU-HR-2026-000123", actor=DPO)
+        record_document(ledger, "tech_doc", target, "1.0", tech_doc)
+        record_registration(ledger, "eu", THE_SYSTEM, "EU-HR-2026-000123", actor=DPO)
 
         # ... then two people approve the model for deployment, and it goes live.
-        target = f"model:{version}"
         approve(ledger, target, "deployment", "AUC meets the bar", approver="risk@bank.example")
         approve(ledger, target, "deployment", "DPIA is up to date", approver="dpo@bank.example")
         deploy_model(ledger, MODEL, VERSION, "production")
