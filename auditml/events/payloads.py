@@ -43,6 +43,7 @@ from auditml.ledger.canonical import check_json
 
 __all__ = [
     "PAYLOAD_MODELS",
+    "REFERENCE_KEYWORD",
     "SEALED_FIELDS",
     "SUBJECT_REQUIRED",
     "json_schema",
@@ -171,12 +172,17 @@ def _dataset_reference(value: str) -> str:
     return value
 
 
+#: The JSON Schema keyword that marks a reference field, with what it may point at.
+REFERENCE_KEYWORD = "x-auditml-reference"
+
 #: A reference to a thing (auditml/events/refs.py): ``model:NAME@VERSION``, ``dataset:ID``,
-#: ``system:NAME``, or a short form the ledger resolves before storing the canonical one.
+#: ``system:NAME``, ``policy:SHA256``, or a short form the ledger resolves before storing
+#: the canonical one.
 Reference = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH),
     AfterValidator(_reference),
+    Field(json_schema_extra={REFERENCE_KEYWORD: "thing"}),
 ]
 #: A list of references to datasets: ``dataset:ID``, or the bare id.
 DatasetReferenceList = Annotated[
@@ -185,6 +191,7 @@ DatasetReferenceList = Annotated[
             str,
             StringConstraints(min_length=1, max_length=len("dataset:") + MAX_PART),
             AfterValidator(_dataset_reference),
+            Field(json_schema_extra={REFERENCE_KEYWORD: "dataset"}),
         ]
     ],
     BeforeValidator(_listify),

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import StepClock
@@ -30,6 +31,7 @@ from auditml.events.refs import REFERENCE_FIELDS, parse_ref
 from auditml.policy.engine import Finding, evaluate
 from auditml.policy.loader import default_policies_dir, load_rules
 from auditml.policy.stream import ledger_events
+from auditml.report.assemble import assemble
 from auditml.sdk import (
     approve,
     deploy_model,
@@ -267,12 +269,35 @@ def test_a_ledger_recorded_before_the_grammar_is_judged_the_same(
         sqlite_url(tmp_path, "canonical"), tmp_path, "canonical", MIXES["canonical"]
     ) as ledger:
         expected = findings(ledger)
+        expected_registers = registers(ledger)
+    approvals = expected_registers["approvals"]
+    assert [a["approver"] for a in approvals if a["self_approval"]] == ["ana"]
     record_as_before_the_grammar(monkeypatch)
     with record(sqlite_url(tmp_path, name), tmp_path, name, MIXES[name]) as old:
         stored = stored_references(old)
         assert "credit-ai" in stored and "credit@3.2" in stored, "the bodies hold short forms"
         assert old.verify(deep=True).size == len(old)
         assert findings(old) == expected
+        # A report's registers read them canonical too: lineage, approvals, self-approval.
+        assert registers(old) == expected_registers
+
+
+def registers(ledger: Ledger) -> dict[str, Any]:
+    """The lineage and approval registers of a report over the ledger."""
+    made = assemble(
+        ledger,
+        load_rules(default_policies_dir()),
+        as_of=START + timedelta(days=30),
+        signer={
+            "name": "Dora Lind",
+            "role": "DPO",
+            "meaning": "attested",
+            "certificate_sha256": HEX,
+            "ca_sha256": HEX,
+        },
+        keys=[],
+    )
+    return {"lineage": made.report["lineage"], "approvals": made.report["approvals"]}
 
 
 def test_two_approvals_written_two_ways_count_as_two(db_url: str, tmp_path: Path) -> None:
