@@ -37,7 +37,14 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from auditml.errors import ValidationError
-from auditml.events.refs import DATASETS, MAX_PART, MAX_REFERENCE_LENGTH, reference_problem
+from auditml.events.refs import (
+    DATASETS,
+    MAX_PART,
+    MAX_REFERENCE_LENGTH,
+    THINGS,
+    Holds,
+    reference_problem,
+)
 from auditml.events.timefmt import format_time, parse_time
 from auditml.ledger.canonical import check_json
 
@@ -158,18 +165,16 @@ IdentList = Annotated[list[Ident], BeforeValidator(_listify)]
 LabelList = Annotated[list[Label], BeforeValidator(_listify)]
 
 
-def _reference(value: str) -> str:
-    problem = reference_problem(value)
-    if problem is not None:
-        raise PydanticCustomError("reference", "{reason}", {"reason": problem})
-    return value
+def _reference_check(holds: Holds) -> AfterValidator:
+    """Refuse text that cannot be a reference to what a field holds, whatever is registered."""
 
+    def check(value: str) -> str:
+        problem = reference_problem(value, holds)
+        if problem is not None:
+            raise PydanticCustomError("reference", "{reason}", {"reason": problem})
+        return value
 
-def _dataset_reference(value: str) -> str:
-    problem = reference_problem(value, DATASETS)
-    if problem is not None:
-        raise PydanticCustomError("reference", "{reason}", {"reason": problem})
-    return value
+    return AfterValidator(check)
 
 
 #: The JSON Schema keyword that marks a reference field, with what it may point at.
@@ -181,7 +186,7 @@ REFERENCE_KEYWORD = "x-auditml-reference"
 Reference = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH),
-    AfterValidator(_reference),
+    _reference_check(THINGS),
     Field(json_schema_extra={REFERENCE_KEYWORD: "thing"}),
 ]
 #: A list of references to datasets: ``dataset:ID``, or the bare id.
@@ -190,7 +195,7 @@ DatasetReferenceList = Annotated[
         Annotated[
             str,
             StringConstraints(min_length=1, max_length=len("dataset:") + MAX_PART),
-            AfterValidator(_dataset_reference),
+            _reference_check(DATASETS),
             Field(json_schema_extra={REFERENCE_KEYWORD: "dataset"}),
         ]
     ],

@@ -47,6 +47,8 @@ __all__ = [
     "SYSTEM_NAME",
     "THINGS",
     "CanonicalReader",
+    "Holds",
+    "Kind",
     "Known",
     "Ref",
     "Registry",

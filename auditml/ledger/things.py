@@ -51,7 +51,8 @@ def needs_lookup(events: Iterable[PreparedEvent]) -> bool:
     """Whether admitting `events` must know what is registered (a short reference that
     may name a registered thing, or a derivation to check for cycles)."""
     return any(
-        event.type == "dataset.derived" or needs_registry(event.type, event.payload)
+        event.type in ADMITTED_TYPES  # most events (decisions) stop here
+        and (event.type == "dataset.derived" or needs_registry(event.type, event.payload))
         for event in events
     )
 

@@ -115,7 +115,9 @@ def test_events_are_recorded_when_they_happen(result: DemoResult, events: list[E
     late = [e for e in events if e.occurred_at != e.recorded_at]
     assert [e.seq for e in late] == list(result.problems[5].seqs)
     assert when(late[0].recorded_at) - when(late[0].occurred_at) > timedelta(days=14)
-    assert late[0].type == "assessment.completed" and late[0].payload["target"] == "model:credit@3.3"
+    assert (
+        late[0].type == "assessment.completed" and late[0].payload["target"] == "model:credit@3.3"
+    )
 
 
 def test_the_story_goes_through_the_sdk_with_real_files(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import typer
+from conftest import derived
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -60,18 +61,6 @@ def registered(
             "special_categories": extra.pop("special", []),
             "purposes": purposes,
             **extra,
-        },
-    }
-
-
-def derived(dataset_id: str, *inputs: str) -> dict[str, Any]:
-    return {
-        "type": "dataset.derived",
-        "payload": {
-            "dataset_id": dataset_id,
-            "inputs": list(inputs),
-            "transformation": f"build {dataset_id}",
-            "sha256": "cd" * 32,
         },
     }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import derived
 
 from auditml import Ledger, ValidationError
 from auditml.sdk import approve, give_notice, record_assessment, register_dataset
@@ -281,18 +282,6 @@ def test_auditml_record_refuses_an_ambiguous_target(credit: Ledger, tmp_path: Pa
     assert AMBIGUOUS in " ".join(result.stderr.split())
     with Ledger.open(url, key_dir=tmp_path / "keys") as ledger:
         assert len(ledger) == 3
-
-
-def derived(dataset_id: str, *inputs: str) -> dict[str, Any]:
-    return {
-        "type": "dataset.derived",
-        "payload": {
-            "dataset_id": dataset_id,
-            "inputs": list(inputs),
-            "transformation": "clean",
-            "sha256": HEX,
-        },
-    }
 
 
 def test_a_derivation_cycle_is_refused_naming_it(ledger: Ledger) -> None:
