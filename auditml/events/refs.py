@@ -113,7 +113,7 @@ class Ref:
 
     kind: Kind
     name: str
-    #: The model version; None for datasets and systems.
+    #: The model version; None for the other kinds.
     version: str | None = None
 
     def __str__(self) -> str:
@@ -297,10 +297,11 @@ def resolve_strictly(text: str, holds: Holds, known: Known | None, where: str) -
             f"{where} {shown} matches {'both' if len(found) == 2 else 'each of'} {listed}; "
             "write one of them"
         )
+    model = model_ref("NAME", "VERSION") if "@" in text else model_ref(text, "VERSION")
     raise ValidationError(
         f"{where} {shown} matches no registered dataset or system; write "
         f"{dataset_ref(text)} or {system_ref(text)} for one not registered yet "
-        f"(or register it first), or {model_ref(text, 'VERSION')} for a model version"
+        f"(or register it first), or {model} for a model version"
     )
 
 

@@ -299,3 +299,8 @@ def test_the_table_names_every_target_and_both_dataset_lists() -> None:
     }
     assert REFERENCE_FIELDS["model.trained"] == {"datasets": DATASETS}
     assert REFERENCE_FIELDS["dataset.derived"] == {"inputs": DATASETS}
+
+
+def test_a_bare_name_with_an_at_but_no_version_is_not_offered_as_a_model() -> None:
+    with pytest.raises(ValidationError, match=r"or model:NAME@VERSION for a model version$"):
+        resolve_strictly("credit@", THINGS, registry(), "payload.target")
