@@ -6,7 +6,12 @@ Example::
 
     register_system(ledger, "Credit scoring", role="deployer", risk_class="high",
                     purposes=["creditworthiness assessment"], public_authority=False)
-    record_assessment(ledger, "dpia", "credit@3.2", "pass", signer="dpo-anna")
+    record_assessment(ledger, "dpia", "model:credit@3.2", "pass", signer="dpo-anna")
+
+Targets are references to things (docs/FORMAT.md section 15.1): ``model:NAME@VERSION``,
+``dataset:ID``, ``system:NAME``. The short forms are accepted (``credit@3.2``, the name of a
+registered dataset or system) and stored canonical; a bare name that matches nothing
+registered, or two things, is refused (`Ledger.resolve_reference` says what a text means).
 """
 
 from __future__ import annotations
@@ -98,15 +103,17 @@ def record_assessment(
 ) -> Receipt:
     """Record `assessment.completed`: a DPIA, FRIA, risk, bias, conformity or evaluation.
 
-    `target` is what was assessed (``model@version``, a dataset_id or the system);
-    `result` is pass, fail or accepted_risk; `signer` who signed it off.
+    `target` is what was assessed (``model:credit@3.2``, ``dataset:ID`` or
+    ``system:NAME``, or a short form); `result` is pass, fail or accepted_risk; `signer`
+    who signed it off.
 
     Example::
 
-        record_assessment(ledger, "bias", "credit@3.2", "accepted_risk", signer="dpo-anna",
-                          summary="disparity 1.08 within the agreed 1.25")
+        record_assessment(ledger, "bias", "model:credit@3.2", "accepted_risk",
+                          signer="dpo-anna", summary="disparity 1.08 within the agreed 1.25")
 
-    Raises ValidationError (nothing recorded) for a bad argument.
+    Raises ValidationError (nothing recorded) for a bad argument or a target that means
+    nothing registered or two things.
     """
     where = "record_assessment"
     payload = _common.compact(
@@ -131,12 +138,13 @@ def record_document(
 ) -> Receipt:
     """Record `document.versioned`: version `version` of a compliance document was issued.
 
-    `kind` is tech_doc, ropa, instructions, pmm_plan or qms; `target` what it covers;
+    `kind` is tech_doc, ropa, instructions, pmm_plan or qms; `target` what it covers (a
+    reference, e.g. ``model:credit@3.2`` or ``system:credit-scoring``);
     `document` the file (hashed here, streamed) or its SHA-256 (64 hex characters).
 
     Example::
 
-        record_document(ledger, "tech_doc", "credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
+        record_document(ledger, "tech_doc", "model:credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
 
     Raises ValidationError (nothing recorded) for a bad argument or an unreadable file.
     """
@@ -162,7 +170,7 @@ def record_registration(
 
     Example::
 
-        record_registration(ledger, "eu", "credit-scoring", "EU-AI-2026-000123")
+        record_registration(ledger, "eu", "system:credit-scoring", "EU-AI-2026-000123")
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """
@@ -199,11 +207,11 @@ def give_notice(
     ledger: Ledger, audience: NoticeAudience, target: str, **options: Unpack[EventOptions]
 ) -> Receipt:
     """Record `notice.given`: ``"workers"`` or ``"subjects"`` were told that `target` (a
-    system or model) is in use (AI Act Art. 26(7), 50).
+    system or model version, e.g. ``system:shift-planner``) is in use (AI Act Art. 26(7), 50).
 
     Example::
 
-        give_notice(ledger, "workers", "shift-planner")
+        give_notice(ledger, "workers", "system:shift-planner")
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """
