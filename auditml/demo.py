@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditml.config import CONFIG_FILE, DEFAULT_SIGNATURE_MEANING, write_config
 from auditml.errors import ConfigError, IntegrityError, ValidationError
+from auditml.events.refs import model_ref, system_ref
 from auditml.ledger.evidence import verify_evidence
 from auditml.ledger.keys import load_vkey_file, write_public
 from auditml.ledger.ledger import Ledger, Receipt, VerifyResult
@@ -101,6 +102,8 @@ WITNESS_NAME = "dpo.bank.example/witness"
 WITNESS_DIR = "witness"
 POLICY_FILE = "witnesses.policy"
 MODEL = "credit"
+#: The system as assessments, documents, notices and registrations name it (a reference).
+THE_SYSTEM = system_ref(SYSTEM)
 PURPOSE = "creditworthiness assessment"
 NOTICE_VERSION = "2026-03"
 #: Three decisions are scripted; the story needs a few more around them.
@@ -643,7 +646,7 @@ class _Story:
     def dpia(self) -> None:
         self.assess(
             "dpia",
-            SYSTEM,
+            THE_SYSTEM,
             "pass",
             DORA,
             "residual risk acceptable: explicit consent, human review of close refusals",
@@ -651,7 +654,7 @@ class _Story:
         self.tell("assessment.completed", f"DPIA signed by {DORA.name}, {DORA.title}")
 
     def open_consents(self) -> None:
-        give_notice(self.ledger, "subjects", SYSTEM, actor=CUSTOMER_APP)
+        give_notice(self.ledger, "subjects", THE_SYSTEM, actor=CUSTOMER_APP)
         self.tell("notice.given", "customers are told about credit scoring")
 
     def train(self, scorecard: _Scorecard, dataset: str, auc: float) -> None:
@@ -677,12 +680,12 @@ class _Story:
 
     def evaluate(self, version: str, auc: float, signer: _Person) -> None:
         summary = f"AUC {auc} on the hold-out set, above the 0.85 target"
-        self.assess("evaluation", f"{MODEL}@{version}", "pass", signer, summary)
+        self.assess("evaluation", model_ref(MODEL, version), "pass", signer, summary)
         self.tell("assessment.completed", f"evaluation of {version}: AUC {auc}, target met")
 
     def examine_bias(self, version: str, signer: _Person) -> None:
         summary = "approval-rate ratio 0.91 across age bands, 0.94 across sexes (floor 0.8)"
-        self.assess("bias", f"{MODEL}@{version}", "pass", signer, summary)
+        self.assess("bias", model_ref(MODEL, version), "pass", signer, summary)
         self.tell("assessment.completed", f"bias examination of {version}: pass")
 
     def document(self, scorecard: _Scorecard, doc_version: str) -> None:
@@ -690,25 +693,25 @@ class _Story:
         path = self.directory / "docs" / f"tech-doc-credit-{version}.md"
         path.parent.mkdir(exist_ok=True)
         path.write_text(_technical_documentation(scorecard, doc_version))
-        target = f"{MODEL}@{version}"
+        target = model_ref(MODEL, version)
         record_document(self.ledger, "tech_doc", target, doc_version, path, actor=ANA.actor)
-        self.tell("document.versioned", f"technical documentation {doc_version} for {target}")
+        self.tell("document.versioned", f"technical documentation {doc_version} for {version}")
 
     def record_processing(self) -> None:
         path = self.directory / "docs" / "records-of-processing.md"
         path.parent.mkdir(exist_ok=True)
         path.write_text(_records_of_processing())
-        record_document(self.ledger, "ropa", SYSTEM, "2026.1", path, actor=DORA.actor)
+        record_document(self.ledger, "ropa", THE_SYSTEM, "2026.1", path, actor=DORA.actor)
         self.tell("document.versioned", "records of processing (GDPR Art. 30) cover credit scoring")
 
     def assess_risks(self) -> None:
         summary = "thin-file applicants are scored less reliably; close refusals reviewed"
-        self.assess("risk", SYSTEM, "accepted_risk", BEN, summary)
+        self.assess("risk", THE_SYSTEM, "accepted_risk", BEN, summary)
         self.tell("assessment.completed", "risk management (Art. 9): risk accepted")
 
     def fria(self) -> None:
         summary = "access to credit: no group disproportionately refused; contest route open"
-        self.assess("fria", SYSTEM, "pass", DORA, summary)
+        self.assess("fria", THE_SYSTEM, "pass", DORA, summary)
         self.tell("assessment.completed", "fundamental rights impact assessment (FRIA)")
 
     def send_fria_to_the_authority(self) -> None:
@@ -718,7 +721,7 @@ class _Story:
     def approve(self, version: str, person: _Person, rationale: str) -> None:
         result = approve(
             self.ledger,
-            f"model:{MODEL}@{version}",
+            model_ref(MODEL, version),
             "deployment",
             rationale,
             approver=person.actor,
@@ -732,7 +735,7 @@ class _Story:
             self.tell("approval.granted", f"{person.name}, {person.title}, signs off {version}")
 
     def register_in_the_eu_database(self) -> None:
-        record_registration(self.ledger, "eu", SYSTEM, "EU-HR-2026-004711", actor=DORA.actor)
+        record_registration(self.ledger, "eu", THE_SYSTEM, "EU-HR-2026-004711", actor=DORA.actor)
         self.tell("registration.completed", "registered in the EU database (Art. 49)")
 
     def deploy(self, scorecard: _Scorecard, retire: str | None = None) -> int:
@@ -1042,7 +1045,7 @@ class _Story:
         """Problem 6: a DPIA review signed on paper is entered weeks later, back-dated."""
         dated = _at(7, 9, 15, 0)
         summary = "DPIA reviewed for 3.3: no change in residual risk"
-        seq = self.assess("dpia", f"{MODEL}@3.3", "pass", DORA, summary, occurred_at=dated)
+        seq = self.assess("dpia", model_ref(MODEL, "3.3"), "pass", DORA, summary, occurred_at=dated)
         self.tell("assessment.completed", f"DPIA review of 3.3 entered, dated {_day(dated)}", 6)
         self.plant(
             6,

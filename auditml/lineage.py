@@ -12,7 +12,9 @@ ledger, are only counted per subject and model version. Events may arrive in any
 
 Identifiers (`dataset_id`, `model`, `version`, `environment`, purposes) are compared
 exactly as recorded, across every system in the events given; pass the events of one
-system to scope a graph to it.
+system to scope a graph to it. The dataset lists (`model.trained.datasets`,
+`dataset.derived.inputs`) hold references, ``dataset:ID``, or in ledgers recorded before
+the reference grammar the bare id: both are read as the id (auditml/events/refs.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Literal
 
 from auditml.errors import NotFoundError, ValidationError
 from auditml.events.envelope import Envelope
+from auditml.events.refs import dataset_id_of, parse_ref
 
 #: The event types that describe datasets, training and deployment.
 PROVENANCE_EVENT_TYPES: frozenset[str] = frozenset(
@@ -343,7 +346,7 @@ class _Builder:
         p = event.payload
         derivation = Derivation(
             dataset_id=_text(p, "dataset_id"),
-            inputs=_texts(p, "inputs"),
+            inputs=_dataset_ids(p, "inputs"),
             transformation=_optional_text(p, "transformation"),
             code_version=_optional_text(p, "code_version"),
             sha256=_optional_text(p, "sha256"),
@@ -359,7 +362,7 @@ class _Builder:
         training = Training(
             model=_text(p, "model"),
             version=_text(p, "version"),
-            datasets=_texts(p, "datasets"),
+            datasets=_dataset_ids(p, "datasets"),
             code_version=_optional_text(p, "code_version"),
             artifact_sha256=_optional_text(p, "artifact_sha256"),
             seq=event.seq,
@@ -559,6 +562,14 @@ def _texts(payload: Mapping[str, Any], field: str) -> tuple[str, ...]:
     return tuple(sorted(set(value)))
 
 
+def _dataset_ids(payload: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    """The ids a dataset list names, ``dataset:ID`` or (older ledgers) the bare id."""
+    try:
+        return tuple(sorted({dataset_id_of(text) for text in _texts(payload, field)}))
+    except ValidationError as exc:
+        raise _Unreadable(f"payload field {field!r} must list datasets: {exc}") from None
+
+
 def _flag(payload: Mapping[str, Any], field: str) -> bool:
     value = payload.get(field)
     if not isinstance(value, bool):
@@ -597,10 +608,15 @@ def model_label(model: str, version: str) -> str:
 
 
 def parse_model_version(text: str) -> ModelKey:
-    """Split `MODEL@VERSION` at its last `@` into (model, version).
+    """Split `MODEL@VERSION` (or the reference `model:MODEL@VERSION`) at its last `@` into
+    (model, version).
 
     Raises ValidationError if either part is empty or there is no `@`.
     """
+    if text.startswith("model:"):
+        ref = parse_ref(text)
+        assert ref.version is not None
+        return ref.name, ref.version
     model, at, version = text.rpartition("@")
     if not at or not model or not version:
         raise ValidationError(

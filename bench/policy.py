@@ -32,6 +32,7 @@ from auditml import Ledger
 
 START = datetime(2026, 8, 10, 8, 0, tzinfo=UTC)
 SYSTEM = "credit-scoring"
+SYSTEM_REF = f"system:{SYSTEM}"
 PURPOSE = "creditworthiness assessment"
 SUBJECTS = 5000
 HEX = "ab" * 32
@@ -61,7 +62,7 @@ def _person(name: str) -> dict[str, str]:
 
 def governance(at: datetime, version: str) -> list[dict[str, Any]]:
     """What a release needs: training, assessments, documents, two approvals, deployment."""
-    target = f"credit@{version}"
+    target = f"model:credit@{version}"
     step = timedelta(minutes=5)
     events = [
         _event(
@@ -70,7 +71,7 @@ def governance(at: datetime, version: str) -> list[dict[str, Any]]:
             {
                 "model": "credit",
                 "version": version,
-                "datasets": ["loans"],
+                "datasets": ["dataset:loans"],
                 "params": {"c": 1},
                 "metrics": {"auc": 0.87},
                 "artifact_sha256": HEX,
@@ -79,7 +80,7 @@ def governance(at: datetime, version: str) -> list[dict[str, Any]]:
         )
     ]
     for n, (kind, what) in enumerate(
-        [("dpia", target), ("bias", target), ("evaluation", target), ("risk", SYSTEM)], 1
+        [("dpia", target), ("bias", target), ("evaluation", target), ("risk", SYSTEM_REF)], 1
     ):
         events.append(
             _event(
@@ -100,7 +101,7 @@ def governance(at: datetime, version: str) -> list[dict[str, Any]]:
             _event(
                 "approval.granted",
                 at + n * step,
-                {"target": f"model:{target}", "stage": "deployment", "rationale": "ok"},
+                {"target": target, "stage": "deployment", "rationale": "ok"},
                 actor=_person(who),
             )
         )
@@ -147,19 +148,19 @@ def opening(at: datetime) -> list[dict[str, Any]]:
         _event(
             "document.versioned",
             at + 2 * step,
-            {"kind": "ropa", "target": SYSTEM, "version": "1", "sha256": HEX},
+            {"kind": "ropa", "target": SYSTEM_REF, "version": "1", "sha256": HEX},
         ),
         _event(
             "assessment.completed",
             at + 3 * step,
-            {"kind": "fria", "target": SYSTEM, "result": "pass", "signer": "dora"},
+            {"kind": "fria", "target": SYSTEM_REF, "result": "pass", "signer": "dora"},
         ),
         _event(
             "registration.completed",
             at + 4 * step,
-            {"database": "eu", "target": SYSTEM, "reference": "EU-1"},
+            {"database": "eu", "target": SYSTEM_REF, "reference": "EU-1"},
         ),
-        _event("notice.given", at + 5 * step, {"audience": "subjects", "target": SYSTEM}),
+        _event("notice.given", at + 5 * step, {"audience": "subjects", "target": SYSTEM_REF}),
     ]
     for n, person in enumerate(("olga", "piet", "rui")):
         events.append(

@@ -61,6 +61,9 @@ from auditml.sdk import (
 )
 
 SYSTEM = "credit-scoring"  # the system's id in the ledger: every event below is about it
+# References to things are written model:NAME@VERSION, dataset:ID or system:NAME; short
+# forms (credit-scorer@1.0, a registered name) are accepted and stored in these forms.
+THE_SYSTEM = f"system:{SYSTEM}"
 MODEL, VERSION = "credit", "3.2"
 PURPOSE = "creditworthiness assessment"
 DPO = {"id": "dpo@bank.example", "kind": "human"}
@@ -195,13 +198,13 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             actor=DPO,
         )
         ropa = write_document(docs / "records-of-processing.md", RECORDS_OF_PROCESSING)
-        record_document(ledger, "ropa", SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
+        record_document(ledger, "ropa", THE_SYSTEM, "2026.1", ropa, actor=DPO)  # GDPR Art. 30
         notice = write_document(docs / "privacy-notice.md", PRIVACY_NOTICE)  # GDPR Art. 13
-        record_document(ledger, "privacy_notice", f"system:{SYSTEM}", "2026-01", notice, actor=DPO)
+        record_document(ledger, "privacy_notice", THE_SYSTEM, "2026-01", notice, actor=DPO)
         record_assessment(  # GDPR Art. 25(1): the measures chosen by design and by default
             ledger,
             "data_protection_by_design",
-            f"system:{SYSTEM}",
+            THE_SYSTEM,
             "pass",
             signer=DPO["id"],
             summary="four features only, no free text; decisions keep inputs as hashes",
@@ -211,9 +214,9 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             ("fria", "pass", "access to credit: refusals explained, contest route open"),
             ("risk", "accepted_risk", "thin-file applicants are scored less reliably"),
         ]:  # GDPR Art. 35; AI Act Art. 27 and Art. 9
-            record_assessment(ledger, kind, SYSTEM, result, signer=DPO["id"], summary=summary)
+            record_assessment(ledger, kind, THE_SYSTEM, result, signer=DPO["id"], summary=summary)
         record_staff_training(ledger, REVIEWER, "human oversight of credit decisions")
-        give_notice(ledger, "subjects", SYSTEM)  # applicants are told (AI Act Art. 26(11))
+        give_notice(ledger, "subjects", THE_SYSTEM)  # applicants are told (AI Act Art. 26(11))
         # The provider's quality management system and post-market monitoring plan (AI Act
         # Art. 17, 72), and the FRIA's results sent to the market surveillance authority
         # (Art. 27(3)). References name what they point at: system:<name>.
@@ -222,7 +225,7 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             ("pmm_plan", "post-market-monitoring-plan.md", MONITORING_PLAN),
         ]:
             document = write_document(docs / name, text)
-            record_document(ledger, kind, f"system:{SYSTEM}", "2026.1", document, actor=DPO)
+            record_document(ledger, kind, THE_SYSTEM, "2026.1", document, actor=DPO)
         record_notification(
             ledger, "market_surveillance_authority", f"fria:{SYSTEM}", sent_at=ledger.now()
         )
@@ -298,17 +301,17 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
         record_assessment(
             ledger,
             "bias",
-            version,
+            target,
             "pass",
             signer="risk@bank.example",
             summary="no special-category data or known proxy among the four features",
         )
         tech_doc = write_document(
             docs / f"tech-doc-{MODEL}-{VERSION}.md",
-            f"# {version}\n\nLogisticRegression on {', '.join(FEATURES)}; "
+            f"# {MODEL} {VERSION}\n\nLogisticRegression on {', '.join(FEATURES)}; "
             f"accuracy {metrics['accuracy']:.2f}, AUC {metrics['auc']:.2f}.\n",
         )
-        record_document(ledger, "tech_doc", version, "1.0", tech_doc)
+        record_document(ledger, "tech_doc", target, "1.0", tech_doc)
         instructions = write_document(docs / f"instructions-{MODEL}-{VERSION}.md", INSTRUCTIONS)
         record_document(
             ledger, "instructions", target, "1.0", instructions, declared_metrics=TARGETS
@@ -316,16 +319,16 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
         record_assessment(
             ledger,
             "conformity",
-            f"system:{SYSTEM}",
+            THE_SYSTEM,
             "pass",
             signer="dpo@bank.example",
             summary="internal control (Annex VI): the Section 2 requirements are met",
         )
         declaration = write_document(docs / "eu-declaration-of-conformity.md", DECLARATION)
         record_document(
-            ledger, "declaration_of_conformity", f"system:{SYSTEM}", "1.0", declaration, actor=DPO
+            ledger, "declaration_of_conformity", THE_SYSTEM, "1.0", declaration, actor=DPO
         )
-        record_registration(ledger, "eu", SYSTEM, "EU-HR-2026-000123", actor=DPO)
+        record_registration(ledger, "eu", THE_SYSTEM, "EU-HR-2026-000123", actor=DPO)
 
         # ... then two people approve the model for deployment, and it goes live.
         approve(ledger, target, "deployment", "AUC meets the bar", approver="risk@bank.example")

@@ -126,3 +126,16 @@ def trained(**params: object) -> dict[str, object]:
         "metrics": {"auc": 0.87},
         "artifact_sha256": "ab" * 32,
     }
+
+
+def derived(dataset_id: str, *inputs: str) -> dict[str, Any]:
+    """A record_many item: dataset.derived of `dataset_id` from `inputs`."""
+    return {
+        "type": "dataset.derived",
+        "payload": {
+            "dataset_id": dataset_id,
+            "inputs": list(inputs),
+            "transformation": f"build {dataset_id}",
+            "sha256": "cd" * 32,
+        },
+    }

@@ -14,6 +14,7 @@ from auditml.cli.output import console, errors, print_json
 from auditml.cli.state import OPTIONS
 from auditml.errors import NotFoundError, ValidationError
 from auditml.events.envelope import Envelope
+from auditml.events.refs import dataset_id_of
 from auditml.ledger.ledger import Ledger
 from auditml.lineage import (
     PROVENANCE_EVENT_TYPES,
@@ -49,7 +50,8 @@ def lineage(
         str | None,
         typer.Argument(
             metavar="MODEL@VERSION",
-            help="A model version, e.g. credit@3.2: every dataset it was trained on, transitively.",
+            help="A model version, e.g. credit@3.2 or model:credit@3.2: every dataset it was "
+            "trained on, transitively.",
             show_default=False,
         ),
     ] = None,
@@ -58,7 +60,8 @@ def lineage(
         typer.Option(
             "--dataset",
             metavar="ID",
-            help="A dataset id: what was derived from it, trained on it, and where that runs.",
+            help="A dataset id (or dataset:ID): what was derived from it, trained on it, and "
+            "where that runs.",
         ),
     ] = None,
     subject_token: Annotated[
@@ -90,8 +93,11 @@ def lineage(
             "--subject": subject,
         }
     )
-    # Check the syntax before touching the ledger.
+    # Check the syntax before touching the ledger. References work too (model:credit@3.2,
+    # dataset:loans-2025), as events hold them.
     model_key = parse_model_version(value) if kind == "MODEL@VERSION" else None
+    if kind == "--dataset":
+        value = dataset_id_of(value)
     by_subject = kind in ("--subject-token", "--subject")
     wanted = PROVENANCE_EVENT_TYPES | (SUBJECT_EVENT_TYPES if by_subject else set())
     with OPTIONS.open_ledger() as ledger:

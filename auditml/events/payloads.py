@@ -37,11 +37,20 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from auditml.errors import ValidationError
+from auditml.events.refs import (
+    DATASETS,
+    MAX_PART,
+    MAX_REFERENCE_LENGTH,
+    THINGS,
+    Holds,
+    reference_problem,
+)
 from auditml.events.timefmt import format_time, parse_time
 from auditml.ledger.canonical import check_json
 
 __all__ = [
     "PAYLOAD_MODELS",
+    "REFERENCE_KEYWORD",
     "SEALED_FIELDS",
     "SUBJECT_REQUIRED",
     "json_schema",
@@ -154,6 +163,41 @@ TextOrObject = Annotated[
 # Lists: declared item types, a tuple is taken as a list.
 IdentList = Annotated[list[Ident], BeforeValidator(_listify)]
 LabelList = Annotated[list[Label], BeforeValidator(_listify)]
+
+
+def _reference_check(holds: Holds) -> AfterValidator:
+    """Refuse text that cannot be a reference to what a field holds, whatever is registered."""
+
+    def check(value: str) -> str:
+        problem = reference_problem(value, holds)
+        if problem is not None:
+            raise PydanticCustomError("reference", "{reason}", {"reason": problem})
+        return value
+
+    return AfterValidator(check)
+
+
+#: The JSON Schema keyword that marks a reference field, with what it may point at.
+REFERENCE_KEYWORD = "x-auditml-reference"
+
+#: A reference to a thing (auditml/events/refs.py): ``model:NAME@VERSION``, ``dataset:ID``,
+#: ``system:NAME``, ``policy:SHA256``, or a short form the ledger resolves before storing
+#: the canonical one.
+Reference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH),
+    _reference_check(THINGS),
+    Field(json_schema_extra={REFERENCE_KEYWORD: "thing"}),
+]
+#: A reference to a dataset: ``dataset:ID``, or the bare id.
+DatasetReference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=len("dataset:") + MAX_PART),
+    _reference_check(DATASETS),
+    Field(json_schema_extra={REFERENCE_KEYWORD: "dataset"}),
+]
+#: A list of references to datasets.
+DatasetReferenceList = Annotated[list[DatasetReference], BeforeValidator(_listify)]
 
 # The six lawful bases of GDPR Art. 6(1)(a)-(f).
 LawfulBasis = Literal[
@@ -339,7 +383,9 @@ class DatasetDerived(_Payload):
 
     dataset_id: Ident = Field(description="id of the new dataset")
     # At least one: a derived dataset is derived from something.
-    inputs: IdentList = Field(min_length=1, description="dataset_ids it was derived from")
+    inputs: DatasetReferenceList = Field(
+        min_length=1, description="the datasets it was derived from: dataset:ID (or the bare id)"
+    )
     transformation: Text = Field(description="what was done, e.g. 'dedupe + drop PII columns'")
     # Free text, not a hex hash: a git commit, a tag or a package version all occur.
     code_version: Label | None = Field(
@@ -352,7 +398,7 @@ class DatasetDeleted(_Payload):
     """A dataset was deleted or anonymised: it is no longer kept in a form that identifies
     anyone (GDPR Art. 5(1)(e) storage limitation, 17)."""
 
-    target: Label = Field(description="the dataset, as a reference: dataset:ID")
+    target: DatasetReference = Field(description="the dataset, as a reference: dataset:ID")
     method: DatasetDisposal = Field(
         description="deleted (every copy, backups included, per the retention policy) or "
         "anonymised (no one can be identified any more, Recital 26)"
@@ -384,7 +430,9 @@ class ModelTrained(_Payload):
     model: Ident = Field(description="the user's id for the model, e.g. credit-scorer")
     version: Label = Field(description="the model version, e.g. 3.2")
     # At least one: training data provenance is the point of this event.
-    datasets: IdentList = Field(min_length=1, description="dataset_ids it was trained on")
+    datasets: DatasetReferenceList = Field(
+        min_length=1, description="the datasets it was trained on: dataset:ID (or the bare id)"
+    )
     code_version: Label | None = Field(
         default=None, description="version of the training code, e.g. a git commit"
     )
@@ -398,7 +446,9 @@ class AssessmentCompleted(_Payload):
     """An assessment (DPIA, FRIA, risk, bias, conformity, evaluation) reached a result."""
 
     kind: AssessmentKind = Field(description="the kind of assessment")
-    target: Label = Field(description="what was assessed: model@version, a dataset_id or system")
+    target: Reference = Field(
+        description="what was assessed: model:NAME@VERSION, dataset:ID or system:NAME"
+    )
     result: Literal["pass", "fail", "accepted_risk"] = Field(description="the outcome")
     # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
     signer: Label = Field(description="who signed the assessment off (person or role id)")
@@ -420,7 +470,9 @@ class DocumentVersioned(_Payload):
         "post-market monitoring plan, quality management system, EU declaration of "
         "conformity (AI Act Art. 47) or privacy notice"
     )
-    target: Label = Field(description="what the document covers: model, dataset_id or system")
+    target: Reference = Field(
+        description="what the document covers: model:NAME@VERSION, dataset:ID or system:NAME"
+    )
     version: Label = Field(description="the document version")
     sha256: Sha256 = Field(description="SHA-256 of the document file, lowercase hex")
     declared_metrics: DeclaredMetricList | None = Field(
@@ -431,7 +483,7 @@ class DocumentVersioned(_Payload):
 
 
 class _Approval(_Payload):
-    target: Label = Field(description="what is approved, e.g. model:credit@3.2")
+    target: Reference = Field(description="what is approved, e.g. model:credit@3.2")
     stage: Literal["deployment", "training", "policy"] = Field(description="the gate it passes")
     rationale: Text = Field(description="why")
     # An object, not a bare string: the verifier needs the key id and the algorithm too.
@@ -633,14 +685,16 @@ class NoticeGiven(_Payload):
     """Affected people were informed about the use of an AI system (AI Act Art. 26(7), 50)."""
 
     audience: Literal["workers", "subjects"] = Field(description="who was informed")
-    target: Label = Field(description="the system or model the notice is about")
+    target: Reference = Field(
+        description="what the notice is about: system:NAME or model:NAME@VERSION"
+    )
 
 
 class RegistrationCompleted(_Payload):
     """A system was registered in an official database (AI Act Art. 49, 71)."""
 
     database: Literal["eu", "national"] = Field(description="which database")
-    target: Label = Field(description="what was registered")
+    target: Reference = Field(description="what was registered, e.g. system:credit-ai")
     reference: Label = Field(description="the registration number given by the database")
 
 
@@ -682,7 +736,7 @@ class RiskIdentified(_Payload):
     risk_id: Ident = Field(description="the user's id for the risk; notifications name it")
     aware_at: Timestamp = Field(description="when the organisation became aware of the risk")
     summary: Text = Field(description="what the risk is and how it was found")
-    target: Label | None = Field(
+    target: Reference | None = Field(
         default=None,
         description="what presents the risk, as a reference: system:NAME or model:NAME@VERSION",
     )
@@ -869,7 +923,7 @@ def _describe_error(model: type[BaseModel], event_type: str, error: ErrorDetails
         return f"{path}: expected at most {ctx.get('max_length')} characters, got {got}"
     if kind == "too_short":
         return f"{path}: expected at least {ctx.get('min_length')} item(s), got none"
-    if kind in {"timestamp_type", "text_or_object"}:
+    if kind in {"timestamp_type", "text_or_object", "reference"}:
         return f"{path}: {error['msg']}, got {got}"
     if kind in {"timestamp", "json_value"}:
         # The message already shows the value (a timestamp) or its location (JSON).

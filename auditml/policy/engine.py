@@ -13,6 +13,7 @@ Pure: no I/O except reading fixture files in `fixture_events`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from auditml.collector import collector_paused
 from auditml.errors import AuditmlError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.jsonl import event_lines
+from auditml.events.refs import READ_TYPES, CanonicalReader
 from auditml.policy import checks
 from auditml.policy.build import BuildContext
 from auditml.policy.cel import Condition, compile_condition
@@ -363,6 +365,8 @@ def _feed(
 
     scoped = [item for item in running if item.scoped]
     registrations: dict[str, dict[str, Any]] = {}
+    # Old ledgers' short references, as if recorded canonical (docs/adr/0012).
+    canonical = CanonicalReader()
     fed = 0
     last: tuple[datetime, int] | None = None
     for event in events:
@@ -376,6 +380,10 @@ def _feed(
             )
         last = order
         fed += 1
+        if event.type in READ_TYPES:
+            payload = canonical.payload(event.type, event.system, event.payload)
+            if payload is not event.payload:
+                event = dataclasses.replace(event, payload=payload)
         if event.type == "system.registered":
             registrations[event.system] = {**event.payload}
             for item in scoped:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from auditml.events.envelope import uuid7
+from auditml.events.refs import REGISTERING_TYPES, CanonicalReader, model_ref
 from auditml.events.timefmt import format_time, parse_time
 from auditml.ledger import merkle
 from auditml.ledger.ledger import Ledger
@@ -184,33 +185,42 @@ def _trainers(ledger: Ledger, system: str | None, size: int) -> dict[str, set[st
     trainers: dict[str, set[str]] = {}
     for envelope in ledger.events(type="model.trained", system=system, stop=size):
         model, version = envelope.payload.get("model"), envelope.payload.get("version")
-        trainers.setdefault(f"model:{model}@{version}", set()).add(envelope.actor.id)
+        trainers.setdefault(model_ref(str(model), str(version)), set()).add(envelope.actor.id)
     return trainers
 
 
 def _approvals(ledger: Ledger, system: str | None, size: int) -> list[ApprovalItem]:
-    """Every approval and rejection, in seq order; a self-approval is one whose approver
+    """Every approval and rejection, in seq order, its target canonical (a ledger recorded
+    before the reference grammar may say credit@3.2); a self-approval is one whose approver
     is the actor of the model.trained of the version it approves."""
     trainers = _trainers(ledger, system, size)
+    # Approvals among the events that register things, in seq order, as the engine reads them.
+    events = sorted(
+        (
+            envelope
+            for event_type in (*sorted(REGISTERING_TYPES), "approval.granted", "approval.rejected")
+            for envelope in ledger.events(type=event_type, system=system, stop=size)
+        ),
+        key=lambda envelope: envelope.seq,
+    )
+    canonical = CanonicalReader()
     found: list[ApprovalItem] = []
-    for event_type, decision in (
-        ("approval.granted", "granted"),
-        ("approval.rejected", "rejected"),
-    ):
-        for envelope in ledger.events(type=event_type, system=system, stop=size):
-            target = str(envelope.payload.get("target", ""))
-            found.append(
-                {
-                    "target": target,
-                    "stage": str(envelope.payload.get("stage", "")),
-                    "decision": "granted" if decision == "granted" else "rejected",
-                    "approver": envelope.actor.id,
-                    "at": envelope.occurred_at,
-                    "seq": envelope.seq,
-                    "self_approval": envelope.actor.id in trainers.get(target, ()),
-                }
-            )
-    found.sort(key=lambda item: item["seq"])
+    for envelope in events:
+        payload = canonical.payload(envelope.type, envelope.system, envelope.payload)
+        if envelope.type not in ("approval.granted", "approval.rejected"):
+            continue
+        target = str(payload.get("target", ""))
+        found.append(
+            {
+                "target": target,
+                "stage": str(payload.get("stage", "")),
+                "decision": "granted" if envelope.type == "approval.granted" else "rejected",
+                "approver": envelope.actor.id,
+                "at": envelope.occurred_at,
+                "seq": envelope.seq,
+                "self_approval": envelope.actor.id in trainers.get(target, ()),
+            }
+        )
     return found
 
 

@@ -156,7 +156,8 @@ def derive_dataset(
     code_version: str | None = None,
     **options: Unpack[EventOptions],
 ) -> DatasetRecord:
-    """Record `dataset.derived`: `dataset_id` was made from the `inputs` datasets.
+    """Record `dataset.derived`: `dataset_id` was made from the `inputs` datasets (their ids,
+    stored as ``dataset:ID``).
 
     `source_or_sha256` is the new dataset's local file or directory (hashed here) or its
     SHA-256 (64 hex characters). `code_version` is what did the transformation, e.g.
@@ -167,7 +168,8 @@ def derive_dataset(
         derive_dataset(ledger, "loans-2025-clean", ["loans-2025"], "dedupe; drop free text",
                        "data/clean.parquet", code_version=git_revision())
 
-    Raises ValidationError (nothing recorded) for a bad argument or an unreadable path.
+    Raises ValidationError (nothing recorded) for a bad argument, an unreadable path, or
+    inputs that would make the dataset derived from itself (directly or not).
     """
     where = "derive_dataset"
     symlinks: tuple[str, ...] = ()

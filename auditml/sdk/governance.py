@@ -6,7 +6,12 @@ Example::
 
     register_system(ledger, "Credit scoring", role="deployer", risk_class="high",
                     purposes=["creditworthiness assessment"], public_authority=False)
-    record_assessment(ledger, "dpia", "credit@3.2", "pass", signer="dpo-anna")
+    record_assessment(ledger, "dpia", "model:credit@3.2", "pass", signer="dpo-anna")
+
+Targets are references to things (docs/FORMAT.md section 15.1): ``model:NAME@VERSION``,
+``dataset:ID``, ``system:NAME``. The short forms are accepted (``credit@3.2``, the name of a
+registered dataset or system) and stored canonical; a bare name that matches nothing
+registered, or two things, is refused (`Ledger.resolve_reference` says what a text means).
 """
 
 from __future__ import annotations
@@ -99,19 +104,21 @@ def record_assessment(
 ) -> Receipt:
     """Record `assessment.completed`: a DPIA, FRIA, risk, bias, conformity or evaluation.
 
-    `target` is what was assessed (``model@version``, a dataset_id or the system);
-    `result` is pass, fail or accepted_risk; `signer` who signed it off. For an
-    evaluation, `metrics` are the values measured by metric name: rules compare them with
-    the levels the instructions for use declare (AI Act Art. 9(8), 15(3)).
+    `target` is what was assessed (``model:credit@3.2``, ``dataset:ID`` or
+    ``system:NAME``, or a short form); `result` is pass, fail or accepted_risk; `signer`
+    who signed it off. For an evaluation, `metrics` are the values measured by metric
+    name: rules compare them with the levels the instructions for use declare (AI Act
+    Art. 9(8), 15(3)).
 
     Example::
 
-        record_assessment(ledger, "bias", "credit@3.2", "accepted_risk", signer="dpo-anna",
-                          summary="disparity 1.08 within the agreed 1.25")
+        record_assessment(ledger, "bias", "model:credit@3.2", "accepted_risk",
+                          signer="dpo-anna", summary="disparity 1.08 within the agreed 1.25")
         record_assessment(ledger, "evaluation", "model:credit@3.2", "pass", signer="ben",
                           metrics={"auc": 0.871, "false_positive_rate": 0.041})
 
-    Raises ValidationError (nothing recorded) for a bad argument.
+    Raises ValidationError (nothing recorded) for a bad argument or a target that means
+    nothing registered or two things.
     """
     where = "record_assessment"
     payload = _common.compact(
@@ -139,15 +146,16 @@ def record_document(
 ) -> Receipt:
     """Record `document.versioned`: version `version` of a compliance document was issued.
 
-    `kind` is tech_doc, ropa, instructions, pmm_plan, qms or declaration_of_conformity;
-    `target` what it covers; `document` the file (hashed here, streamed) or its SHA-256
+    `kind` is tech_doc, ropa, instructions, pmm_plan, qms, declaration_of_conformity or
+    privacy_notice; `target` what it covers (a reference, e.g. ``model:credit@3.2`` or
+    ``system:credit-scoring``); `document` the file (hashed here, streamed) or its SHA-256
     (64 hex characters). `declared_metrics` are the levels of accuracy the document
     declares, each ``{"metric", "level", "direction"}`` with direction ``at_least`` or
     ``at_most`` (instructions for use, AI Act Art. 13(3)(b)(ii), 15(3)).
 
     Example::
 
-        record_document(ledger, "tech_doc", "credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
+        record_document(ledger, "tech_doc", "model:credit@3.2", "1.4", "docs/credit-tech-doc.pdf")
         record_document(ledger, "instructions", "model:credit@3.2", "1.0", "docs/ifu.pdf",
                         declared_metrics=[{"metric": "auc", "level": 0.85,
                                            "direction": "at_least"}])
@@ -184,7 +192,7 @@ def record_registration(
 
     Example::
 
-        record_registration(ledger, "eu", "credit-scoring", "EU-AI-2026-000123")
+        record_registration(ledger, "eu", "system:credit-scoring", "EU-AI-2026-000123")
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """
@@ -221,11 +229,11 @@ def give_notice(
     ledger: Ledger, audience: NoticeAudience, target: str, **options: Unpack[EventOptions]
 ) -> Receipt:
     """Record `notice.given`: ``"workers"`` or ``"subjects"`` were told that `target` (a
-    system or model) is in use (AI Act Art. 26(7), 50).
+    system or model version, e.g. ``system:shift-planner``) is in use (AI Act Art. 26(7), 50).
 
     Example::
 
-        give_notice(ledger, "workers", "shift-planner")
+        give_notice(ledger, "workers", "system:shift-planner")
 
     Raises ValidationError (nothing recorded) for a bad argument.
     """

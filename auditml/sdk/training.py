@@ -174,6 +174,7 @@ def training_run(
 ) -> TrainingRun:
     """Start a training run; use it as a context manager (see `TrainingRun`).
 
+    `datasets` are the dataset ids it was trained on (stored as ``dataset:ID``).
     `model.trained` is recorded (durably) when the ``with`` block ends normally; when the
     block raises, nothing is recorded and the exception propagates unchanged. Without
     `code_version`, the git commit of `code_dir` is taken on entry (``-dirty`` when it

@@ -116,7 +116,9 @@ def test_events_are_recorded_when_they_happen(result: DemoResult, events: list[E
     late = [e for e in events if e.occurred_at != e.recorded_at]
     assert [e.seq for e in late] == list(result.problems[5].seqs)
     assert when(late[0].recorded_at) - when(late[0].occurred_at) > timedelta(days=14)
-    assert late[0].type == "assessment.completed" and late[0].payload["target"] == "credit@3.3"
+    assert (
+        late[0].type == "assessment.completed" and late[0].payload["target"] == "model:credit@3.3"
+    )
 
 
 def test_the_story_goes_through_the_sdk_with_real_files(
@@ -126,9 +128,9 @@ def test_the_story_goes_through_the_sdk_with_real_files(
     assert raw["contains_personal_data"] and raw["lawful_basis"] == "consent"
     assert raw["uri"].endswith("/data/loan-book-2019-2025.csv")
     derived = {e.payload["dataset_id"]: e.payload for e in of_type(events, "dataset.derived")}
-    assert derived["loan-book-clean"]["inputs"] == ["loan-book-2019-2025"]
+    assert derived["loan-book-clean"]["inputs"] == ["dataset:loan-book-2019-2025"]
     trained = {e.payload["version"]: e.payload for e in of_type(events, "model.trained")}
-    assert trained["3.2"]["datasets"] == ["loan-book-clean"]
+    assert trained["3.2"]["datasets"] == ["dataset:loan-book-clean"]
     assert trained["3.2"]["metrics"]["auc"] == 0.871
     for path, digest in [
         ("models/credit-3.2.json", trained["3.2"]["artifact_sha256"]),

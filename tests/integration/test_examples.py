@@ -105,7 +105,7 @@ def test_credit_pipeline_records_what_it_says(
         registered = by_type["dataset.registered"][0].payload
         assert registered["contains_personal_data"] is True
         assert registered["lawful_basis"] == "consent" and registered["retention"] == "P5Y"
-        assert by_type["dataset.derived"][0].payload["inputs"] == ["applicants-2026"]
+        assert by_type["dataset.derived"][0].payload["inputs"] == ["dataset:applicants-2026"]
         approvers = {e.actor.id for e in by_type["approval.granted"]}
         assert approvers == {"risk@bank.example", "dpo@bank.example"}
         assert {e.payload["target"] for e in by_type["approval.granted"]} == {"model:credit@3.2"}
@@ -126,7 +126,7 @@ def test_credit_pipeline_records_what_it_says(
         }
         assert 0.6 < trained["metrics"]["auc"] <= 1
         assert trained["params"] == model.get_params()
-        assert trained["datasets"] == ["applicants-2026-split"]
+        assert trained["datasets"] == ["dataset:applicants-2026-split"]
 
         # A decision per prediction, about the right (tokenised) applicant, with the
         # SHA-256 of the features it was given and the numpy output as plain JSON.

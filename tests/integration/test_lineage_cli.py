@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import typer
+from conftest import derived
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -60,18 +61,6 @@ def registered(
             "special_categories": extra.pop("special", []),
             "purposes": purposes,
             **extra,
-        },
-    }
-
-
-def derived(dataset_id: str, *inputs: str) -> dict[str, Any]:
-    return {
-        "type": "dataset.derived",
-        "payload": {
-            "dataset_id": dataset_id,
-            "inputs": list(inputs),
-            "transformation": f"build {dataset_id}",
-            "sha256": "cd" * 32,
         },
     }
 
@@ -159,6 +148,8 @@ def test_model_upstream_json(project: Path) -> None:
     done = auditml("lineage", "credit@2.0", "--json", "--system", SYSTEM, cwd=project)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
+    as_reference = auditml("lineage", "model:credit@2.0", "--json", "--system", SYSTEM, cwd=project)
+    assert json.loads(as_reference.stdout) == result
     assert [(d["dataset_id"], d["provenance"], d["depth"]) for d in result["datasets"]] == [
         ("features", "derived", 1),
         ("ghost", "unregistered", 1),
@@ -194,6 +185,8 @@ def test_dataset_impact_tree_and_json(project: Path) -> None:
         in out
     )
     result = json.loads(auditml("lineage", "--dataset", "raw", "--json", cwd=project).stdout)
+    as_reference = auditml("lineage", "--dataset", "dataset:raw", "--json", cwd=project)
+    assert json.loads(as_reference.stdout) == result
     assert [(d["dataset_id"], d["depth"]) for d in result["derived"]] == [
         ("clean", 1),
         ("joined", 1),

@@ -335,7 +335,7 @@ EXISTS_DPIA = {
     "kind": "exists_before",
     "trigger": "model.deployed",
     "required": "assessment.completed",
-    "match_on": [["{payload.model}@{payload.version}", "payload.target"]],
+    "match_on": [["model:{payload.model}@{payload.version}", "payload.target"]],
 }
 
 

@@ -578,6 +578,26 @@ def test_unreadable_payloads_are_reported_not_guessed() -> None:
     assert ("credit", "10.0") not in graph.trainings
 
 
+def test_dataset_lists_are_read_as_ids_whether_written_as_references_or_bare() -> None:
+    # Recorded since the reference grammar, dataset lists hold dataset:ID; older ledgers the id.
+    events = story()
+    for seq in (4, 5, 6, 7, 8):
+        payload = events[seq]["payload"]
+        field = "inputs" if "inputs" in payload else "datasets"
+        written = [f"dataset:{d}" if n % 2 == 0 else d for n, d in enumerate(payload[field])]
+        events[seq] = {**events[seq], "payload": {**payload, field: written}}
+    assert build_lineage(events) == GRAPH
+
+
+def test_a_dataset_list_naming_something_else_is_unreadable() -> None:
+    events = story()
+    events[4] = {**events[4], "payload": {**events[4]["payload"], "inputs": ["system:raw-crm"]}}
+    graph = build_lineage(events)
+    assert [(u.seq, u.reason) for u in graph.unreadable] == [
+        (4, "payload field 'inputs' must list datasets: this field lists datasets, not a system")
+    ]
+
+
 def test_input_that_is_not_an_envelope_is_refused() -> None:
     with pytest.raises(ValidationError, match="event 0: .*'seq' is missing"):
         build_lineage([{"type": "model.trained", "payload": {}}])
@@ -587,7 +607,11 @@ def test_input_that_is_not_an_envelope_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("credit@3.2", ("credit", "3.2")), ("team@org/credit@1", ("team@org/credit", "1"))],
+    [
+        ("credit@3.2", ("credit", "3.2")),
+        ("team@org/credit@1", ("team@org/credit", "1")),
+        ("model:credit@3.2", ("credit", "3.2")),
+    ],
 )
 def test_parse_model_version(text: str, expected: tuple[str, str]) -> None:
     assert parse_model_version(text) == expected

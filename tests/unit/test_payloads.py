@@ -20,11 +20,13 @@ from auditml.errors import ValidationError
 from auditml.events import envelope, timefmt
 from auditml.events.payloads import (
     PAYLOAD_MODELS,
+    REFERENCE_KEYWORD,
     SEALED_FIELDS,
     SUBJECT_REQUIRED,
     json_schema,
     validate_payload,
 )
+from auditml.events.refs import DATASETS, REFERENCE_FIELDS, THINGS
 from auditml.events.vocabulary import EVENT_TYPES
 from auditml.ledger.canonical import canonicalize
 
@@ -742,3 +744,73 @@ def test_cli_schema_unknown_type_raises_validation_error(cli: typer.Typer) -> No
     result = CliRunner().invoke(cli, ["schema", "decision.mad"])
     assert isinstance(result.exception, ValidationError)
     assert "did you mean 'decision.made'?" in str(result.exception)
+
+
+# -- references (auditml/events/refs.py) ----------------------------------------------------
+
+
+def test_the_reference_table_names_exactly_the_fields_typed_as_references() -> None:
+    # The JSON Schema marks reference fields, so tools reading `auditml schema` know them too.
+    typed: dict[str, dict[str, Any]] = {}
+    for event_type in PAYLOAD_MODELS:
+        for name, field in json_schema(event_type)["properties"].items():
+            marked = field.get(REFERENCE_KEYWORD) or field.get("items", {}).get(REFERENCE_KEYWORD)
+            if marked is not None:
+                typed.setdefault(event_type, {})[name] = THINGS if marked == "thing" else DATASETS
+    assert typed == {t: dict(fields) for t, fields in REFERENCE_FIELDS.items()}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "message"),
+    [
+        (
+            "notice.given",
+            {"audience": "workers", "target": "model:credit"},
+            "payload.target: a model reference is model:NAME@VERSION, and the @VERSION is "
+            "missing, got 'model:credit'",
+        ),
+        (
+            "notice.given",
+            {"audience": "workers", "target": "system:Credit scoring"},
+            "payload.target: a system name is 1-200 characters of letters, digits and ._:/@-, "
+            "starting with a letter or digit, got 'system:Credit scoring'",
+        ),
+        (
+            "approval.granted",
+            {"target": " credit@3.2", "stage": "deployment", "rationale": "ok"},
+            "payload.target: the name starts or ends with a space, got ' credit@3.2'",
+        ),
+        (
+            "dataset.derived",
+            {
+                "dataset_id": "b",
+                "inputs": ["a", "system:x"],
+                "transformation": "t",
+                "sha256": SHA_CLEAN,
+            },
+            "payload.inputs[1]: this field lists datasets, not a system, got 'system:x'",
+        ),
+        (
+            "notice.given",
+            {"audience": "workers", "target": "x" * 10_000},
+            "payload.target: expected at most 407 characters, got 'xxxxx",
+        ),
+    ],
+)
+def test_malformed_references_are_refused_by_validation(
+    event_type: str, payload: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_payload(event_type, payload, where="line 2")
+    assert f"line 2 ({event_type}): {message}" in str(caught.value)
+
+
+def test_short_forms_pass_validation_as_written() -> None:
+    # Resolving them needs the ledger: validation keeps what was written.
+    payload = {"audience": "workers", "target": "credit-ai"}
+    assert validate_payload("notice.given", payload, where="e") == payload
+    trained = {**EXAMPLES["model.trained"], "datasets": ["loans", "dataset:clean"]}
+    assert validate_payload("model.trained", trained, where="e")["datasets"] == [
+        "loans",
+        "dataset:clean",
+    ]
