@@ -462,23 +462,27 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
     (
         "risk.identified",
         lambda led: identify_risk(
-            led, "risk-4", aware_at=NOW, summary="over-60s refused twice as often", target="m"
+            led,
+            "risk-4",
+            aware_at=NOW,
+            summary="over-60s refused twice as often",
+            target="system:credit-scoring",
         ),
         {
             "risk_id": "risk-4",
             "aware_at": NOW_TEXT,
             "summary": "over-60s refused twice as often",
-            "target": "m",
+            "target": "system:credit-scoring",
         },
     ),
     (
         "assessment.completed",
         lambda led: record_assessment(
-            led, "evaluation", "m", "pass", signer="ben", metrics={"auc": 0.871}
+            led, "evaluation", "credit@3.2", "pass", signer="ben", metrics={"auc": 0.871}
         ),
         {
             "kind": "evaluation",
-            "target": "m",
+            "target": "model:credit@3.2",
             "result": "pass",
             "signer": "ben",
             "metrics": {"auc": 0.871},
@@ -489,14 +493,14 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
         lambda led: record_document(
             led,
             "instructions",
-            "m",
+            "model:credit@3.2",
             "1.0",
             "ab" * 32,
             declared_metrics=[{"metric": "auc", "level": 0.85, "direction": "at_least"}],
         ),
         {
             "kind": "instructions",
-            "target": "m",
+            "target": "model:credit@3.2",
             "version": "1.0",
             "sha256": "ab" * 32,
             "declared_metrics": [{"metric": "auc", "level": 0.85, "direction": "at_least"}],

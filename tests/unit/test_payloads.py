@@ -754,7 +754,9 @@ def test_the_reference_table_names_exactly_the_fields_typed_as_references() -> N
     typed: dict[str, dict[str, Any]] = {}
     for event_type in PAYLOAD_MODELS:
         for name, field in json_schema(event_type)["properties"].items():
-            marked = field.get(REFERENCE_KEYWORD) or field.get("items", {}).get(REFERENCE_KEYWORD)
+            # A reference, a list of them, or an optional one (anyOf with null).
+            shapes = [field, field.get("items", {}), *field.get("anyOf", ())]
+            marked = next((s[REFERENCE_KEYWORD] for s in shapes if REFERENCE_KEYWORD in s), None)
             if marked is not None:
                 typed.setdefault(event_type, {})[name] = THINGS if marked == "thing" else DATASETS
     assert typed == {t: dict(fields) for t, fields in REFERENCE_FIELDS.items()}

@@ -296,7 +296,10 @@ def test_the_table_names_every_target_and_both_dataset_lists() -> None:
         "approval.rejected",
         "notice.given",
         "registration.completed",
+        "risk.identified",
+        "dataset.deleted",
     }
+    assert REFERENCE_FIELDS["dataset.deleted"] == {"target": DATASETS}
     assert REFERENCE_FIELDS["model.trained"] == {"datasets": DATASETS}
     assert REFERENCE_FIELDS["dataset.derived"] == {"inputs": DATASETS}
 
