@@ -12,6 +12,8 @@ Each bound event is a map with `seq` (int), `id`, `type`, `system` (strings), `a
 (map of strings), `occurred_at` and `recorded_at` (CEL timestamps), `payload` (the JSON
 payload: times inside it stay strings; write `timestamp(trigger.payload.aware_at)`), and
 `subject` (string) only when the event has one: use `has(trigger.subject)` to test.
+Events of the types in auditml.policy.lineage_state.LINEAGE_TYPES also carry `lineage`
+(computed by the engine), and a trigger judged per element of a `for_each` list `each`.
 
 Decisions:
 - An evaluation error (a missing field, a type mismatch, a division by zero) makes the
@@ -118,11 +120,27 @@ def event_to_cel(event: Event) -> dict[str, Any]:
     }
     if event.subject is not None:
         data["subject"] = event.subject
+    if event.lineage is not None:
+        data["lineage"] = dict(event.lineage)
+    if event.each is not None:
+        data["each"] = event.each
     return data
 
 
 _EVENT_FIELDS = frozenset(
-    {"seq", "id", "type", "system", "subject", "actor", "occurred_at", "recorded_at", "payload"}
+    {
+        "seq",
+        "id",
+        "type",
+        "system",
+        "subject",
+        "actor",
+        "occurred_at",
+        "recorded_at",
+        "payload",
+        "lineage",
+        "each",
+    }
 )
 _ABSENT = object()
 _FAILED = object()
@@ -143,7 +161,7 @@ def _pruned(event: Event, paths: Paths) -> dict[str, Any]:
         if head not in _EVENT_FIELDS:
             continue
         value: Any = getattr(event, head)
-        if value is None:  # an absent subject
+        if value is None:  # an absent subject, lineage or each
             continue
         node, key = out, head
         for part in rest:

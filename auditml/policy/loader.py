@@ -41,6 +41,7 @@ from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS
 from auditml.ledger.canonical import canonicalize, parse_json
+from auditml.policy.lineage_state import LINEAGE_FIELDS, lineage_field_problem
 from auditml.policy.model import parse_ledger_time
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
@@ -468,6 +469,16 @@ def field_problem(event_type: str, path: str, *, time: bool = False) -> str | No
             return f"{path} is not a time; use occurred_at or a time field of the payload"
         return None
     head, _, rest = path.partition(".")
+    if path == "each":
+        return (
+            "each is the element a for_each check judges the trigger for, and this check "
+            "has no for_each; add one (exists_before) or name another field"
+        )
+    if head == "lineage" and rest:
+        problem = lineage_field_problem(event_type, rest)
+        if problem is None and time and rest != "trained_at":
+            return f"{path} is not a time; of the lineage, only lineage.trained_at is"
+        return problem
     if head != "payload" or not rest:
         return (
             f"{path!r} is not a field of an event; envelope fields are "
@@ -660,10 +671,15 @@ def _rule_problems(rule: Rule, source: RuleSource, regimes: Regimes | None) -> I
         return Problem(source.file, source.line(loc), source.field(loc), message)
 
     check = rule.check
+    fan_out = getattr(check, "for_each", None)
     for loc, event_type, path in check.paths():
         full_loc = ("check", *loc)
+        if path == "each" and fan_out is not None:
+            continue
         name = next((part for part in loc if isinstance(part, str)), "")
         message = field_problem(event_type, path, time=name in TIME_PARAMS)
+        if message is None and loc == ("for_each",):
+            message = _list_problem(event_type, path)
         if message is not None:
             yield problem(full_loc, message)
     if regimes is None:
@@ -674,6 +690,20 @@ def _rule_problems(rule: Rule, source: RuleSource, regimes: Regimes | None) -> I
     calendar = getattr(check, "calendar", None)
     if isinstance(calendar, str) and calendar not in regimes.calendars:
         yield problem(("check", "calendar"), _unknown("calendar", calendar, regimes.calendars))
+
+
+def _list_problem(event_type: str, path: str) -> str | None:
+    """for_each must name a list of the trigger (a lineage list or a payload list)."""
+    head, _, rest = path.partition(".")
+    if head == "lineage":
+        kind: str | None = LINEAGE_FIELDS[rest][0]
+    elif head == "payload":
+        kind = payload_field_type(event_type, rest.split("."))
+    else:
+        kind = "string"
+    if kind in {"list", None}:  # None: inside a free-form object, known when evaluated
+        return None
+    return f"{path} is not a list; for_each needs a list, e.g. lineage.inputs"
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
@@ -765,6 +795,7 @@ def _condition_problems(
     from auditml.policy.cel import compile_condition, referenced_fields
 
     check = rule.check
+    fan_out = getattr(check, "for_each", None) is not None
     if rule.applies.condition is not None:
         yield from _scope_problems(rule.applies.condition, source, compiled)
     triggers = check.trigger_types()
@@ -786,7 +817,9 @@ def _condition_problems(
             compiled.append(_Compiled(loc, condition, binds))
         for ref in sorted(referenced_fields(text, variables)):
             variable, _, path = ref.partition(".")
-            if path in {"payload", "actor"}:
+            if path in {"payload", "actor", "lineage"}:
+                continue
+            if path == "each" and variable == "trigger" and fan_out:
                 continue
             if variable == "trigger":
                 message = _any_type_problem(triggers, path)
@@ -842,6 +875,9 @@ def _vocabulary_type(
         known = envelope_type(variable, path)
         if known is not None or variable not in binds:
             return known
+        if path[:1] == ("lineage",):
+            described = LINEAGE_FIELDS.get(path[1]) if len(path) == 2 else None
+            return None if described is None else described[0]
         if variable != "system":
             if path[:1] != ("payload",):
                 return None

@@ -127,8 +127,16 @@ def _known_event_type(value: str) -> str:
 
 
 def full_path(path: str) -> str:
-    """The full form of a field path: ``request_id`` -> ``payload.request_id``."""
-    if path in ENVELOPE_FIELDS or path.startswith(("payload.", "actor.")):
+    """The full form of a field path: ``request_id`` -> ``payload.request_id``.
+
+    Fields the engine computes keep their names: ``lineage.<x>`` (auditml.policy.
+    lineage_state) and ``each`` (the element a ``for_each`` check judges a trigger for).
+    """
+    if (
+        path in ENVELOPE_FIELDS
+        or path == "each"
+        or path.startswith(("payload.", "actor.", "lineage."))
+    ):
         return path
     return f"payload.{path}"
 
@@ -740,6 +748,11 @@ class ExistsBeforeCheck(_Check):
     verdict: Literal["pass", "needs_human"] = Field(
         default="pass", description="the verdict when the earlier event is found"
     )
+    for_each: FieldPath | None = Field(
+        default=None,
+        description="a list field of the trigger, e.g. lineage.inputs: the trigger is judged "
+        "once for each element, which `where` and match_on read as `each`",
+    )
 
     def events(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         yield from super().events()
@@ -747,6 +760,8 @@ class ExistsBeforeCheck(_Check):
 
     def paths(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.required)
+        if self.for_each is not None:
+            yield ("for_each",), self.trigger, self.for_each
 
 
 class FieldsPresentCheck(_Check):
