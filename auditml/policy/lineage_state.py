@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 
+from auditml.errors import ValidationError
+from auditml.events.refs import dataset_id_of, dataset_ref, model_ref
 from auditml.policy.model import Event
 
 __all__ = [
@@ -47,10 +49,8 @@ __all__ = [
     "Facts",
     "LineageState",
     "LineageView",
-    "dataset_ref",
     "lineage_field_problem",
     "lineage_fields",
-    "model_ref",
     "reads_lineage",
 ]
 
@@ -96,17 +96,13 @@ LINEAGE_FIELDS: Mapping[str, tuple[str, str]] = {
 _MODEL_ONLY = frozenset({"trained_at", "retrained"})
 
 
-def dataset_ref(text: str) -> str:
-    """The canonical reference of a dataset: ``dataset:ID`` for ``ID`` or ``dataset:ID``.
-
-    Stands in for the reference grammar (auditml.events.refs) until it is merged.
-    """
-    return text if text.startswith("dataset:") else f"dataset:{text}"
-
-
-def model_ref(model: str, version: str) -> str:
-    """The canonical reference of a model version: ``model:NAME@VERSION``."""
-    return f"model:{model}@{version}"
+def _dataset(text: str) -> str | None:
+    """The canonical reference of a dataset list entry (``ID`` or ``dataset:ID``), or None
+    for an entry that names no dataset (old data: reading must not stop on it)."""
+    try:
+        return dataset_ref(dataset_id_of(text))
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +138,11 @@ def _texts(value: object) -> frozenset[str]:
     if not isinstance(value, list | tuple):
         return frozenset()
     return frozenset(item for item in value if isinstance(item, str))
+
+
+def _datasets(value: object) -> list[str]:
+    """The canonical references of a dataset list, sorted; entries naming none left out."""
+    return sorted({ref for text in _texts(value) if (ref := _dataset(text)) is not None})
 
 
 def _registered(payload: Mapping[str, Any]) -> Facts:
@@ -208,15 +209,15 @@ class LineageState:
             dataset = payload.get("dataset_id")
             if isinstance(dataset, str):
                 node = self._node(dataset_ref(dataset))
-                for source in sorted(_texts(payload.get("inputs"))):
-                    self._link(dataset_ref(source), node, check_cycle=True)
+                for source in _datasets(payload.get("inputs")):
+                    self._link(source, node, check_cycle=True)
                 self._changed(node)
         elif kind == "model.trained":
             key = _model_key(payload)
             if key is not None:
                 node = self._node(model_ref(*key))
-                for source in sorted(_texts(payload.get("datasets"))):
-                    self._link(dataset_ref(source), node, check_cycle=False)
+                for source in _datasets(payload.get("datasets")):
+                    self._link(source, node, check_cycle=False)
                 if node.trained_at is None or node.trained_at < event.occurred_at:
                     node.trained_at = event.occurred_at
                     node.retrained = key[0] in self._deployed
