@@ -33,7 +33,9 @@ def events(*items: tuple[str, dict[str, Any]]) -> list[Event]:
         moment = START + timedelta(hours=seq)
         subject = "s1" if kind == "decision.made" else None
         actor = {"id": "x", "kind": "human"}
-        out.append(Event(seq, f"e{seq}", kind, "credit-ai", subject, actor, moment, moment, payload))
+        out.append(
+            Event(seq, f"e{seq}", kind, "credit-ai", subject, actor, moment, moment, payload)
+        )
     return out
 
 

@@ -84,8 +84,12 @@ def test_a_model_version_inherits_through_derivations() -> None:
     assert seen == {
         "ref": "model:credit@3.3",
         "inputs": ["dataset:training-set"],
-        "datasets": ["dataset:features", "dataset:health", "dataset:rates"]
-        + ["dataset:training-set"],
+        "datasets": [
+            "dataset:features",
+            "dataset:health",
+            "dataset:rates",
+            "dataset:training-set",
+        ],
         "unregistered": [],
         "personal": True,
         "special_categories": ["health_data"],
@@ -157,9 +161,10 @@ def test_retrained_and_trained_at() -> None:
     assert first["retrained"] is False
     assert second["retrained"] is True  # another version of credit was deployed before
     assert second["trained_at"] == START + timedelta(minutes=3)
-    assert lineage(story.add("model.retired", {"model": "other", "version": "1.0"}))[
-        "retrained"
-    ] is False
+    assert (
+        lineage(story.add("model.retired", {"model": "other", "version": "1.0"}))["retrained"]
+        is False
+    )
 
 
 def test_decisions_do_not_grow_the_state() -> None:
