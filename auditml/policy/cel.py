@@ -45,7 +45,7 @@ import orjson
 from auditml.errors import ValidationError
 from auditml.policy import cel_syntax
 from auditml.policy.cel_syntax import FieldType
-from auditml.policy.model import Event
+from auditml.policy.model import EVENT_FIELDS, Event
 
 __all__ = [
     "Condition",
@@ -127,21 +127,6 @@ def event_to_cel(event: Event) -> dict[str, Any]:
     return data
 
 
-_EVENT_FIELDS = frozenset(
-    {
-        "seq",
-        "id",
-        "type",
-        "system",
-        "subject",
-        "actor",
-        "occurred_at",
-        "recorded_at",
-        "payload",
-        "lineage",
-        "each",
-    }
-)
 _ABSENT = object()
 _FAILED = object()
 #: Answers remembered per condition (then forgotten all at once): bounded memory.
@@ -158,7 +143,7 @@ def _pruned(event: Event, paths: Paths) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for head, *rest in paths:
-        if head not in _EVENT_FIELDS:
+        if head not in EVENT_FIELDS:
             continue
         value: Any = getattr(event, head)
         if value is None:  # an absent subject, lineage or each
@@ -186,7 +171,7 @@ def _values(event: Event, paths: Paths) -> list[Any]:
     """
     found: list[Any] = []
     for head, *rest in paths:
-        value: Any = getattr(event, head) if head in _EVENT_FIELDS else None
+        value: Any = getattr(event, head) if head in EVENT_FIELDS else None
         for part in rest:
             if type(value) is not dict and not isinstance(value, Mapping):
                 break

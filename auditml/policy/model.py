@@ -17,6 +17,7 @@ from auditml.errors import ValidationError
 from auditml.events.timefmt import to_utc
 
 __all__ = [
+    "EVENT_FIELDS",
     "MISSING",
     "Event",
     "EvidenceRef",
@@ -171,7 +172,9 @@ class Event:
         )
 
 
-_TOP_LEVEL = frozenset(
+#: The fields an event path (and a CEL condition) may start with: the envelope's, and the
+#: ones the engine computes (`lineage`, `each`).
+EVENT_FIELDS = frozenset(
     {
         "seq",
         "id",
@@ -197,7 +200,7 @@ def field(event: Event, path: str) -> Any:
     `lineage.purposes`. A JSON null and an absent subject are `MISSING`.
     """
     head, *rest = _split(path)
-    if head not in _TOP_LEVEL:
+    if head not in EVENT_FIELDS:
         return MISSING
     value: Any = getattr(event, head)
     for part in rest:
