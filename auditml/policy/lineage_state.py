@@ -94,6 +94,8 @@ LINEAGE_FIELDS: Mapping[str, tuple[str, str]] = {
     ),
 }
 _MODEL_ONLY = frozenset({"trained_at", "retrained"})
+#: The facts that are lists of text.
+_LISTS = frozenset({"special_categories", "purposes", "lawful_bases", "conditions"})
 
 
 def _dataset(text: str) -> str | None:
@@ -107,17 +109,18 @@ def _dataset(text: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """What a node holds, itself and through its upstream data."""
+    """What a node holds, itself and through its upstream data (each list sorted, as rules
+    read it: facts change rarely and are read at every decision)."""
 
     personal: bool
-    special_categories: frozenset[str]
-    purposes: frozenset[str]
-    lawful_bases: frozenset[str]
-    conditions: frozenset[str]
+    special_categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    lawful_bases: tuple[str, ...]
+    conditions: tuple[str, ...]
 
 
 #: The facts of a dataset nothing registers or derives: nothing is known, nothing allowed.
-UNKNOWN = Facts(False, frozenset(), frozenset(), frozenset(), frozenset())
+UNKNOWN = Facts(False, (), (), (), ())
 
 
 class _Node:
@@ -148,15 +151,15 @@ def _datasets(value: object) -> list[str]:
 def _registered(payload: Mapping[str, Any]) -> Facts:
     """The facts a registration states; a mistyped field counts as absent."""
     personal = payload.get("contains_personal_data") is True
-    special = _texts(payload.get("special_categories"))
+    special = tuple(sorted(_texts(payload.get("special_categories"))))
     basis = payload.get("lawful_basis")
     condition = payload.get("special_category_condition")
     return Facts(
         personal,
         special,
-        _texts(payload.get("purposes")),
-        frozenset({basis}) if personal and isinstance(basis, str) else frozenset(),
-        frozenset({condition}) if special and isinstance(condition, str) else frozenset(),
+        tuple(sorted(_texts(payload.get("purposes")))),
+        (basis,) if personal and isinstance(basis, str) else (),
+        (condition,) if special and isinstance(condition, str) else (),
     )
 
 
@@ -164,15 +167,19 @@ def _combined(parts: list[Facts]) -> Facts:
     """Facts inherited from `parts` (the node's own facts and its inputs')."""
     if not parts:
         return UNKNOWN
-    purposes = parts[0].purposes
+    purposes = set(parts[0].purposes)
     for part in parts[1:]:
-        purposes = purposes & part.purposes
+        purposes.intersection_update(part.purposes)
+
+    def union(lists: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+        return tuple(sorted({item for items in lists for item in items}))
+
     return Facts(
         any(part.personal for part in parts),
-        frozenset().union(*(part.special_categories for part in parts)),
-        purposes,
-        frozenset().union(*(part.lawful_bases for part in parts)),
-        frozenset().union(*(part.conditions for part in parts)),
+        union(part.special_categories for part in parts),
+        tuple(sorted(purposes)),
+        union(part.lawful_bases for part in parts),
+        union(part.conditions for part in parts),
     )
 
 
@@ -392,11 +399,17 @@ class LineageView(Mapping[str, Any]):
         return sum(1 for _ in self._fields())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in set(self._fields())
+        # Called for every field a condition reads (the hot path: once per decision).
+        if name == "trained_at":
+            return self._model and self._state.training(self._ref)[0] is not None
+        return name in LINEAGE_FIELDS and (self._model or name not in _MODEL_ONLY)
 
     def __getitem__(self, name: str) -> Any:
-        if name not in self:
-            raise KeyError(name)
+        if name in _LISTS:  # first: what rules read at every decision
+            value: tuple[str, ...] = getattr(self._state.facts(self._ref), name)
+            return list(value)
+        if name == "personal":
+            return self._state.facts(self._ref).personal
         if name == "ref":
             return self._ref
         if name == "inputs":
@@ -404,14 +417,13 @@ class LineageView(Mapping[str, Any]):
         if name in {"datasets", "unregistered"}:
             datasets, unknown = self._upstream()
             return list(datasets if name == "datasets" else unknown)
-        if name in _MODEL_ONLY:
+        if self._model and name in _MODEL_ONLY:
             trained_at, retrained = self._state.training(self._ref)
-            return trained_at if name == "trained_at" else retrained
-        facts = self._state.facts(self._ref)
-        if name == "personal":
-            return facts.personal
-        value: frozenset[str] = getattr(facts, name)
-        return sorted(value)
+            if name == "retrained":
+                return retrained
+            if trained_at is not None:
+                return trained_at
+        raise KeyError(name)
 
     def _upstream(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         generation = self._state.generation
