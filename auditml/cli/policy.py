@@ -1,4 +1,4 @@
-"""`auditml policy list|show|lint|test|adopt`: review the rule set, and put it in force."""
+"""`auditml policy list|show|lint|test|coverage|adopt`: review the rule set, and put it in force."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from auditml.cli.metavars import Typer
 from auditml.cli.output import console, print_json
 from auditml.cli.state import OPTIONS
+from auditml.policy.coverage import Status, articles_path, coverage_of, load_articles, markdown
 from auditml.policy.engine import run_rule_tests
 from auditml.policy.loader import RuleSet, default_policies_dir, lint_rules, load_rules
 from auditml.policy.rules import Rule
@@ -191,6 +192,73 @@ def lint(policies: PoliciesOption = None) -> None:
             + escape(f"dates marked [verify] in regimes.yaml: {', '.join(to_verify)}"),
             highlight=False,
         )
+
+
+@app.command()
+def coverage(
+    policies: PoliciesOption = None,
+    json_out: JsonOption = False,
+    markdown_out: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/COVERAGE.md (Markdown).")
+    ] = False,
+) -> None:
+    """What the rules check of each GDPR and AI Act provision that matters for ML systems.
+
+    Per provision: the rules that check it, what needs a person, and what cannot be
+    checked from events at all. Provisions come from articles.yaml in the policies folder
+    (else the shipped one).
+    """
+    rule_set = _load(policies)
+    articles = load_articles(articles_path(rule_set.directory))
+    result = coverage_of(articles, rule_set.rules)
+    if json_out:
+        print_json(result.to_json())
+        return
+    if markdown_out:
+        typer.echo(markdown(result), nl=False)
+        return
+    for law in ("GDPR", "AI Act"):
+        table = Table(
+            title=law, title_justify="left", box=box.SIMPLE_HEAD, show_lines=True, pad_edge=False
+        )
+        table.add_column("provision", max_width=24)
+        table.add_column("status", max_width=16)
+        table.add_column("rules / what is left to a person", overflow="fold", min_width=28)
+        for item in result.articles:
+            if item.article.law != law:
+                continue
+            lines = [
+                escape(r.id) + (" [dim](needs a person)[/]" if r.needs_human else "")
+                for r in item.rules
+            ]
+            lines += [
+                f"[dim]{escape(text)}[/]"
+                for text in (item.article.person, item.article.not_from_events)
+                if text is not None
+            ]
+            table.add_row(
+                f"[bold]{escape(item.article.label())}[/]\n{escape(item.article.title)}",
+                _STATUS_STYLE[item.status],
+                "\n".join(lines),
+            )
+        console.print(table)
+    for law in ("GDPR", "AI Act"):
+        console.print(escape(result.summary(law)), highlight=False)
+    for rule_id, reference in result.unplaced:
+        console.print(
+            f"[yellow]note:[/] {escape(rule_id)} cites {escape(reference)}, which "
+            "articles.yaml does not list",
+            highlight=False,
+        )
+
+
+_STATUS_STYLE: dict[Status, str] = {
+    "checked": "[green]checked by rules[/]",
+    "partly": "[green]checked by rules[/], [yellow]with a person's judgement[/]",
+    "person": "[yellow]needs a person[/]",
+    "not_from_events": "[dim]cannot be checked from events[/]",
+    "not_covered": "[red]not covered[/]",
+}
 
 
 @app.command("test")

@@ -52,9 +52,11 @@ from auditml.policy.rules import (
     REGIME_NAME_PATTERN,
     RULE_ID_PATTERN,
     Rule,
+    RuleTest,
 )
 
 __all__ = [
+    "ARTICLES_FILE",
     "FIXTURES_DIR",
     "FIXTURE_RECORDED_AT",
     "MAX_YAML_DEPTH",
@@ -73,6 +75,8 @@ __all__ = [
 ]
 
 REGIMES_FILE = "regimes.yaml"
+#: The provisions of the law that coverage places rules under (auditml.policy.coverage).
+ARTICLES_FILE = "articles.yaml"
 FIXTURES_DIR = "fixtures"
 #: A fixture line's own key (not an import key): when the event was recorded.
 FIXTURE_RECORDED_AT = "recorded_at"
@@ -597,7 +601,7 @@ def _rule_files(directory: Path) -> tuple[list[Path], list[Problem]]:
         relative = path.relative_to(directory)
         if relative.parts[0] == FIXTURES_DIR or not path.is_file():
             continue
-        if relative == Path(REGIMES_FILE):
+        if relative in (Path(REGIMES_FILE), Path(ARTICLES_FILE)):
             continue
         if path.suffix == ".yml":
             problems.append(Problem(str(path), None, "", "rule files end in .yaml, not .yml"))
@@ -1059,6 +1063,53 @@ def _test_problems(
         if path not in checked:
             checked[path] = _fixture_problems(path)
             yield from checked[path]
+        if test.twin is not None and not checked[path]:
+            problem = _twin_problem(rule, test, path, directory)
+            if problem is not None:
+                loc = ("tests", index, "twin")
+                yield Problem(source.file, source.line(loc), source.field(loc), problem)
+
+
+def _twin_problem(rule: Rule, test: RuleTest, path: Path, directory: Path) -> str | None:
+    """Why `test.twin` is not a compliant twin of the test's fixture, or None if it is.
+
+    A twin shows that the rule turns on one fact: it is the fixture of a passing test of
+    the same rule, and the two files differ in exactly one event (one changed, added or
+    removed line, compared as JSON).
+    """
+    if test.expect == "pass":
+        return "a passing test has no twin; name the twin on the test that does not pass"
+    passing = {t.fixture for t in rule.tests if t.expect == "pass"}
+    if test.twin not in passing:
+        return (
+            f"twin {test.twin} is not the fixture of a test of rule {rule.id} expecting pass; "
+            "add that test or name one of: " + (", ".join(sorted(passing)) or "(none)")
+        )
+    try:
+        mine, theirs = _fixture_lines(path), _fixture_lines(fixture_file(directory, test.twin))
+    except (OSError, ValidationError) as exc:
+        return f"twin {test.twin} cannot be read: {exc}"
+    if not _one_event_apart(mine, theirs):
+        return (
+            f"twin {test.twin} must differ from {test.fixture} in exactly one event (one "
+            "line changed, added or removed), so the verdict is seen to turn on one fact"
+        )
+    return None
+
+
+def _fixture_lines(path: Path) -> list[bytes]:
+    """The events of a fixture in canonical JSON, one per non-blank line."""
+    lines = path.read_bytes().split(b"\n")
+    return [canonicalize(parse_json(line, where="event")) for line in lines if line.strip()]
+
+
+def _one_event_apart(a: list[bytes], b: list[bytes]) -> bool:
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) != len(shorter) + 1:
+        return False
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 def fixture_file(directory: Path, fixture: str) -> Path:

@@ -335,6 +335,11 @@ class RuleTest(_Model):
         description="JSONL file relative to policies/fixtures/, e.g. <rule-id>/pass.jsonl"
     )
     expect: Expect = Field(description="the verdict expected")
+    twin: Annotated[str, StringConstraints(pattern=FIXTURE_PATTERN)] | None = Field(
+        default=None,
+        description="for a test that does not expect pass: the fixture of this rule's passing "
+        "test that differs from this one in exactly one event (the compliant twin)",
+    )
     as_of: Timestamp | None = Field(
         default=None,
         description="evaluation time (needed for pending); default: after the last event",

@@ -675,6 +675,50 @@ def test_lint_needs_a_pass_and_a_fail_test(tmp_path: Path) -> None:
     assert "expecting pass and fail" in only_problem(root, lint=True).message
 
 
+def test_lint_accepts_a_twin_one_event_apart(tmp_path: Path) -> None:
+    rule = replace("    expect: fail\n", "    expect: fail\n    twin: t/pass.jsonl\n")
+    root = make_policies(tmp_path, {"r.yaml": rule})
+    notified = {
+        "type": "notification.sent",
+        "payload": {
+            "to": "supervisory_authority",
+            "about": "i1",
+            "sent_at": "2026-01-02T00:00:00Z",
+        },
+    }
+    (root / "fixtures" / "t" / "pass.jsonl").write_text(
+        json.dumps(INCIDENT) + "\n" + json.dumps(notified) + "\n"
+    )
+    assert len(lint_rules(root).rules) == 1
+    # One field of one event changed is one fact too.
+    late = {**notified, "payload": {**notified["payload"], "sent_at": "2026-01-09T00:00:00Z"}}
+    (root / "fixtures" / "t" / "fail.jsonl").write_text(
+        json.dumps(INCIDENT) + "\n" + json.dumps(late) + "\n"
+    )
+    assert len(lint_rules(root).rules) == 1
+
+
+@pytest.mark.parametrize(
+    ("twin", "message"),
+    [
+        ("t/pass.jsonl", "must differ from t/fail.jsonl in exactly one event"),
+        ("t/other.jsonl", "is not the fixture of a test of rule test-deadline expecting pass"),
+    ],
+)
+def test_lint_refuses_a_twin_that_is_not_one(tmp_path: Path, twin: str, message: str) -> None:
+    rule = replace("    expect: fail\n", f"    expect: fail\n    twin: {twin}\n")
+    root = make_policies(tmp_path, {"r.yaml": rule})
+    problem = only_problem(root, lint=True)
+    assert (problem.line, problem.field) == (29, "tests[1].twin")
+    assert message in problem.message
+
+
+def test_lint_refuses_a_twin_on_a_passing_test(tmp_path: Path) -> None:
+    rule = replace("    expect: pass\n", "    expect: pass\n    twin: t/pass.jsonl\n")
+    root = make_policies(tmp_path, {"r.yaml": rule})
+    assert "a passing test has no twin" in only_problem(root, lint=True).message
+
+
 def test_lint_reports_missing_fixtures(tmp_path: Path) -> None:
     root = make_policies(tmp_path, {"r.yaml": replace("t/fail.jsonl", "t/absent.jsonl")})
     problem = only_problem(root, lint=True)
