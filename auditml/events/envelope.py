@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from auditml.errors import ValidationError
 from auditml.events.payloads import SEALED_FIELDS, SUBJECT_REQUIRED, validate_payload
+from auditml.events.refs import SYSTEM_NAME
 from auditml.events.timefmt import format_time as format_time
 from auditml.events.timefmt import parse_time as parse_time
 from auditml.events.vocabulary import EVENT_TYPES
@@ -30,7 +31,8 @@ from auditml.privacy.crypto import check_raw_subject
 FORMAT_VERSION = 1
 ZERO_HASH = "0" * 64
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
+#: A system name (the reference grammar names systems by it: system:NAME).
+NAME_PATTERN = SYSTEM_NAME
 RECORD_KEYS = frozenset(
     {
         "type",

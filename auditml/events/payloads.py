@@ -37,6 +37,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from auditml.errors import ValidationError
+from auditml.events.refs import DATASETS, MAX_PART, MAX_REFERENCE_LENGTH, reference_problem
 from auditml.events.timefmt import format_time, parse_time
 from auditml.ledger.canonical import check_json
 
@@ -155,6 +156,40 @@ TextOrObject = Annotated[
 IdentList = Annotated[list[Ident], BeforeValidator(_listify)]
 LabelList = Annotated[list[Label], BeforeValidator(_listify)]
 
+
+def _reference(value: str) -> str:
+    problem = reference_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("reference", "{reason}", {"reason": problem})
+    return value
+
+
+def _dataset_reference(value: str) -> str:
+    problem = reference_problem(value, DATASETS)
+    if problem is not None:
+        raise PydanticCustomError("reference", "{reason}", {"reason": problem})
+    return value
+
+
+#: A reference to a thing (auditml/events/refs.py): ``model:NAME@VERSION``, ``dataset:ID``,
+#: ``system:NAME``, or a short form the ledger resolves before storing the canonical one.
+Reference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH),
+    AfterValidator(_reference),
+]
+#: A list of references to datasets: ``dataset:ID``, or the bare id.
+DatasetReferenceList = Annotated[
+    list[
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=len("dataset:") + MAX_PART),
+            AfterValidator(_dataset_reference),
+        ]
+    ],
+    BeforeValidator(_listify),
+]
+
 # The six lawful bases of GDPR Art. 6(1)(a)-(f).
 LawfulBasis = Literal[
     "consent",
@@ -271,7 +306,9 @@ class DatasetDerived(_Payload):
 
     dataset_id: Ident = Field(description="id of the new dataset")
     # At least one: a derived dataset is derived from something.
-    inputs: IdentList = Field(min_length=1, description="dataset_ids it was derived from")
+    inputs: DatasetReferenceList = Field(
+        min_length=1, description="the datasets it was derived from: dataset:ID (or the bare id)"
+    )
     transformation: Text = Field(description="what was done, e.g. 'dedupe + drop PII columns'")
     # Free text, not a hex hash: a git commit, a tag or a package version all occur.
     code_version: Label | None = Field(
@@ -302,7 +339,9 @@ class ModelTrained(_Payload):
     model: Ident = Field(description="the user's id for the model, e.g. credit-scorer")
     version: Label = Field(description="the model version, e.g. 3.2")
     # At least one: training data provenance is the point of this event.
-    datasets: IdentList = Field(min_length=1, description="dataset_ids it was trained on")
+    datasets: DatasetReferenceList = Field(
+        min_length=1, description="the datasets it was trained on: dataset:ID (or the bare id)"
+    )
     code_version: Label | None = Field(
         default=None, description="version of the training code, e.g. a git commit"
     )
@@ -318,7 +357,9 @@ class AssessmentCompleted(_Payload):
     kind: Literal["dpia", "fria", "risk", "bias", "conformity", "evaluation"] = Field(
         description="the kind of assessment"
     )
-    target: Label = Field(description="what was assessed: model@version, a dataset_id or system")
+    target: Reference = Field(
+        description="what was assessed: model:NAME@VERSION, dataset:ID or system:NAME"
+    )
     result: Literal["pass", "fail", "accepted_risk"] = Field(description="the outcome")
     # Not sealed (docs/FORMAT.md section 12a): the accountable signer is named like an actor is.
     signer: Label = Field(description="who signed the assessment off (person or role id)")
@@ -332,13 +373,15 @@ class DocumentVersioned(_Payload):
         description="technical documentation, record of processing, instructions for use, "
         "post-market monitoring plan or quality management system"
     )
-    target: Label = Field(description="what the document covers: model, dataset_id or system")
+    target: Reference = Field(
+        description="what the document covers: model:NAME@VERSION, dataset:ID or system:NAME"
+    )
     version: Label = Field(description="the document version")
     sha256: Sha256 = Field(description="SHA-256 of the document file, lowercase hex")
 
 
 class _Approval(_Payload):
-    target: Label = Field(description="what is approved, e.g. model:credit@3.2")
+    target: Reference = Field(description="what is approved, e.g. model:credit@3.2")
     stage: Literal["deployment", "training", "policy"] = Field(description="the gate it passes")
     rationale: Text = Field(description="why")
     # An object, not a bare string: the verifier needs the key id and the algorithm too.
@@ -490,14 +533,16 @@ class NoticeGiven(_Payload):
     """Affected people were informed about the use of an AI system (AI Act Art. 26(7), 50)."""
 
     audience: Literal["workers", "subjects"] = Field(description="who was informed")
-    target: Label = Field(description="the system or model the notice is about")
+    target: Reference = Field(
+        description="what the notice is about: system:NAME or model:NAME@VERSION"
+    )
 
 
 class RegistrationCompleted(_Payload):
     """A system was registered in an official database (AI Act Art. 49, 71)."""
 
     database: Literal["eu", "national"] = Field(description="which database")
-    target: Label = Field(description="what was registered")
+    target: Reference = Field(description="what was registered, e.g. system:credit-ai")
     reference: Label = Field(description="the registration number given by the database")
 
 
@@ -704,7 +749,7 @@ def _describe_error(model: type[BaseModel], event_type: str, error: ErrorDetails
         return f"{path}: expected at most {ctx.get('max_length')} characters, got {got}"
     if kind == "too_short":
         return f"{path}: expected at least {ctx.get('min_length')} item(s), got none"
-    if kind in {"timestamp_type", "text_or_object"}:
+    if kind in {"timestamp_type", "text_or_object", "reference"}:
         return f"{path}: {error['msg']}, got {got}"
     if kind in {"timestamp", "json_value"}:
         # The message already shows the value (a timestamp) or its location (JSON).

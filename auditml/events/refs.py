@@ -3,6 +3,8 @@
     model:NAME@VERSION   a model version: `model` and `version` of its model.trained
     dataset:ID           a dataset: `dataset_id` of its dataset.registered or dataset.derived
     system:NAME          an AI system: the envelope `system` of its system.registered
+    policy:SHA256        a rule set: `policy_set_sha256` of its policy.changed (what an
+                         approval at stage policy approves)
 
 The canonical form above is the one stored. People also write short forms, and they
 mean:
@@ -15,7 +17,8 @@ mean:
 
 A model reference splits at the last ``@``, so a version cannot contain one. Each part is
 1 to 200 characters without control characters or spaces at either end; a system name
-also follows the envelope's rule for `system` (`SYSTEM_NAME`).
+also follows the envelope's rule for `system` (`SYSTEM_NAME`), and a rule set is named by
+64 lowercase hex digits. A rule set has no short form.
 
 `REFERENCE_FIELDS` says which payload fields hold references; `canonical_payload` rewrites
 them with a resolver: `resolve_strictly` at record time (a short form that does not mean
@@ -52,22 +55,24 @@ __all__ = [
     "model_ref",
     "needs_registry",
     "parse_ref",
+    "policy_ref",
     "reference_problem",
     "resolve_strictly",
     "resolve_tolerantly",
     "system_ref",
 ]
 
-Kind = Literal["model", "dataset", "system"]
+Kind = Literal["model", "dataset", "system", "policy"]
 #: What a field may point at: anything, or only datasets.
 Holds = frozenset[Kind]
-THINGS: Holds = frozenset({"model", "dataset", "system"})
+THINGS: Holds = frozenset({"model", "dataset", "system", "policy"})
 DATASETS: Holds = frozenset({"dataset"})
 
 _PREFIXES: tuple[tuple[str, Kind], ...] = (
     ("model:", "model"),
     ("dataset:", "dataset"),
     ("system:", "system"),
+    ("policy:", "policy"),
 )
 #: The longest part of a reference (a name, an id or a version), as for the ids themselves.
 MAX_PART = 200
@@ -76,6 +81,13 @@ MAX_REFERENCE_LENGTH = len("model:") + MAX_PART + 1 + MAX_PART
 #: A system name, as the envelope's `system` field allows it.
 SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PART_NAMES: Mapping[Kind, str] = {
+    "model": "model name",
+    "dataset": "dataset id",
+    "system": "system name",
+    "policy": "rule set digest",
+}
 
 #: Per event type, the payload fields that hold references: THINGS for a single
 #: reference to anything, DATASETS for a list of references to datasets.
@@ -121,6 +133,11 @@ def system_ref(name: str) -> str:
     return f"system:{name}"
 
 
+def policy_ref(policy_set_sha256: str) -> str:
+    """``policy:SHA256``, the reference to a rule set (not checked)."""
+    return f"policy:{policy_set_sha256}"
+
+
 def _prefix(text: str) -> tuple[Kind, str] | None:
     for prefix, kind in _PREFIXES:
         if text.startswith(prefix):
@@ -149,12 +166,14 @@ def _parse(kind: Kind, rest: str) -> Ref | str:
             return "a model reference is model:NAME@VERSION, and the @VERSION is missing"
         problem = _part_problem(name, "model name") or _part_problem(version, "version")
         return problem or Ref("model", name, version)
-    problem = _part_problem(rest, "dataset id" if kind == "dataset" else "system name")
+    problem = _part_problem(rest, _PART_NAMES[kind])
     if problem is None and kind == "system" and not SYSTEM_NAME.fullmatch(rest):
         problem = (
             "a system name is 1-200 characters of letters, digits and ._:/@-, starting with a "
             "letter or digit"
         )
+    if problem is None and kind == "policy" and not _SHA256.fullmatch(rest):
+        problem = "a rule set is named by its SHA-256, 64 lowercase hex digits"
     return problem or Ref(kind, rest)
 
 
@@ -173,7 +192,7 @@ def parse_ref(text: str) -> Ref:
     problem = _too_long(text) if isinstance(text, str) else "a reference is text"
     found = None if problem else _prefix(text)
     if found is None:
-        problem = problem or "a reference starts with model:, dataset: or system:"
+        problem = problem or "a reference starts with model:, dataset:, system: or policy:"
     else:
         parsed = _parse(*found)
         if isinstance(parsed, Ref):
@@ -182,12 +201,20 @@ def parse_ref(text: str) -> Ref:
     raise ValidationError(f"{_shown(text)} is not a reference: {problem}")
 
 
-def reference_problem(text: str) -> str | None:
-    """Why `text` cannot stand in a reference field whatever is registered; None if it can.
+def reference_problem(text: str, holds: Holds = THINGS) -> str | None:
+    """Why `text` cannot stand in a field that holds `holds`, whatever is registered; None
+    if it can.
 
-    A prefixed reference must parse; a short form must fit the length of a reference and
-    have no control characters. For payload validation, before anything is looked up.
+    A prefixed reference must parse (and be to a dataset in a dataset list); a short form
+    must be a possible name or ``NAME@VERSION``. For payload validation, before anything
+    is looked up.
     """
+    if holds == DATASETS:
+        try:
+            meanings(text, holds, None)
+        except ValidationError as exc:
+            return str(exc)
+        return None
     problem = _too_long(text)
     if problem is not None:
         return problem
@@ -216,8 +243,8 @@ def meanings(text: str, holds: Holds, known: Known | None) -> tuple[str, ...]:
     system `known` registers under it. One meaning: resolved; none or several: it needs a
     prefix. `known` may be None only when `needs_registry` said no registry is needed.
 
-    Raises ValidationError (the reason only; the caller says where) for a malformed
-    reference, or one to a kind of thing the field does not hold.
+    Raises ValidationError with the reason alone (the caller names the text and where)
+    for a malformed reference, or one to a kind of thing the field does not hold.
     """
     problem = _too_long(text)
     if problem is not None:
@@ -226,14 +253,14 @@ def meanings(text: str, holds: Holds, known: Known | None) -> tuple[str, ...]:
     if found is not None:
         parsed = _parse(*found)
         if isinstance(parsed, str):
-            raise ValidationError(f"{_shown(text)} is not a reference: {parsed}")
+            raise ValidationError(parsed)
         if parsed.kind not in holds:
-            raise ValidationError(f"{_shown(text)} is not a dataset; this field lists datasets")
+            raise ValidationError(f"this field lists datasets, not a {parsed.kind}")
         return (text,)
     if holds == DATASETS:
         parsed = _parse("dataset", text)
         if isinstance(parsed, str):
-            raise ValidationError(f"{_shown(text)} is not a dataset id: {parsed}")
+            raise ValidationError(parsed)
         return (str(parsed),)
     assert known is not None, "needs_registry() said no registry was needed"
     found_meanings = []
@@ -256,7 +283,7 @@ def resolve_strictly(text: str, holds: Holds, known: Known | None, where: str) -
     try:
         found = meanings(text, holds, known)
     except ValidationError as exc:
-        raise ValidationError(f"{where}: {exc}") from None
+        raise ValidationError(f"{where} {_shown(text)}: {exc}") from None
     if len(found) == 1:
         return found[0]
     shown = _shown(text)

@@ -50,6 +50,7 @@ from auditml.events.envelope import (
 )
 from auditml.events.jsonl import event_lines
 from auditml.events.payloads import SEALED_FIELDS
+from auditml.events.refs import THINGS
 from auditml.ledger import merkle
 from auditml.ledger.canonical import canonicalize, canonicalize_checked, parse_json
 from auditml.ledger.deep import verify_deep
@@ -70,6 +71,7 @@ from auditml.ledger.note import Checkpoint, Signer, Verifier, open_checkpoint, s
 from auditml.ledger.rotation import KeySchedule, follow_rotations
 from auditml.ledger.shredding import verify_shredding
 from auditml.ledger.store import CheckpointRow, Head, Store, events
+from auditml.ledger.things import ADMITTED_TYPES, Admission, KnownThings, needs_lookup
 from auditml.ledger.witness import trusted_note
 from auditml.ledger.writer import GroupCommitWriter
 from auditml.privacy.crypto import (
@@ -189,6 +191,8 @@ class Ledger:
         # The frontier of the tree at the size we last saw, so appends need no reads.
         self._frontier: merkle.CompactRange | None = None
         self._frontier_tip: bytes | None = None
+        # Registered datasets and systems, for turning short references into canonical ones.
+        self._known = KnownThings()
 
     # -- opening --------------------------------------------------------------
 
@@ -711,6 +715,21 @@ class Ledger:
         prepared = self._prepare(_request(locals()), ONE_EVENT)
         return self._start_writer().submit(prepared)
 
+    def resolve_reference(self, text: str, *, where: str = "reference") -> str:
+        """Return the canonical reference `text` means in this ledger now.
+
+        ``credit@3.2`` gives ``model:credit@3.2``; a bare name gives the dataset or system
+        registered under it; a canonical reference (``dataset:x``, even one not recorded
+        yet) gives itself. What `record` stores for a reference field, before recording.
+        Raises ValidationError naming `where` if `text` is malformed, or means nothing
+        registered or several things: the message shows the prefixed forms to write.
+        """
+        self._settle()
+        with self._store.read() as conn:
+            size = self._store.head(conn).size
+            admission = self._known.open(self._store, conn, size, lookup=True)
+        return admission.resolve(text, THINGS, where)
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every submitted event is durable (or has failed)."""
         if self._writer is not None:
@@ -813,16 +832,19 @@ class Ledger:
             tally.start = self._store.head(conn).size
             # Subjects looked up once per import, not once per batch (HMAC, unwrap, query).
             resolved: dict[str, tuple[str, bytes]] = {}
+            # One admission for the whole import: a line may name what an earlier one registers.
+            admission = self._known.open(self._store, conn, tally.start, lookup=True)
             batch: list[tuple[str, PreparedEvent]] = []
             for where, item in event_lines(path):
                 event = self._prepare(item, where)
                 if tally.is_new(where, event):
                     batch.append((where, event))
                 if len(batch) == batch_size:
-                    self._append_import_batch(conn, batch, tally, resolved)
+                    self._append_import_batch(conn, batch, tally, resolved, admission)
                     batch = []
             if batch:
-                self._append_import_batch(conn, batch, tally, resolved)
+                self._append_import_batch(conn, batch, tally, resolved, admission)
+        self._known.commit(admission)
 
     def _append_import_batch(
         self,
@@ -830,10 +852,15 @@ class Ledger:
         batch: Sequence[tuple[str, PreparedEvent]],
         tally: ImportTally,
         resolved: dict[str, tuple[str, bytes]],
+        admission: Admission,
     ) -> None:
         labels = [where for where, _ in batch]
         prepared = [event for _, event in batch]
-        tally.count(self._append_once(prepared, labels, frozenset(), conn=conn, resolved=resolved))
+        tally.count(
+            self._append_once(
+                prepared, labels, frozenset(), conn=conn, resolved=resolved, admission=admission
+            )
+        )
 
     def _holds(self, event_id: str, leaf_hash: str) -> bool:
         """Whether the ledger holds this event (by id and leaf hash): did a lost commit land?"""
@@ -902,15 +929,22 @@ class Ledger:
         *,
         conn: Any = None,
         resolved: dict[str, tuple[str, bytes]] | None = None,
+        admission: Admission | None = None,
     ) -> list[Receipt]:
         """Append a batch in one write transaction, or inside the caller's (`conn`).
 
         `resolved`: the subjects (raw id: token, data key) that earlier batches of the
-        caller's transaction resolved; those of this batch are added to it.
+        caller's transaction resolved; those of this batch are added to it. `admission`:
+        the caller's, who commits it to the cache once its transaction has committed.
         """
         limit = self._settings.max_payload_bytes
+        own_admission = admission is None
         with self._store.write() if conn is None else nullcontext(conn) as conn:
             head = self._store.head(conn)
+            if admission is None:
+                admission = self._known.open(
+                    self._store, conn, head.size, lookup=needs_lookup(prepared)
+                )
             frontier = self._frontier_at(conn, head)
             wanted = [p.id for p in prepared if p.id is not None and p.id not in generated]
             existing = self._store.bodies_by_id(conn, wanted) if wanted else {}
@@ -948,6 +982,9 @@ class Ledger:
             sha256 = hashlib.sha256
             append_leaf = frontier.append
             for position, event in enumerate(prepared):
+                if event.type in ADMITTED_TYPES:
+                    # References made canonical before the idempotency check and hashing.
+                    event = admission.admit(event, _label(labels, position))
                 client_id = event.id
                 if client_id is not None and (client_id in existing or client_id in in_batch):
                     where = _label(labels, position)
@@ -1016,6 +1053,7 @@ class Ledger:
                 if client_id is not None:
                     in_batch[client_id] = (event, receipt)
                 seq += 1
+            admission.end = seq
             if rows:
                 self._store.insert_events(conn, rows)
                 self._store.insert_nodes(conn, nodes)
@@ -1025,6 +1063,8 @@ class Ledger:
         if rows:
             self._frontier = frontier
             self._frontier_tip = bytes.fromhex(prev)
+        if own_admission:
+            self._known.commit(admission)
         return receipts
 
     @staticmethod

@@ -758,6 +758,23 @@ class Store:
         sql = f"SELECT seq, body FROM events WHERE type = {self._ph} ORDER BY seq"
         return [(seq, _as_bytes(body)) for seq, body in conn.exec_driver_sql(sql, (event_type,))]
 
+    def bodies_of_types(
+        self, conn: Connection, types: Sequence[str], start: int, stop: int
+    ) -> Iterator[tuple[str, str, bytes]]:
+        """Yield (type, system, body) of the events of `types` in [start, stop), in seq order.
+
+        Over ix_events_type, whose entries are ordered by seq within a type (SQLite keeps
+        the rowid, here seq, as the index's last column), so the cost follows the events
+        of those types in the range, not the ledger (auditml.ledger.things).
+        """
+        marks = ", ".join([self._ph] * len(types))
+        sql = (
+            f"SELECT type, system, body FROM events WHERE type IN ({marks}) "
+            f"AND seq >= {self._ph} AND seq < {self._ph} ORDER BY seq"
+        )
+        for event_type, system, body in conn.exec_driver_sql(sql, (*types, start, stop)):
+            yield event_type, system, _as_bytes(body)
+
     def delete_subjects(self, conn: Connection, tokens: Sequence[str]) -> int:
         """Delete subjects by token (erasure: their data keys are gone); return how many.
 

@@ -11,6 +11,10 @@ Example::
     result = approve(ledger, "model:credit@3.2", "deployment", "bias audit passed",
                      approver="ana", approver_key=ana_private_key)
     verify_approval_signature(ledger.get(result.receipt.id), ana_public_key)
+
+Targets are references (auditml/events/refs.py): a short form (``credit@3.2``, a registered
+dataset id or system name) is made canonical before it is signed and recorded, so the
+signature covers what the ledger stores.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditml.errors import SignatureError, ValidationError
 from auditml.events.envelope import Envelope
+from auditml.events.refs import parse_ref
 from auditml.ledger.ledger import Ledger, Receipt
 from auditml.sdk import _common
 from auditml.sdk._common import EventOptions
@@ -51,10 +56,10 @@ class ApprovalRecord:
 
     receipt: Receipt
     target: str
-    #: True: the target was found in the ledger (a `model.trained`, a dataset event or a
-    #: `system.registered`); False: it was looked for and not found; None: a kind of
-    #: target the ledger cannot look up (e.g. ``policy:...``).
-    target_recorded: bool | None
+    #: True: the target was found in the ledger (a `model.trained`, a dataset event, a
+    #: `system.registered` or a `policy.changed`); False: it was not (a prefixed reference
+    #: to something not recorded yet is accepted).
+    target_recorded: bool
     #: A sentence to log when the target was not found, else None. The approval is
     #: recorded anyway: policies judge approvals of unrecorded things, not this call.
     warning: str | None
@@ -73,7 +78,8 @@ def approve(
     signature: Mapping[str, str] | None = None,
     **options: Unpack[EventOptions],
 ) -> ApprovalRecord:
-    """Record `approval.granted`: `target` (e.g. ``model:credit@3.2``) passes `stage`.
+    """Record `approval.granted`: `target` (e.g. ``model:credit@3.2``, or ``credit@3.2``)
+    passes `stage`.
 
     `approver` is the person's id, recorded as the (human) actor; without it the
     ledger's actor is used. `approver_key` (the approver's Ed25519 private key) signs the
@@ -88,7 +94,8 @@ def approve(
                          approver="ana", approver_key=key)
         if result.warning: log.warning(result.warning)
 
-    Raises ValidationError (nothing recorded) for a bad argument.
+    Raises ValidationError (nothing recorded) for a bad argument, or a target that means
+    no registered thing or several (`Ledger.resolve_reference`).
     """
     return _record(
         "approval.granted",
@@ -160,7 +167,12 @@ def sign_approval(private_key: Ed25519PrivateKey, target: str) -> dict[str, str]
         signature = sign_approval(ana_key, "model:credit@3.2")  # on Ana's machine
         approve(ledger, "model:credit@3.2", "deployment", "ok", signature=signature)
 
-    Raises ValidationError if the key is not an Ed25519 private key or the target is empty.
+    The target must be the canonical reference the ledger will store (``model:NAME@VERSION``,
+    ``dataset:ID``, ``system:NAME``): a signature covers exact text, and without the
+    ledger a short form cannot be resolved here.
+
+    Raises ValidationError if the key is not an Ed25519 private key or the target is not a
+    canonical reference.
     """
     if not isinstance(private_key, Ed25519PrivateKey):
         raise ValidationError(
@@ -168,6 +180,13 @@ def sign_approval(private_key: Ed25519PrivateKey, target: str) -> dict[str, str]
             "(cryptography's Ed25519PrivateKey), got " + type(private_key).__name__
         )
     target = _common.text(target, "target", "sign_approval")
+    try:
+        parse_ref(target)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"sign_approval: target {exc}; sign the canonical reference the ledger stores, "
+            "e.g. model:credit@3.2 (Ledger.resolve_reference gives it)"
+        ) from None
     raw = private_key.sign(_target_digest(target))
     return {
         "key_id": approval_key_id(private_key.public_key()),
@@ -257,6 +276,8 @@ def _record(
         raise ValidationError(
             f"{where}: give approver_key (sign here) or signature (signed elsewhere), not both"
         )
+    # Canonical before signing: the signature covers what the ledger stores.
+    target = ledger.resolve_reference(target, where=f"{where}: target")
     signed: dict[str, str] | None = None
     if approver_key is not None:
         signed = sign_approval(approver_key, target)
@@ -274,11 +295,11 @@ def _record(
     recorded = _target_recorded(ledger, target)
     receipt = _common.record(ledger, event_type, payload, options)
     warning = (
-        f"{where}: {target!r} has no record in this ledger (no model.trained, dataset or "
-        "system.registered event names it); the approval was recorded, and policies will "
-        "judge it"
-        if recorded is False
-        else None
+        None
+        if recorded
+        else f"{where}: {target!r} has no record in this ledger (no model.trained, dataset, "
+        "system.registered or policy.changed event names it); the approval was recorded, "
+        "and policies will judge it"
     )
     return ApprovalRecord(receipt, target, recorded, warning, signed)
 
@@ -296,36 +317,26 @@ def _signature_object(signature: Mapping[str, str], where: str) -> dict[str, str
     return {key: str(value) for key, value in signature.items()}
 
 
-def _target_recorded(ledger: Ledger, target: str) -> bool | None:
-    """Whether the ledger records the thing `target` names; None if it cannot tell.
-
-    Targets: ``model:NAME@VERSION`` (or ``NAME@VERSION``), ``dataset:ID``, ``system:NAME``.
-    """
-    kind, colon, rest = target.partition(":")
-    if not colon or kind not in ("model", "dataset", "system"):
-        kind, rest = ("model", target) if "@" in target else ("", target)
-    if kind == "model":
-        model, at, version = rest.rpartition("@")
-        if not at:
-            return None
+def _target_recorded(ledger: Ledger, target: str) -> bool:
+    """Whether the ledger records the thing the canonical reference `target` names."""
+    ref = parse_ref(target)
+    if ref.kind == "model":
         return any(
-            e.payload.get("model") == model and e.payload.get("version") == version
+            e.payload.get("model") == ref.name and e.payload.get("version") == ref.version
             for e in ledger.events(type="model.trained")
         )
-    if kind == "dataset":
+    if ref.kind == "dataset":
         return any(
-            e.payload.get("dataset_id") == rest
+            e.payload.get("dataset_id") == ref.name
             for event_type in ("dataset.registered", "dataset.derived")
             for e in ledger.events(type=event_type)
         )
-    if kind == "system":
-        # Approval targets are not about a data subject, so only the envelope's system is
-        # a filter the ledger applies; a system named by its registered name is looked for
-        # among the registrations.
-        if any(True for _ in ledger.events(type="system.registered", system=rest, limit=1)):
-            return True
-        return any(e.payload.get("name") == rest for e in ledger.events(type="system.registered"))
-    return None
+    if ref.kind == "policy":
+        return any(
+            e.payload.get("policy_set_sha256") == ref.name
+            for e in ledger.events(type="policy.changed")
+        )
+    return any(True for _ in ledger.events(type="system.registered", system=ref.name, limit=1))
 
 
 def _target_digest(target: str) -> bytes:

@@ -242,14 +242,14 @@ def test_derived_dataset_from_a_path_or_a_digest(ledger: Ledger, tmp_path: Path)
     assert payloads(ledger, "dataset.derived") == [
         {
             "dataset_id": "loans-clean",
-            "inputs": ["loans-2025"],
+            "inputs": ["dataset:loans-2025"],  # the canonical reference
             "transformation": "dedupe; drop free text",
             "code_version": "abc1",
             "sha256": from_path.sha256,
         },
         {
             "dataset_id": "loans-sample",
-            "inputs": ["loans-clean"],
+            "inputs": ["dataset:loans-clean"],
             "transformation": "10% sample",
             "sha256": "cd" * 32,
         },

@@ -150,7 +150,7 @@ def test_approving_an_unrecorded_target_is_recorded_with_a_warning(
     register_dataset(ledger, "loans", "d.csv", purposes="p", contains_personal_data=False)
     assert approve(ledger, "dataset:loans", "training", "ok").target_recorded is True
     assert approve(ledger, "dataset:other", "training", "ok").target_recorded is False
-    assert approve(ledger, "policy:abc", "policy", "ok").target_recorded is None
+    assert approve(ledger, "policy:" + "ab" * 32, "policy", "ok").target_recorded is False
     register_system(
         ledger,
         "Credit scoring",
@@ -160,7 +160,6 @@ def test_approving_an_unrecorded_target_is_recorded_with_a_warning(
         public_authority=False,
     )
     assert approve(ledger, "system:default", "deployment", "ok").target_recorded is True
-    assert approve(ledger, "system:Credit scoring", "deployment", "ok").target_recorded is True
     assert approve(ledger, "system:other", "deployment", "ok").target_recorded is False
 
 
@@ -362,22 +361,22 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
     (
         "assessment.completed",
         lambda led: record_assessment(led, "dpia", "credit@3.2", "pass", signer="dpo"),
-        {"kind": "dpia", "target": "credit@3.2", "result": "pass", "signer": "dpo"},
+        {"kind": "dpia", "target": "model:credit@3.2", "result": "pass", "signer": "dpo"},
     ),
     (
         "document.versioned",
         write_doc,
         {
             "kind": "tech_doc",
-            "target": "credit@3.2",
+            "target": "model:credit@3.2",
             "version": "1.4",
             "sha256": hashlib.sha256(b"%PDF-1.7 tech doc").hexdigest(),
         },
     ),
     (
         "registration.completed",
-        lambda led: record_registration(led, "eu", "credit-scoring", "EU-2026-1"),
-        {"database": "eu", "target": "credit-scoring", "reference": "EU-2026-1"},
+        lambda led: record_registration(led, "eu", "system:credit-scoring", "EU-2026-1"),
+        {"database": "eu", "target": "system:credit-scoring", "reference": "EU-2026-1"},
     ),
     (
         "training.completed",
@@ -386,8 +385,8 @@ CASES: list[tuple[str, Callable[[Ledger], Any], dict[str, Any]]] = [
     ),
     (
         "notice.given",
-        lambda led: give_notice(led, "workers", "shift-planner"),
-        {"audience": "workers", "target": "shift-planner"},
+        lambda led: give_notice(led, "workers", "system:shift-planner"),
+        {"audience": "workers", "target": "system:shift-planner"},
     ),
     (
         "log.purged",

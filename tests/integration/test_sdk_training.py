@@ -108,7 +108,7 @@ def test_a_run_that_ends_normally_records_everything(ledger: Ledger, repo: Path)
         {
             "model": "credit",
             "version": "3.2",
-            "datasets": ["loans-2025", "bureau-2025"],
+            "datasets": ["dataset:loans-2025", "dataset:bureau-2025"],
             "code_version": commit,
             "params": {"max_depth": 6, "lr": 0.1, "n_estimators": 300},
             "metrics": {"auc": 0.915, "per_fold": [0.9, 0.92]},

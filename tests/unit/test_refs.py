@@ -21,6 +21,7 @@ from auditml.events.refs import (
     model_ref,
     needs_registry,
     parse_ref,
+    policy_ref,
     reference_problem,
     resolve_strictly,
     resolve_tolerantly,
@@ -54,6 +55,7 @@ def registry(*, datasets: tuple[str, ...] = (), systems: tuple[str, ...] = ()) -
         ("system:eu/credit:v2", Ref("system", "eu/credit:v2")),
         ("model:kreditwürdigkeit@3.2", Ref("model", "kreditwürdigkeit", "3.2")),
         ("dataset:顧客データ", Ref("dataset", "顧客データ")),
+        ("policy:" + "ab" * 32, Ref("policy", "ab" * 32)),
     ],
 )
 def test_canonical_references_parse_and_format_back_unchanged(text: str, parsed: Ref) -> None:
@@ -67,13 +69,14 @@ def test_formatting_helpers_build_the_canonical_forms() -> None:
     assert model_ref("credit", "3.2") == "model:credit@3.2"
     assert dataset_ref("loans") == "dataset:loans"
     assert system_ref("credit-ai") == "system:credit-ai"
+    assert policy_ref("ab" * 32) == "policy:" + "ab" * 32
 
 
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("", "starts with model:, dataset: or system:"),
-        ("credit@3.2", "starts with model:, dataset: or system:"),
+        ("", "starts with model:, dataset:, system: or policy:"),
+        ("credit@3.2", "starts with model:, dataset:, system: or policy:"),
         ("model:", "the @VERSION is missing"),
         ("model:x", "the @VERSION is missing"),
         ("model:@", "the model name is empty"),
@@ -88,7 +91,9 @@ def test_formatting_helpers_build_the_canonical_forms() -> None:
         ("dataset:loans\n2025", "contains a control character"),
         ("dataset:loans\x00", "contains a control character"),
         ("dataset:" + "x" * 201, "the dataset id is 201 characters, over 200"),
-        ("Model:credit@3.2", "starts with model:, dataset: or system:"),
+        ("Model:credit@3.2", "starts with model:, dataset:, system: or policy:"),
+        ("policy:abc", "a rule set is named by its SHA-256"),
+        ("policy:" + "AB" * 32, "a rule set is named by its SHA-256"),
     ],
 )
 def test_malformed_references_are_refused_saying_why(text: str, reason: str) -> None:
@@ -177,7 +182,7 @@ def test_an_unknown_bare_name_is_refused_naming_the_prefixed_forms() -> None:
 
 
 def test_a_prefixed_reference_to_something_unrecorded_is_accepted() -> None:
-    for text in ("model:ghost@1", "dataset:ghost", "system:ghost"):
+    for text in ("model:ghost@1", "dataset:ghost", "system:ghost", "policy:" + "0" * 64):
         assert resolve_strictly(text, THINGS, registry(), "payload.target") == text
 
 
@@ -191,10 +196,12 @@ def test_in_a_dataset_list_text_without_a_prefix_is_a_dataset_id() -> None:
 
 @pytest.mark.parametrize("text", ["system:loans", "model:loans@1"])
 def test_a_dataset_list_refuses_references_to_other_things(text: str) -> None:
-    with pytest.raises(ValidationError, match="is not a dataset; this field lists datasets"):
+    kind = text.partition(":")[0]
+    with pytest.raises(ValidationError, match=f"^this field lists datasets, not a {kind}$"):
         meanings(text, DATASETS, None)
-    with pytest.raises(ValidationError, match=r"payload.inputs\[0\]: .* is not a dataset"):
+    with pytest.raises(ValidationError, match=r"^payload.inputs\[0\] '.*': this field lists"):
         resolve_strictly(text, DATASETS, None, "payload.inputs[0]")
+    assert reference_problem(text, DATASETS) == f"this field lists datasets, not a {kind}"
     assert resolve_tolerantly(text, DATASETS, None) == text
     with pytest.raises(ValidationError):
         dataset_id_of(text)
@@ -256,7 +263,9 @@ def test_the_error_names_the_list_position() -> None:
     def strictly(text: str, holds: frozenset[Any], path: str) -> str:
         return resolve_strictly(text, holds, None, f"line 4 (dataset.derived): {path}")
 
-    with pytest.raises(ValidationError, match=r"line 4 \(dataset.derived\): payload.inputs\[1\]:"):
+    with pytest.raises(
+        ValidationError, match=r"^line 4 \(dataset.derived\): payload.inputs\[1\] 'system:b': "
+    ):
         canonical_payload("dataset.derived", {"inputs": ["a", "system:b"]}, strictly)
 
 
