@@ -244,7 +244,9 @@ _TYPE = re.compile(rf"(?<![\w.])({_TYPES})(?!\w|\.\w)")
 #: A match key as the engine describes it: "for path=value, path=value".
 _KEY = re.compile(r"(?:(?<=\bfor )|(?<=, ))(?P<path>[A-Za-z0-9_.:@{}]*[A-Za-z0-9_}])=")
 _SUBJECT_TOKEN = re.compile(r"\bsub_[a-z2-7]{8,}\b")
-_FIELD = re.compile(r"(?<![\w.{])(?:payload|actor)\.([a-z0-9_]+)(?:\.([a-z0-9_]+))*(?![\w}])")
+_FIELD = re.compile(
+    r"(?<![\w.{])(?:payload|actor|lineage)\.([a-z0-9_]+)(?:\.([a-z0-9_]+))*(?![\w}])"
+)
 _KEY_NOUNS = {
     "system": "system",
     "id": "event",
@@ -307,8 +309,8 @@ def plain_message(message: str) -> str:
     any other subject token, times (``2026-08-04 09:30:00 UTC`` -> ``4 Aug 2026 09:30
     UTC``), ISO durations (``P15D`` -> ``15 days``), event types (``3 approval.granted`` ->
     ``3 approvals``, ``incident.reported`` -> ``incident report``), field paths
-    (``payload.lawful_basis`` -> ``lawful basis``, ``distinct actor.id`` -> ``distinct
-    people``) and closed values (``supervisory_authority``). Capitalises the first letter.
+    (``payload.lawful_basis`` -> ``lawful basis``, ``lineage.purposes`` -> ``purposes``,
+    ``distinct actor.id`` -> ``distinct people``) and closed values (``supervisory_authority``). Capitalises the first letter.
     """
     text = _plain_keys(message)
     text = _SUBJECT_TOKEN.sub("a data subject", text)

@@ -51,7 +51,13 @@ def test_policy_test_passes_on_the_shipped_rules(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     data = json.loads(listed.stdout)
     assert data["failed"] == 0 and data["sha256"] == load_rules(SHIPPED).sha256
-    assert {t["got"] for t in data["tests"]} == {"pass", "fail", "pending", "not_applicable"}
+    assert {t["got"] for t in data["tests"]} == {
+        "pass",
+        "fail",
+        "pending",
+        "not_applicable",
+        "needs_human",
+    }
 
 
 def test_policy_test_fails_on_a_wrong_expect(tmp_path: Path) -> None:
