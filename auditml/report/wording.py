@@ -310,7 +310,8 @@ def plain_message(message: str) -> str:
     UTC``), ISO durations (``P15D`` -> ``15 days``), event types (``3 approval.granted`` ->
     ``3 approvals``, ``incident.reported`` -> ``incident report``), field paths
     (``payload.lawful_basis`` -> ``lawful basis``, ``lineage.purposes`` -> ``purposes``,
-    ``distinct actor.id`` -> ``distinct people``) and closed values (``supervisory_authority``). Capitalises the first letter.
+    ``distinct actor.id`` -> ``distinct people``) and closed values
+    (``supervisory_authority``). Capitalises the first letter.
     """
     text = _plain_keys(message)
     text = _SUBJECT_TOKEN.sub("a data subject", text)
