@@ -12,6 +12,8 @@ Each bound event is a map with `seq` (int), `id`, `type`, `system` (strings), `a
 (map of strings), `occurred_at` and `recorded_at` (CEL timestamps), `payload` (the JSON
 payload: times inside it stay strings; write `timestamp(trigger.payload.aware_at)`), and
 `subject` (string) only when the event has one: use `has(trigger.subject)` to test.
+Events of the types in auditml.policy.lineage_state.LINEAGE_TYPES also carry `lineage`
+(computed by the engine), and a trigger judged per element of a `for_each` list `each`.
 
 Decisions:
 - An evaluation error (a missing field, a type mismatch, a division by zero) makes the
@@ -43,7 +45,7 @@ import orjson
 from auditml.errors import ValidationError
 from auditml.policy import cel_syntax
 from auditml.policy.cel_syntax import FieldType
-from auditml.policy.model import Event
+from auditml.policy.model import EVENT_FIELDS, Event
 
 __all__ = [
     "Condition",
@@ -118,12 +120,13 @@ def event_to_cel(event: Event) -> dict[str, Any]:
     }
     if event.subject is not None:
         data["subject"] = event.subject
+    if event.lineage is not None:
+        data["lineage"] = dict(event.lineage)
+    if event.each is not None:
+        data["each"] = event.each
     return data
 
 
-_EVENT_FIELDS = frozenset(
-    {"seq", "id", "type", "system", "subject", "actor", "occurred_at", "recorded_at", "payload"}
-)
 _ABSENT = object()
 _FAILED = object()
 #: Answers remembered per condition (then forgotten all at once): bounded memory.
@@ -140,10 +143,10 @@ def _pruned(event: Event, paths: Paths) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for head, *rest in paths:
-        if head not in _EVENT_FIELDS:
+        if head not in EVENT_FIELDS:
             continue
         value: Any = getattr(event, head)
-        if value is None:  # an absent subject
+        if value is None:  # an absent subject, lineage or each
             continue
         node, key = out, head
         for part in rest:
@@ -168,7 +171,7 @@ def _values(event: Event, paths: Paths) -> list[Any]:
     """
     found: list[Any] = []
     for head, *rest in paths:
-        value: Any = getattr(event, head) if head in _EVENT_FIELDS else None
+        value: Any = getattr(event, head) if head in EVENT_FIELDS else None
         for part in rest:
             if type(value) is not dict and not isinstance(value, Mapping):
                 break

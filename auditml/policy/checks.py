@@ -32,6 +32,7 @@ Shared conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -68,6 +69,7 @@ __all__ = [
     "ExistsBefore",
     "Extension",
     "FieldsPresent",
+    "ForEach",
     "ForbidsAfter",
     "Holds",
     "MatchOn",
@@ -544,8 +546,8 @@ class ExistsBefore(_Prior):
         self.verdict = verdict
 
     @classmethod
-    def from_spec(cls, spec: rules.ExistsBeforeCheck, context: BuildContext) -> ExistsBefore:
-        return cls(
+    def from_spec(cls, spec: rules.ExistsBeforeCheck, context: BuildContext) -> Check:
+        exists = cls(
             spec.trigger,
             spec.required,
             spec.match_on,
@@ -555,6 +557,75 @@ class ExistsBefore(_Prior):
             calendar=context.calendar(None),
             verdict=spec.verdict,
         )
+        if spec.for_each is None:
+            return exists
+        return ForEach(exists, spec.trigger, spec.for_each, exists.when)
+
+
+class ForEach(Check):
+    """Judges a trigger once for each element of a list it carries (`for_each`).
+
+    "Each dataset the version was trained on, or the version itself, has an earlier bias
+    examination" is one obligation per dataset: `for_each: lineage.inputs` hands the inner
+    check one copy of the trigger per element, with the element as `each` (`trigger.each`
+    in CEL, `each` in match_on). The trigger passes when every element does. A trigger
+    whose list is missing or empty cannot be judged by a machine: needs_human, naming
+    the field, as for a trigger that lacks a match_on field.
+    """
+
+    # No kind of its own: it wraps an exists_before, and is no kind a rule can name.
+
+    def __init__(self, inner: Check, trigger: str, path: str, when: Condition | None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.trigger = trigger
+        self.path = path
+        #: The rule's `when`, for a trigger with no element (the inner check judges the rest).
+        self.when = when
+        self.stats = inner.stats
+
+    def feed(self, event: Event) -> list[Outcome]:
+        if event.type != self.trigger:
+            return self.inner.feed(event)
+        items = field(event, self.path)
+        if items is MISSING or not isinstance(items, list | tuple) or not items:
+            if not self._applies(self.when, event):
+                return []
+            self.stats["triggers"] += 1
+            return [
+                self._outcome(
+                    "needs_human",
+                    f"{_opening(event)}, but the record has no "
+                    f"{wording.field_words(self.path)} to judge one by one; record what it "
+                    "rests on (e.g. the training of the version), or check it by hand.",
+                    [EvidenceRef.of("trigger", event)],
+                    missing=(self.path,),
+                )
+            ]
+        out: list[Outcome] = []
+        for item in dict.fromkeys(items):  # each element once, in order
+            for outcome in self.inner.feed(dataclasses.replace(event, each=item)):
+                out.append(self._for(outcome, item))
+        return out
+
+    @staticmethod
+    def _for(outcome: Outcome, item: object) -> Outcome:
+        if not outcome.evidence:  # a pass counted, not kept: nothing to say
+            return outcome
+        said = wording.thing(item) if isinstance(item, str) else str(item)
+        if f"for {said}" in outcome.message:  # the match key said it already
+            return outcome
+        return dataclasses.replace(outcome, message=f"{outcome.message.rstrip('.')}, for {said}.")
+
+    def finish(self, as_of: datetime) -> list[Outcome]:
+        return self.inner.finish(as_of)
+
+    @property
+    def open_count(self) -> int:
+        return self.inner.open_count
+
+    def consumes(self) -> frozenset[str] | None:
+        return self.inner.consumes()
 
 
 # ---------------------------------------------------------------------------- deadline
@@ -1492,6 +1563,20 @@ class _Registration:
     answer: tuple[bool, bool] | None = None
 
 
+def _fact_words(value: Any) -> str:
+    """``is legitimate interests``, ``are 'a' and 'b'``, ``is empty``, ``is not recorded``."""
+    if value is MISSING:
+        return "is not recorded"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "is empty"
+        return "are " + wording.listing(f"'{_key_part(v)}'" for v in value)
+    # Closed values read as words (legitimate_interests); other values as they are.
+    if isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value):
+        return "is " + value.replace("_", " ")
+    return f"is {_key_part(value)}"
+
+
 class Holds(Check):
     """Each event of the `trigger` type(s) that `when` selects must satisfy `require`: a
     closed list of the law (GDPR Art. 22(2): a solely automated decision with legal effect
@@ -1606,13 +1691,9 @@ class Holds(Check):
             variable, _, path = fact.partition(".")
             if variable == "trigger":
                 value = field(event, path)
-                name = "its " + path.removeprefix("payload.")
+                name = "its " + path.removeprefix("payload.").replace("lineage.", "data's ", 1)
             else:
                 value = system.get(path, MISSING)
                 name = "its system's " + path
-            # Closed values read as words (legitimate_interests); other values as they are.
-            text = "not recorded" if value is MISSING else _key_part(value)
-            if isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value):
-                text = value.replace("_", " ")
-            shown.append(f"{name.replace('_', ' ').replace('.', ' ')} is {text}")
+            shown.append(f"{name.replace('_', ' ').replace('.', ' ')} {_fact_words(value)}")
         return "; ".join(shown) or "it reads no field"

@@ -29,6 +29,7 @@ from auditml.events.refs import READ_TYPES, CanonicalReader
 from auditml.policy import checks
 from auditml.policy.build import BuildContext
 from auditml.policy.cel import Condition, compile_condition
+from auditml.policy.lineage_state import LineageState, reads_lineage
 from auditml.policy.loader import FIXTURE_RECORDED_AT, RuleSet, fixture_file
 from auditml.policy.model import Event, EvidenceRef, Outcome, Verdict, parse_ledger_time
 from auditml.policy.regimes import Regimes
@@ -339,15 +340,24 @@ def evaluate_rules(
     running = [
         _running(rule, regimes, (places or {}).get(rule.id, f"rule {rule.id}")) for rule in rules
     ]
+    lineage = LineageState() if reads_lineage(rules) else None
     with collector_paused():
-        fed = _feed(running, events, as_of, system)
+        fed = _feed(running, events, as_of, system, lineage)
     return _results(running, as_of, rule_set_sha256, fed)
 
 
 def _feed(
-    running: Sequence[_Running], events: Iterable[Event], as_of: datetime, system: str | None
+    running: Sequence[_Running],
+    events: Iterable[Event],
+    as_of: datetime,
+    system: str | None,
+    lineage: LineageState | None = None,
 ) -> int:
-    """Feed each event to the rules that read its type; return how many were fed."""
+    """Feed each event to the rules that read its type; return how many were fed.
+
+    With `lineage`, every event first goes to it, and events that have a lineage are fed
+    with it (`Event.lineage`), as the graph stands after them.
+    """
     # event type -> [(rule, whether it must pass the rule's regime date and scope)]
     plans: dict[str, list[tuple[_Running, bool]]] = {}
 
@@ -388,6 +398,8 @@ def _feed(
             registrations[event.system] = {**event.payload}
             for item in scoped:
                 item.fits.pop(event.system, None)
+        if lineage is not None:
+            event = lineage.with_lineage(event)
         steps = plans.get(event.type)
         if steps is None:
             steps = plan(event.type)

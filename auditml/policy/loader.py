@@ -41,6 +41,7 @@ from auditml.errors import ConfigError, NotFoundError, ValidationError
 from auditml.events.envelope import prepare_event
 from auditml.events.payloads import DURATION_PATTERN, PAYLOAD_MODELS
 from auditml.ledger.canonical import canonicalize, parse_json
+from auditml.policy.lineage_state import LINEAGE_FIELDS, lineage_field_problem
 from auditml.policy.model import parse_ledger_time
 from auditml.policy.regimes import Regimes
 from auditml.policy.rules import (
@@ -463,6 +464,16 @@ def field_problem(event_type: str, path: str, *, time: bool = False) -> str | No
             return f"{path} is not a time; use occurred_at or a time field of the payload"
         return None
     head, _, rest = path.partition(".")
+    if path == "each":
+        return (
+            "each is the element a for_each check judges the trigger for, and this check "
+            "has no for_each; add one (exists_before) or name another field"
+        )
+    if head == "lineage" and rest:
+        problem = lineage_field_problem(event_type, rest)
+        if problem is None and time and rest != "trained_at":
+            return f"{path} is not a time; of the lineage, only lineage.trained_at is"
+        return problem
     if head != "payload" or not rest:
         return (
             f"{path!r} is not a field of an event; envelope fields are "
@@ -655,10 +666,15 @@ def _rule_problems(rule: Rule, source: RuleSource, regimes: Regimes | None) -> I
         return Problem(source.file, source.line(loc), source.field(loc), message)
 
     check = rule.check
+    fan_out = getattr(check, "for_each", None)
     for loc, event_type, path in check.paths():
         full_loc = ("check", *loc)
+        if path == "each" and fan_out is not None:
+            continue
         name = next((part for part in loc if isinstance(part, str)), "")
         message = field_problem(event_type, path, time=name in TIME_PARAMS)
+        if message is None and loc == ("for_each",):
+            message = _list_problem(event_type, path)
         if message is not None:
             yield problem(full_loc, message)
     if regimes is None:
@@ -669,6 +685,20 @@ def _rule_problems(rule: Rule, source: RuleSource, regimes: Regimes | None) -> I
     calendar = getattr(check, "calendar", None)
     if isinstance(calendar, str) and calendar not in regimes.calendars:
         yield problem(("check", "calendar"), _unknown("calendar", calendar, regimes.calendars))
+
+
+def _list_problem(event_type: str, path: str) -> str | None:
+    """for_each must name a list of the trigger (a lineage list or a payload list)."""
+    head, _, rest = path.partition(".")
+    if head == "lineage":
+        kind: str | None = LINEAGE_FIELDS[rest][0]
+    elif head == "payload":
+        kind = payload_field_type(event_type, rest.split("."))
+    else:
+        kind = "string"
+    if kind in {"list", None}:  # None: inside a free-form object, known when evaluated
+        return None
+    return f"{path} is not a list; for_each needs a list, e.g. lineage.inputs"
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
@@ -797,7 +827,10 @@ def _condition_problems(
                 binds[variable] = registrations
             elif (candidate := check.candidate_type(loc[1:])) is not None:
                 binds[variable] = frozenset({candidate})
-        yield from _one_condition(source, loc, text, CONDITION_VARIABLES[name], binds, compiled)
+        fan_out = getattr(check, "for_each", None) is not None
+        yield from _one_condition(
+            source, loc, text, CONDITION_VARIABLES[name], binds, compiled, fan_out=fan_out
+        )
 
 
 _SCOPE_LOC: Loc = ("applies", "condition")
@@ -811,9 +844,12 @@ def _one_condition(
     variables: tuple[str, ...],
     binds: Mapping[str, frozenset[str] | None],
     compiled: list[_Compiled],
+    *,
+    fan_out: bool = False,
 ) -> Iterator[Problem]:
     """Problems of one condition over `variables`, each bound to events of the types in
-    `binds` (absent: not known); ``system`` is a registration's payload itself."""
+    `binds` (absent: not known); ``system`` is a registration's payload itself. With
+    `fan_out` (a for_each check) the trigger has `each` too."""
     from auditml.policy.cel import compile_condition, referenced_fields
 
     line, where = source.line(loc), source.field(loc)
@@ -830,7 +866,9 @@ def _one_condition(
         variable, _, path = ref.partition(".")
         if variable == "system":
             message = field_problem(_REGISTRATION, f"payload.{path}")
-        elif variable in binds and path not in {"payload", "actor"}:
+        elif path == "each" and variable == "trigger" and fan_out:
+            continue
+        elif variable in binds and path not in {"payload", "actor", "lineage"}:
             message = _any_type_problem(binds[variable], path)
         else:
             continue
@@ -855,6 +893,9 @@ def _vocabulary_type(
         known = envelope_type(variable, path)
         if known is not None or variable not in binds:
             return known
+        if path[:1] == ("lineage",):
+            described = LINEAGE_FIELDS.get(path[1]) if len(path) == 2 else None
+            return None if described is None else described[0]
         if variable != "system":
             if path[:1] != ("payload",):
                 return None

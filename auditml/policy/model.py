@@ -17,6 +17,7 @@ from auditml.errors import ValidationError
 from auditml.events.timefmt import to_utc
 
 __all__ = [
+    "EVENT_FIELDS",
     "MISSING",
     "Event",
     "EvidenceRef",
@@ -84,6 +85,12 @@ class Event:
     occurred_at: datetime
     recorded_at: datetime
     payload: Mapping[str, Any]
+    #: Computed by the engine, not recorded (auditml.policy.lineage_state): the lineage of
+    #: the thing the event concerns, for the event types that have one.
+    lineage: Mapping[str, Any] | None = None
+    #: With a check's `for_each`: the element of the list this copy of the trigger is
+    #: judged for.
+    each: Any = None
 
     @classmethod
     def from_envelope(cls, envelope: Mapping[str, Any]) -> Event:
@@ -165,8 +172,22 @@ class Event:
         )
 
 
-_TOP_LEVEL = frozenset(
-    {"seq", "id", "type", "system", "subject", "actor", "occurred_at", "recorded_at", "payload"}
+#: The fields an event path (and a CEL condition) may start with: the envelope's, and the
+#: ones the engine computes (`lineage`, `each`).
+EVENT_FIELDS = frozenset(
+    {
+        "seq",
+        "id",
+        "type",
+        "system",
+        "subject",
+        "actor",
+        "occurred_at",
+        "recorded_at",
+        "payload",
+        "lineage",
+        "each",
+    }
 )
 
 
@@ -174,11 +195,12 @@ def field(event: Event, path: str) -> Any:
     """Return the value at a dotted `path` of `event`, or `MISSING` when it is absent.
 
     Paths start with an envelope field (`seq`, `id`, `type`, `system`, `subject`, `actor`,
-    `occurred_at`, `recorded_at`, `payload`) and descend into objects by key, e.g.
-    `payload.incident_id` or `actor.id`. A JSON null and an absent subject are `MISSING`.
+    `occurred_at`, `recorded_at`, `payload`) or a computed one (`lineage`, `each`), and
+    descend into objects by key, e.g. `payload.incident_id`, `actor.id` or
+    `lineage.purposes`. A JSON null and an absent subject are `MISSING`.
     """
     head, *rest = _split(path)
-    if head not in _TOP_LEVEL:
+    if head not in EVENT_FIELDS:
         return MISSING
     value: Any = getattr(event, head)
     for part in rest:

@@ -135,8 +135,16 @@ def _known_event_type(value: str) -> str:
 
 
 def full_path(path: str) -> str:
-    """The full form of a field path: ``request_id`` -> ``payload.request_id``."""
-    if path in ENVELOPE_FIELDS or path.startswith(("payload.", "actor.")):
+    """The full form of a field path: ``request_id`` -> ``payload.request_id``.
+
+    Fields the engine computes keep their names: ``lineage.<x>`` (auditml.policy.
+    lineage_state) and ``each`` (the element a ``for_each`` check judges a trigger for).
+    """
+    if (
+        path in ENVELOPE_FIELDS
+        or path == "each"
+        or path.startswith(("payload.", "actor.", "lineage."))
+    ):
         return path
     return f"payload.{path}"
 
@@ -739,10 +747,17 @@ class ExistsBeforeCheck(_OneTrigger):
     verdict: Literal["pass", "needs_human"] = Field(
         default="pass", description="the verdict when the earlier event is found"
     )
+    for_each: FieldPath | None = Field(
+        default=None,
+        description="a list field of the trigger, e.g. lineage.inputs: the trigger is judged "
+        "once for each element, which `where` and match_on read as `each`",
+    )
     counterpart_param: ClassVar[str | None] = "required"
 
     def paths(self) -> Iterator[tuple[Loc, str, str]]:
         yield from _match_paths(("match_on",), self.match_on, self.trigger, self.required)
+        if self.for_each is not None:
+            yield ("for_each",), self.trigger, self.for_each
 
 
 class FieldsPresentCheck(_OneTrigger):

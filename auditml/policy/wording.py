@@ -275,9 +275,13 @@ _KEY_LABELS = {
 _QUOTED = frozenset({"payload.purpose", "payload.course"})
 
 
+#: Key paths whose values are references (``each``: a for_each element, e.g. a dataset).
+_REFERENCE_PATHS = frozenset({"payload.target", "each"})
+
+
 def _key_value(path: str, value: str) -> str:
     """The value of one key part as it is printed (and found in a sentence)."""
-    if "{" in path or path == "payload.target":
+    if "{" in path or path in _REFERENCE_PATHS:
         return thing(value)
     return f"'{value}'" if path in _QUOTED else value
 
@@ -293,7 +297,7 @@ def key_words(pairs: Sequence[tuple[str, str]], *, said: str = "") -> str:
         shown = _key_value(path, value)
         if path == "id" or _says(said, shown):
             continue
-        if "{" in path or path == "payload.target":
+        if "{" in path or path in _REFERENCE_PATHS:
             parts.append(shown)
             continue
         label = _KEY_LABELS.get(path)

@@ -178,7 +178,8 @@ def test_credit_pipeline_records_what_it_says(
 
 #: The rules that apply to the example, all of which it passes. The others do not apply:
 #: no incident, no data-subject request, no withdrawal, no log purge, no special category
-#: data, no decision that is not solely automated, and it is not an employment system.
+#: data, no decision that is not solely automated, no retrained model, and it is not an
+#: employment system.
 STORAGE = "gdpr-5-1-e-storage-limitation"
 PASSING = {
     "aiact-5-prohibited-practice",
@@ -199,9 +200,11 @@ PASSING = {
     "aiact-27-fria-before-first-use",
     "aiact-49-eu-database-registration",
     "gdpr-5-1-b-purpose-limitation",
+    "gdpr-5-1-b-purpose-through-lineage",
     "gdpr-13-notice-before-consent",
     "gdpr-25-1-data-protection-by-design",
     "gdpr-6-1-dataset-lawful-basis",
+    "gdpr-6-1-derived-dataset-lawful-basis",
     "gdpr-22-automated-decision-consent",
     "gdpr-22-2-automated-decision-basis",
     "gdpr-30-records-of-processing",
