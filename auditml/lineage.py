@@ -639,8 +639,10 @@ class UpstreamDataset:
     provenance: Provenance
     #: Steps from the model: 1 = trained directly on it, 2 = an input of one of those, ...
     depth: int
-    #: The shortest chain of datasets from the model to this one (ties broken by id).
-    path: tuple[str, ...]
+    #: The dataset it was reached through on a shortest chain from the model (ties broken
+    #: by id); None when the model was trained on it directly. Follow `via` to the model
+    #: for the whole chain (a chain per dataset would grow with the square of the depth).
+    via: str | None
     #: The datasets this one was derived from (empty unless derived).
     inputs: tuple[str, ...]
     registration: DatasetRegistration | None
@@ -674,8 +676,8 @@ class DownstreamDataset:
     dataset_id: str
     #: Derivation steps from the nearest starting dataset (1 = derived from it directly).
     depth: int
-    #: The shortest chain from a starting dataset to this one, both included.
-    path: tuple[str, ...]
+    #: The dataset it was derived from on a shortest chain from a starting dataset.
+    via: str
     inputs: tuple[str, ...]
 
 
@@ -775,18 +777,18 @@ def upstream(graph: LineageGraph, model: str, version: str) -> ModelUpstream:
     trainings = graph.trainings.get(key)
     if not trainings:
         raise NotFoundError(_model_not_found(graph, model, version))
-    paths = _shortest_paths(graph.trained_on[key], graph.inputs_of)
+    reached = _shortest_paths(graph.trained_on[key], graph.inputs_of)
     datasets = tuple(
         UpstreamDataset(
             dataset_id=dataset,
             provenance=graph.provenance(dataset),
-            depth=len(path),
-            path=path,
+            depth=depth + 1,
+            via=via,
             inputs=graph.inputs_of.get(dataset, ()),
             registration=graph.registrations.get(dataset),
             derivations=graph.derivations.get(dataset, ()),
         )
-        for dataset, path in sorted(paths.items(), key=lambda item: (len(item[1]), item[0]))
+        for dataset, (depth, via) in sorted(reached.items(), key=lambda item: (item[1][0], item[0]))
     )
     registered = [d.registration for d in datasets if d.registration is not None]
     return ModelUpstream(
@@ -884,44 +886,45 @@ def subject_impact(graph: LineageGraph, subject_token: str) -> SubjectImpact:
 
 def _shortest_paths(
     starts: Sequence[str], edges: Mapping[str, tuple[str, ...]]
-) -> dict[str, tuple[str, ...]]:
-    """Breadth-first from `starts` along `edges`: {node: the first shortest path to it}.
+) -> dict[str, tuple[int, str | None]]:
+    """Breadth-first from `starts` along `edges`: {node: (steps from a start, the node it
+    was first reached from)}; a start is (0, None).
 
-    A start's path is itself alone. Visiting starts and neighbours in sorted order makes
-    the chosen path deterministic; a node already reached is not entered again, so
-    cycles in bad data end.
+    Visiting starts and neighbours in sorted order makes the chosen chain deterministic; a
+    node already reached is not entered again, so cycles in bad data end.
     """
-    paths: dict[str, tuple[str, ...]] = {}
+    reached: dict[str, tuple[int, str | None]] = {}
     queue: deque[str] = deque()
     for start in sorted(starts):
-        if start not in paths:
-            paths[start] = (start,)
+        if start not in reached:
+            reached[start] = (0, None)
             queue.append(start)
     while queue:
         current = queue.popleft()
+        depth = reached[current][0] + 1
         for following in edges.get(current, ()):
-            if following not in paths:
-                paths[following] = (*paths[current], following)
+            if following not in reached:
+                reached[following] = (depth, current)
                 queue.append(following)
-    return paths
+    return reached
 
 
 def _downstream(
     graph: LineageGraph, roots: Sequence[str]
 ) -> tuple[tuple[DownstreamDataset, ...], tuple[ModelImpact, ...]]:
     """The datasets derived from `roots` and the model versions trained on any of them all."""
-    paths = _shortest_paths(roots, graph.derived_from)
+    reached = _shortest_paths(roots, graph.derived_from)
     derived = tuple(
         DownstreamDataset(
             dataset_id=dataset,
-            depth=len(path) - 1,
-            path=path,
+            depth=depth,
+            via=via,
             inputs=graph.inputs_of.get(dataset, ()),
         )
-        for dataset, path in sorted(paths.items(), key=lambda item: (len(item[1]), item[0]))
-        if len(path) > 1
+        for dataset, (depth, via) in sorted(reached.items(), key=lambda item: (item[1][0], item[0]))
+        if via is not None
     )
-    affected = set(paths)
+    affected = set(reached)
     keys = {key for dataset in affected for key in graph.models_using.get(dataset, ())}
     models = []
     for key in _sorted_models(keys):

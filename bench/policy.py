@@ -36,6 +36,8 @@ SYSTEM_REF = f"system:{SYSTEM}"
 PURPOSE = "creditworthiness assessment"
 SUBJECTS = 5000
 HEX = "ab" * 32
+#: The accuracy each release's instructions declare and its evaluation meets (AI Act 15(3)).
+TARGETS = [{"metric": "auc", "level": 0.8, "direction": "at_least"}]
 
 
 class Clock:
@@ -82,20 +84,18 @@ def governance(at: datetime, version: str) -> list[dict[str, Any]]:
     for n, (kind, what) in enumerate(
         [("dpia", target), ("bias", target), ("evaluation", target), ("risk", SYSTEM_REF)], 1
     ):
+        payload = {"kind": kind, "target": what, "result": "pass", "signer": "dora"}
+        if kind == "evaluation":
+            payload["metrics"] = {"auc": 0.87}
+        events.append(_event("assessment.completed", at + n * step, payload))
+    for kind, extra in (("tech_doc", {}), ("instructions", {"declared_metrics": TARGETS})):
         events.append(
             _event(
-                "assessment.completed",
-                at + n * step,
-                {"kind": kind, "target": what, "result": "pass", "signer": "dora"},
+                "document.versioned",
+                at + 6 * step,
+                {"kind": kind, "target": target, "version": version, "sha256": HEX, **extra},
             )
         )
-    events.append(
-        _event(
-            "document.versioned",
-            at + 6 * step,
-            {"kind": "tech_doc", "target": target, "version": version, "sha256": HEX},
-        )
-    )
     for n, who in enumerate(("ben", "dora"), 7):
         events.append(
             _event(
@@ -143,17 +143,35 @@ def opening(at: datetime) -> list[dict[str, Any]]:
                 "special_categories": [],
                 "lawful_basis": "consent",
                 "purposes": [PURPOSE],
+                "retention": "P5Y",
+                "collected_at": _iso(at),
             },
         ),
-        _event(
-            "document.versioned",
-            at + 2 * step,
-            {"kind": "ropa", "target": SYSTEM_REF, "version": "1", "sha256": HEX},
+        *(
+            _event(
+                "document.versioned",
+                at + 2 * step,
+                {"kind": kind, "target": SYSTEM_REF, "version": "1", "sha256": HEX},
+            )
+            for kind in ("ropa", "privacy_notice", "qms", "pmm_plan", "declaration_of_conformity")
+        ),
+        *(
+            _event(
+                "assessment.completed",
+                at + 2 * step,
+                {"kind": kind, "target": SYSTEM_REF, "result": "pass", "signer": "dora"},
+            )
+            for kind in ("conformity", "data_protection_by_design")
         ),
         _event(
             "assessment.completed",
             at + 3 * step,
             {"kind": "fria", "target": SYSTEM_REF, "result": "pass", "signer": "dora"},
+        ),
+        _event(
+            "notification.sent",
+            at + 4 * step,
+            {"to": "market_surveillance_authority", "about": f"fria:{SYSTEM}", "sent_at": _iso(at)},
         ),
         _event(
             "registration.completed",
@@ -243,7 +261,14 @@ def story(count: int, seed: int = 1) -> list[list[dict[str, Any]]]:
                 sent = {"to": "supervisory_authority", "about": incident, "sent_at": ""}
                 delay = timedelta(hours=80 if rng.random() < 0.2 else 40)
                 sent["sent_at"] = _iso(at + delay)
+                documented = {
+                    "incident_id": incident,
+                    "facts": "a letter to an old address",
+                    "effects": "one balance seen",
+                    "remedial_action": "address verified",
+                }
                 batch.append(_event("incident.reported", at, reported))
+                batch.append(_event("incident.documented", at + timedelta(days=2), documented))
                 batch.append(_event("notification.sent", at + delay, sent))
             else:
                 batch.append(decision(at, subject, f"d{number}", automated=True))

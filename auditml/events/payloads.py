@@ -41,6 +41,7 @@ from auditml.events.refs import (
     DATASETS,
     MAX_PART,
     MAX_REFERENCE_LENGTH,
+    PREFIXES,
     THINGS,
     Holds,
     reference_problem,
@@ -189,6 +190,25 @@ Reference = Annotated[
     _reference_check(THINGS),
     Field(json_schema_extra={REFERENCE_KEYWORD: "thing"}),
 ]
+
+
+def _dataset_name(value: str) -> str:
+    """A dataset id is a name: ``dataset:x`` would be read back as the dataset ``x``."""
+    if value.startswith(PREFIXES):
+        kind, _, rest = value.partition(":")
+        raise PydanticCustomError(
+            "dataset_id",
+            "{reason}",
+            {
+                "reason": f"a dataset id is a name, not a reference ({kind}:...); "
+                f"write {rest!r} or another id without the prefix"
+            },
+        )
+    return value
+
+
+#: The id a dataset.registered or dataset.derived gives a dataset (never a reference).
+DatasetId = Annotated[Ident, AfterValidator(_dataset_name)]
 #: A reference to a dataset: ``dataset:ID``, or the bare id.
 DatasetReference = Annotated[
     str,
@@ -353,7 +373,7 @@ class SystemRegistered(_Payload):
 class DatasetRegistered(_Payload):
     """A dataset entered the provenance record, identified by the hash of its content."""
 
-    dataset_id: Ident = Field(description="the user's id for this dataset")
+    dataset_id: DatasetId = Field(description="the user's id for this dataset")
     name: Label = Field(description="human-readable name")
     # Free text rather than a URL type: s3://, gs://, file paths and table names all occur.
     uri: Text = Field(description="where the data lives (URL, path or table name)")
@@ -381,7 +401,7 @@ class DatasetRegistered(_Payload):
 class DatasetDerived(_Payload):
     """A dataset was produced from other datasets by a transformation."""
 
-    dataset_id: Ident = Field(description="id of the new dataset")
+    dataset_id: DatasetId = Field(description="id of the new dataset")
     # At least one: a derived dataset is derived from something.
     inputs: DatasetReferenceList = Field(
         min_length=1, description="the datasets it was derived from: dataset:ID (or the bare id)"

@@ -41,6 +41,7 @@ from auditml.errors import ValidationError
 __all__ = [
     "DATASETS",
     "MAX_REFERENCE_LENGTH",
+    "PREFIXES",
     "READ_TYPES",
     "REFERENCE_FIELDS",
     "REGISTERING_TYPES",
@@ -78,6 +79,8 @@ _PREFIXES: tuple[tuple[str, Kind], ...] = (
     ("system:", "system"),
     ("policy:", "policy"),
 )
+#: The prefixes of the canonical forms: a name that starts with one reads as a reference.
+PREFIXES: tuple[str, ...] = tuple(prefix for prefix, _ in _PREFIXES)
 #: The longest part of a reference (a name, an id or a version), as for the ids themselves.
 MAX_PART = 200
 #: The longest reference: model: NAME @ VERSION with both parts at their longest.

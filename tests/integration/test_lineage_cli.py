@@ -159,7 +159,7 @@ def test_model_upstream_json(project: Path) -> None:
         ("raw", "registered", 3),
     ]
     health = result["datasets"][-2]
-    assert health["path"] == ["features", "joined", "health"]
+    assert health["via"] == "joined"
     assert health["registration"]["special_categories"] == ["health_data"]
     assert health["registration"]["lawful_basis"] == "consent"
     assert result["unregistered"] == ["ghost"]

@@ -797,6 +797,17 @@ def test_the_reference_table_names_exactly_the_fields_typed_as_references() -> N
             {"audience": "workers", "target": "x" * 10_000},
             "payload.target: expected at most 407 characters, got 'xxxxx",
         ),
+        (
+            "dataset.derived",
+            {
+                "dataset_id": "dataset:b",
+                "inputs": ["a"],
+                "transformation": "t",
+                "sha256": SHA_CLEAN,
+            },
+            "payload.dataset_id: a dataset id is a name, not a reference (dataset:...); write "
+            "'b' or another id without the prefix",
+        ),
     ],
 )
 def test_malformed_references_are_refused_by_validation(
