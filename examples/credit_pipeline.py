@@ -241,7 +241,7 @@ def main(directory: Path, clock: Callable[[], datetime] | None = None) -> dict[s
             contains_personal_data=True,
             lawful_basis="consent",
             retention="P5Y",  # from collected_at: GDPR Art. 5(1)(e) checks it is deleted then
-            collected_at="2026-06-30T23:59:00Z",
+            collected_at=ledger.now(),  # collected as the pipeline runs
         )
         # One consent.granted per applicant, all in one transaction. The raw ids never
         # enter the ledger: each becomes a pseudonymous token.
